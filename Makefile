@@ -1,0 +1,59 @@
+# OpsPilot developer entry points. Everything runs offline.
+# Python 3.13 (the Lambda runtime's version): pyenv's build if present, else python3.13 on PATH.
+PY313      ?= $(firstword $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
+export SAM_CLI_TELEMETRY := 0
+VENV       := .venv
+TOOLS      := .venv-sam
+PY         := $(VENV)/bin/python
+SAM        := $(TOOLS)/bin/sam
+REGION     := us-east-1
+SCENARIOS  := $(sort $(wildcard scenarios/*.yaml))
+
+.PHONY: demo test lint typecheck validate unit workflow integration bench build clean venv
+
+$(VENV)/.installed: pyproject.toml functions/requirements.txt
+	$(PY313) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(TOOLS)/.installed:
+	$(PY313) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --upgrade pip
+	$(TOOLS)/bin/pip install --quiet 'aws-sam-cli==1.170.0'
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --silent --no-audit --no-fund
+	touch $@
+
+venv: $(VENV)/.installed
+
+## make demo: create the environment, run every bundled scenario, print the incident reports
+demo: $(VENV)/.installed
+	$(VENV)/bin/opspilot simulate $(SCENARIOS)
+
+## make test: lint, types, template and ASL validation, all tests (offline)
+test: lint typecheck validate
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+validate: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed
+	$(SAM) validate --lint --region $(REGION)
+	$(PY) -m opspilot_cli.main validate-asl statemachines/incident.asl.json
+	npx --no-install asl-validator --silent --json-path statemachines/incident.asl.json
+
+build: $(TOOLS)/.installed
+	PATH=$(dir $(PY313)):$$PATH $(SAM) build
+
+bench: $(VENV)/.installed
+	$(PY) -m opspilot_cli.bench $(SCENARIOS)
+
+clean:
+	rm -rf $(VENV) $(TOOLS) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,151 @@
+"""The incident report: a JSON document, and the same facts as readable text."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from opspilot.adapters.incidents import IncidentStore
+
+if TYPE_CHECKING:
+    from opspilot_cli.runner import ScenarioRun
+
+
+def _incident_entry(run: ScenarioRun, store: IncidentStore, item: dict[str, Any]) -> dict[str, Any]:
+    from opspilot_cli.runner import _incident_id
+
+    facts = item["facts"]
+    final = facts.pop("final_state")
+    incident_id = _incident_id(final)
+    record = (store.get_incident(incident_id) if incident_id else None) or {}
+    incident = record.get("incident") or final.get("incident") or {}
+    classified = final.get("incident") or {}
+    plan = record.get("plan") or {}
+    approval = record.get("approval") or {}
+    approval_out = {
+        "required": bool(approval.get("required", False)),
+        "status": approval.get("status", "not_required") if approval.get("required") else "not_required",
+        "by": approval.get("by"),
+    }
+    attached = "attached_to" in final or bool(classified.get("attached"))
+    by_execution = [
+        c for c in run.call_log.calls if c[0] and item["execution_arn"].endswith(c[0].rsplit(":", 1)[-1])
+    ]
+    api_calls = Counter(f"{service}:{op}" for _, service, op in by_execution)
+    for resource, count in facts["service_integrations"].items():
+        if not resource.startswith("lambda:"):
+            api_calls[resource] += count
+    return {
+        "event": item["event"],
+        "incident_id": incident_id,
+        "model_id": incident.get("model_id"),
+        "region": incident.get("region") or run.stack.region,
+        "category": classified.get("category") or incident.get("category"),
+        "severity": incident.get("severity"),
+        "status": record.get("status"),
+        "attached_to_open_incident": attached,
+        "scenario": plan.get("scenario"),
+        "policy_rule": plan.get("rule"),
+        "evidence": plan.get("evidence"),
+        "approval": approval_out,
+        "actions": [
+            {"type": a["type"], "status": a["status"], "params": a["params"], "result": a.get("result", {})}
+            for a in (record.get("actions") or [])
+        ],
+        "notifications": [
+            {"channel": n["channel"], "subject": n["subject"]}
+            for n in run.notifications
+            if incident_id
+            and n.get("incident_id") == incident_id
+            and n.get("execution") == item["execution_arn"]
+        ],
+        "failure": record.get("failure"),
+        "execution": {
+            "status": facts["status"],
+            "state_transitions": facts["state_transitions"],
+            "lambda_invocations": facts["lambda_invocations"],
+            "api_calls": dict(sorted(api_calls.items())),
+            "states": facts["states"],
+            "error": facts["error"],
+        },
+    }
+
+
+def build_report(
+    run: ScenarioRun, handled: list[dict[str, Any]], ignored: list[dict[str, Any]]
+) -> dict[str, Any]:
+    store = IncidentStore(run.stack.table_name, 30)
+    incidents = [_incident_entry(run, store, item) for item in handled]
+    return {
+        "scenario": run.scenario["name"],
+        "description": run.scenario.get("description", ""),
+        "parameters": {
+            k: run.stack.parameters[k] for k in ("Environment", "DryRun", "ApprovalTimeoutSeconds")
+        },
+        "incidents": incidents,
+        "ignored_events": ignored,
+        "quota_requests": [
+            {"id": r.id, "quota_code": r.quota.code, "desired": r.desired, "status": r.status}
+            for r in run.world.quota_requests()
+        ],
+        "support_cases": [
+            {
+                "case_id": c.case_id,
+                "subject": c.subject,
+                "status": c.status,
+                "communications": len(c.communications),
+            }
+            for c in run.world.cases()
+        ],
+    }
+
+
+def render_text(report: dict[str, Any]) -> str:
+    out = [f"== scenario {report['scenario']} ==", report.get("description", "").strip()]
+    p = report["parameters"]
+    out.append(
+        f"   environment={p['Environment']} dry_run={p['DryRun']} "
+        f"approval_timeout={p['ApprovalTimeoutSeconds']}s"
+    )
+    for inc in report["incidents"]:
+        ex = inc["execution"]
+        out.append("")
+        out.append(f"-- {inc['event']}")
+        out.append(
+            f"   incident {inc['incident_id']}  model {inc['model_id']}  region {inc['region']}"
+            + ("  (attached to the open incident)" if inc["attached_to_open_incident"] else "")
+        )
+        out.append(
+            f"   category {inc['category']}  severity {inc['severity']}  scenario {inc['scenario']}  "
+            f"rule {inc['policy_rule']}  status {inc['status']}"
+        )
+        ev = inc.get("evidence") or {}
+        figures = {k: ev[k] for k in ("peak_rpm", "rpm_threshold", "peak_tpm", "tpm_threshold") if k in ev}
+        if figures:
+            out.append("   evidence " + "  ".join(f"{k}={v:g}" for k, v in figures.items()))
+        for kind, text in (ev.get("forecast") or {}).items():
+            out.append(f"   forecast {kind}: {text}")
+        a = inc["approval"]
+        out.append(
+            f"   approval required={a['required']} status={a['status']}"
+            + (f" by={a['by']}" if a["by"] else "")
+        )
+        for act in inc["actions"]:
+            target = act["params"].get("QuotaCode") or act["params"].get("subject", "")
+            extra = f" -> {act['params']['DesiredValue']:g}" if "DesiredValue" in act["params"] else ""
+            out.append(
+                f"   action {act['type']} {target}{extra}: {act['status']} "
+                f"({act['result'].get('summary', '')})"
+            )
+        for n in inc["notifications"]:
+            out.append(f"   notified {n['channel']}: {n['subject']}")
+        if inc.get("failure"):
+            out.append(f"   failure {inc['failure']['error']}: {inc['failure']['cause'][:200]}")
+        out.append(
+            f"   execution {ex['status']}: {ex['state_transitions']} state transitions, "
+            f"{ex['lambda_invocations']} Lambda invocations, {sum(ex['api_calls'].values())} AWS API calls"
+        )
+    for ig in report["ignored_events"]:
+        out.append("")
+        out.append(f"-- {ig['event']}: ignored ({ig['reason']})")
+    return "\n".join(out) + "\n"

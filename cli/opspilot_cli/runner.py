@@ -1,0 +1,305 @@
+"""Run scenarios: the real state machine on moto's interpreter, the real handlers in-process.
+
+For each scenario: a fresh moto account, the stack deployed from ``template.yaml``, the world
+seeded, then every event offered to the template's EventBridge pattern. Matching events start an
+execution; approvals are answered through the real approval API handler, as an approver
+clicking the emailed link would; the report is read back from what AWS now holds (the incident
+table, the notification topic, the execution history).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import botocore.handlers
+from moto import mock_aws
+
+from opspilot_cli import fake_aws, moto_shim
+from opspilot_cli.eventpattern import matches
+from opspilot_cli.stack import ACCOUNT_ID, SimulatedStack, apply_environment, deploy
+from opspilot_cli.world import alarm_event, seed
+
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+LINK = re.compile(r"/approvals/([A-Za-z0-9_-]{32})")
+EXECUTION_DEADLINE_SECONDS = 120
+FAST_APPROVAL_TIMEOUT = 2  # seconds, for scenarios that let an approval time out
+APPROVAL_TIMEOUT = 120
+
+
+@dataclass
+class CallLog:
+    """Every AWS API call made inside a Lambda invocation, attributed to its execution."""
+
+    shim: moto_shim.ShimState
+    calls: list[tuple[str | None, str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        execution = self.shim.current_execution()
+        if execution is not None:
+            with self.lock:
+                self.calls.append((execution, model.service_model.service_name, model.name))
+
+
+@dataclass
+class ScenarioRun:
+    scenario: dict[str, Any]
+    stack: SimulatedStack
+    world: fake_aws.SimulatedAws
+    shim: moto_shim.ShimState
+    call_log: CallLog
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    answered: set[str] = field(default_factory=set)
+    clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        """One client per service for the simulator's own calls (creating clients is slow)."""
+        if service not in self.clients:
+            self.clients[service] = boto3.client(service, region_name=self.stack.region)  # type: ignore[call-overload]
+        return self.clients[service]
+
+
+def _cold_start() -> None:
+    """Forget cached clients and settings, as a new Lambda execution environment would."""
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("opspilot."):
+            continue
+        for value in list(vars(module).values()):
+            if callable(value) and hasattr(value, "cache_clear") and getattr(value, "__module__", "") == name:
+                value.cache_clear()
+
+
+def _drain_inbox(run: ScenarioRun) -> None:
+    sqs = run.client("sqs")
+    while True:
+        msgs = sqs.receive_message(QueueUrl=run.stack.inbox_queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        if not msgs:
+            return
+        for m in msgs:
+            envelope = json.loads(m["Body"])
+            attrs = {k: v.get("Value") for k, v in (envelope.get("MessageAttributes") or {}).items()}
+            run.notifications.append(
+                {
+                    "channel": "email",
+                    "subject": envelope.get("Subject"),
+                    "message": envelope.get("Message", ""),
+                    "incident_id": attrs.get("incident_id"),
+                }
+            )
+            sqs.delete_message(QueueUrl=run.stack.inbox_queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def _approval_event(approval_id: str, method: str, body: str | None = None) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) request, as the approval route receives it."""
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} /approvals/{{approval_id}}",
+        "rawPath": f"/approvals/{approval_id}",
+        "headers": {"content-type": "application/x-www-form-urlencoded"} if body is not None else {},
+        "pathParameters": {"approval_id": approval_id},
+        "requestContext": {
+            "http": {"method": method, "sourceIp": "198.51.100.7", "userAgent": "opspilot-simulator"}
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def click_approval(approval_id: str, decision: str, approver: str, comment: str = "") -> tuple[int, int]:
+    """Open the confirm page, then press a button: what an approver does. Returns both statuses."""
+    from urllib.parse import urlencode
+
+    from opspilot.handlers import approval_api
+
+    ctx = moto_shim.LambdaContextStub(function_name="ApprovalCallbackFunction")
+    page = approval_api.handler(_approval_event(approval_id, "GET"), ctx)
+    form = urlencode({"decision": decision, "approver": approver, "comment": comment})
+    answer = approval_api.handler(_approval_event(approval_id, "POST", form), ctx)
+    return int(page["statusCode"]), int(answer["statusCode"])
+
+
+def _answer_approvals(run: ScenarioRun, event_spec: dict[str, Any]) -> None:
+    _drain_inbox(run)
+    decision = event_spec.get("approval", "approve")
+    for note in run.notifications:
+        match = LINK.search(note["message"])
+        if not match or match.group(1) in run.answered:
+            continue
+        run.answered.add(match.group(1))
+        if decision == "timeout":
+            continue
+        approvers = [a for a in run.stack.parameters.get("ApproverEmails", "").split(",") if a]
+        approver = event_spec.get("approver") or (approvers[0] if approvers else "approver")
+        statuses = click_approval(match.group(1), decision, approver, event_spec.get("comment", ""))
+        note["clicked"] = {"decision": decision, "by": approver, "http_status": list(statuses)}
+
+
+def _execution_facts(sfn: Any, arn: str) -> dict[str, Any]:
+    events: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+        events.extend(page["events"])
+    desc = sfn.describe_execution(executionArn=arn)
+    transitions = sum(1 for e in events if e["type"].endswith("StateEntered"))
+    lambdas = sum(
+        1
+        for e in events
+        if e["type"] == "LambdaFunctionScheduled"
+        or (
+            e["type"] == "TaskScheduled"
+            and e.get("taskScheduledEventDetails", {}).get("resourceType") == "lambda"
+        )
+    )
+    integrations = Counter(
+        e["taskScheduledEventDetails"]["resourceType"] + ":" + e["taskScheduledEventDetails"]["resource"]
+        for e in events
+        if e["type"] == "TaskScheduled"
+    )
+    last_state: dict[str, Any] = {}
+    for e in events:
+        for key in ("stateEnteredEventDetails", "stateExitedEventDetails"):
+            if key in e and e[key].get("input" if key.startswith("stateEntered") else "output"):
+                raw = e[key].get("input") if key.startswith("stateEntered") else e[key].get("output")
+                with suppress(TypeError, json.JSONDecodeError):
+                    last_state = json.loads(raw)
+    failed = next((e for e in events if e["type"] == "ExecutionFailed"), None)
+    return {
+        "status": desc["status"],
+        "state_transitions": transitions,
+        "lambda_invocations": lambdas,
+        "service_integrations": dict(integrations),
+        "states": [
+            e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")
+        ],
+        "error": (failed or {}).get("executionFailedEventDetails"),
+        "final_state": last_state,
+    }
+
+
+def _wait(run: ScenarioRun, sfn: Any, arn: str, event_spec: dict[str, Any]) -> None:
+    deadline = time.monotonic() + EXECUTION_DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
+            return
+        _answer_approvals(run, event_spec)
+        time.sleep(0.05)
+    sfn.stop_execution(executionArn=arn, error="Simulator.Deadline", cause="execution did not finish in time")
+
+
+def _incident_id(final_state: dict[str, Any]) -> str | None:
+    for path in (("outcome", "incident_id"), ("incident", "incident_id"), ("attached_to", "incident_id")):
+        value: Any = final_state
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value:
+            return str(value)
+    return None
+
+
+def run_scenario(scenario: dict[str, Any], quiet_logs: bool = True) -> dict[str, Any]:
+    """Run one validated scenario and return its report document."""
+    region = scenario.get("region", "us-east-1")
+    overrides = dict(scenario.get("parameters", {}))
+    wants_timeout = any(e.get("approval") == "timeout" for e in scenario["events"])
+    overrides.setdefault(
+        "ApprovalTimeoutSeconds", FAST_APPROVAL_TIMEOUT if wants_timeout else APPROVAL_TIMEOUT
+    )
+    shim = moto_shim.ShimState()
+    call_log = CallLog(shim)
+    with ExitStack() as stack:
+        stack.enter_context(mock_aws(config=MOTO_CONFIG))  # type: ignore[arg-type]
+        world = stack.enter_context(fake_aws.installed(fake_aws.SimulatedAws(account_id=ACCOUNT_ID)))
+        botocore.handlers.BUILTIN_HANDLERS.append(("before-call", call_log))
+        stack.callback(botocore.handlers.BUILTIN_HANDLERS.remove, ("before-call", call_log))
+        boto3.DEFAULT_SESSION = None
+        stack.enter_context(moto_shim.installed(shim))
+        deployed = deploy(region, overrides)
+        shim.handlers.update(deployed.handlers)
+        previous_env = apply_environment(deployed)
+        stack.callback(_restore_env, previous_env)
+        if quiet_logs:
+            previous_env.setdefault("POWERTOOLS_LOG_LEVEL", os.environ.get("POWERTOOLS_LOG_LEVEL"))
+            os.environ["POWERTOOLS_LOG_LEVEL"] = "CRITICAL"
+            moto_logger = logging.getLogger("moto")
+            stack.callback(moto_logger.setLevel, moto_logger.level)
+            moto_logger.setLevel(logging.CRITICAL + 1)
+        _cold_start()
+        seed(scenario, world, region)
+        world.clear_calls()
+        run = ScenarioRun(scenario, deployed, world, shim, call_log)
+        return _run_events(run)
+    raise AssertionError("unreachable")
+
+
+def _restore_env(previous: dict[str, str | None]) -> None:
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _run_events(run: ScenarioRun) -> dict[str, Any]:
+    scenario, stack = run.scenario, run.stack
+    sfn = run.client("stepfunctions")
+    cw = run.client("cloudwatch")
+    alarms = {a["name"]: a for a in scenario.get("alarms", [])}
+    alarm_states: dict[str, str] = {name: "OK" for name in alarms}
+    ignored: list[dict[str, Any]] = []
+    handled: list[dict[str, Any]] = []
+    for index, spec in enumerate(scenario["events"]):
+        event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"opspilot:{scenario['name']}:{index}"))
+        if "raw" in spec:
+            event = spec["raw"]
+            label = f"raw event #{index}"
+        else:
+            alarm = alarms[spec["alarm"]]
+            previous = alarm_states[alarm["name"]]
+            alarm_states[alarm["name"]] = spec["state"]
+            cw.set_alarm_state(
+                AlarmName=alarm["name"], StateValue=spec["state"], StateReason=spec.get("reason", "scenario")
+            )
+            event = alarm_event(
+                alarm,
+                spec["state"],
+                previous,
+                spec.get("reason", "scenario"),
+                event_id,
+                stack.region,
+                ACCOUNT_ID,
+                datetime.now(UTC),
+            )
+            label = f"{alarm['name']} -> {spec['state']}"
+        if not isinstance(event, dict) or not matches(stack.event_pattern, event):
+            ignored.append(
+                {"index": index, "event": label, "reason": "does not match the rule's event pattern"}
+            )
+            continue
+        name = f"event-{index}-{event_id}"[:80]
+        arn = sfn.start_execution(
+            stateMachineArn=stack.state_machine_arn, name=name, input=json.dumps(event)
+        )["executionArn"]
+        _wait(run, sfn, arn, spec)
+        _drain_inbox(run)
+        for note in run.notifications:  # executions run one at a time
+            note.setdefault("execution", arn)
+        facts = _execution_facts(sfn, arn)
+        handled.append({"index": index, "event": label, "execution_arn": arn, "facts": facts, "spec": spec})
+    from opspilot_cli.report import build_report
+
+    return build_report(run, handled, ignored)

@@ -1,0 +1,63 @@
+"""Scenario files: load YAML or JSON, validate against ``scenario.schema.json``, name the bad field."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message names the file and the field."""
+
+
+def schema() -> dict[str, Any]:
+    text = resources.files("opspilot_cli").joinpath("scenario.schema.json").read_text()
+    return dict(json.loads(text))
+
+
+def _where(error: jsonschema.ValidationError) -> str:
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return path.lstrip(".") or "<top level>"
+
+
+def validate(doc: Any, source: str = "<scenario>") -> dict[str, Any]:
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(
+        validator.iter_errors(doc),
+        key=lambda e: (len(list(e.absolute_path)), list(map(str, e.absolute_path))),
+    )
+    if errors:
+        first = errors[0]
+        # oneOf failures: report the most specific branch error
+        best = (
+            jsonschema.exceptions.best_match([first])
+            if first.context is None
+            else jsonschema.exceptions.best_match(first.context or [first])
+        )
+        raise ScenarioError(f"{source}: field '{_where(best)}': {best.message}")
+    alarms = {a["name"] for a in doc.get("alarms", [])}
+    for i, event in enumerate(doc["events"]):
+        if "alarm" in event and event["alarm"] not in alarms:
+            raise ScenarioError(
+                f"{source}: field 'events[{i}].alarm': no alarm named {event['alarm']!r} in 'alarms'"
+            )
+    return dict(doc)
+
+
+def load(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{path}: {exc.strerror}") from exc
+    try:
+        doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ScenarioError(
+            f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"
+        ) from exc
+    return validate(doc, str(path))

@@ -1,0 +1,181 @@
+"""Seed the offline AWS world from a scenario: metric history and alarms in moto's CloudWatch,
+quotas, quota requests and support cases in the simulated Service Quotas and Support."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+
+from opspilot_cli.fake_aws import SimulatedAws
+
+BEDROCK = "AWS/Bedrock"
+
+
+def usage_points(usage: dict[str, Any], end: datetime) -> dict[str, list[tuple[datetime, float]]]:
+    """Per-minute Sums, sampled every ``sample_every_minutes``: a daily curve from the steady rate
+    up to the peak at 14:00 UTC, growing by ``growth_percent_per_day``."""
+    days = int(usage.get("days", 14))
+    every = int(usage.get("sample_every_minutes", 15))
+    steady, peak = float(usage["rpm_steady"]), float(usage["rpm_peak"])
+    growth = float(usage.get("growth_percent_per_day", 0)) / 100
+    tin, tout = (
+        float(usage.get("input_tokens_per_request", 800)),
+        float(usage.get("output_tokens_per_request", 200)),
+    )
+    factor = usage.get("estimated_tpm_output_factor")
+    rates = {
+        "InvocationServerErrors": float(usage.get("server_errors_per_minute", 0)),
+        "InvocationClientErrors": float(usage.get("client_errors_per_minute", 0)),
+        "InvocationThrottles": float(usage.get("throttles_per_minute", 0)),
+    }
+    start = (end - timedelta(days=days)).replace(second=0, microsecond=0)
+    series: dict[str, list[tuple[datetime, float]]] = {}
+    t = start + timedelta(minutes=every)
+    while t < end - timedelta(minutes=1):
+        day = (t - start).total_seconds() / 86400
+        scale = (1 + growth) ** (day - days)
+        hour = t.hour + t.minute / 60
+        shape = max(0.0, math.cos(2 * math.pi * (hour - 14) / 24)) ** 8
+        rpm = round((steady + (peak - steady) * shape) * scale)
+        points = {
+            "Invocations": rpm,
+            "InputTokenCount": rpm * tin,
+            "OutputTokenCount": rpm * tout,
+            **{name: rate for name, rate in rates.items() if rate > 0},
+        }
+        if factor is not None:
+            points["EstimatedTPMQuotaUsage"] = rpm * (tin + tout * float(factor))
+        for name, value in points.items():
+            series.setdefault(name, []).append((t, float(value)))
+        t += timedelta(minutes=every)
+    return series
+
+
+def seed(scenario: dict[str, Any], world: SimulatedAws, region: str, now: datetime | None = None) -> None:
+    end = now or datetime.now(UTC)
+    cw = boto3.client("cloudwatch", region_name=region)
+    for model in scenario.get("models", []):
+        if "usage" not in model:
+            continue
+        for name, points in usage_points(model["usage"], end).items():
+            data = [
+                {
+                    "MetricName": name,
+                    "Dimensions": [{"Name": "ModelId", "Value": model["model_id"]}],
+                    "Timestamp": ts,
+                    "Value": value,
+                    "Unit": "Count",
+                }
+                for ts, value in points
+            ]
+            for i in range(0, len(data), 1000):
+                cw.put_metric_data(Namespace=BEDROCK, MetricData=data[i : i + 1000])
+    for alarm in scenario.get("alarms", []):
+        cw.put_metric_alarm(**alarm_definition(alarm))
+    for quota in scenario.get("quotas", []):
+        world.add_quota(
+            region,
+            quota["code"],
+            quota["name"],
+            quota["value"],
+            quota.get("default"),
+            quota.get("adjustable", True),
+        )
+    for request in scenario.get("quota_requests", []):
+        world.add_quota_request(region, request["code"], request["desired"], request.get("status", "PENDING"))
+    support = scenario.get("support", {})
+    world.support_plan = support.get("plan", "business")
+    for case in support.get("cases", []):
+        world.add_case(case["subject"], case.get("status", "opened"), case.get("severity", "normal"))
+
+
+def alarm_definition(alarm: dict[str, Any]) -> dict[str, Any]:
+    """PutMetricAlarm parameters for a scenario alarm (static threshold or anomaly band)."""
+    metric = {
+        "Namespace": alarm.get("namespace", BEDROCK),
+        "MetricName": alarm["metric"],
+        "Dimensions": [{"Name": "ModelId", "Value": alarm["model_id"]}],
+    }
+    common: dict[str, Any] = {
+        "AlarmName": alarm["name"],
+        "EvaluationPeriods": 3,
+        "DatapointsToAlarm": 2,
+        "TreatMissingData": "notBreaching",
+        "Tags": [{"Key": k, "Value": v} for k, v in alarm.get("tags", {}).items()],
+    }
+    if alarm.get("anomaly"):
+        return {
+            **common,
+            "ComparisonOperator": "GreaterThanUpperThreshold",
+            "ThresholdMetricId": "ad1",
+            "Metrics": [
+                {
+                    "Id": "m1",
+                    "MetricStat": {
+                        "Metric": metric,
+                        "Period": alarm.get("period", 60),
+                        "Stat": alarm.get("stat", "Sum"),
+                    },
+                    "ReturnData": True,
+                },
+                {"Id": "ad1", "Expression": "ANOMALY_DETECTION_BAND(m1, 2)", "ReturnData": True},
+            ],
+        }
+    return {
+        **common,
+        **metric,
+        "Statistic": alarm.get("stat", "Sum"),
+        "Period": alarm.get("period", 60),
+        "Threshold": float(alarm.get("threshold", 1)),
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+    }
+
+
+def alarm_event(
+    alarm: dict[str, Any],
+    state: str,
+    previous: str,
+    reason: str,
+    event_id: str,
+    region: str,
+    account: str,
+    at: datetime,
+) -> dict[str, Any]:
+    """The EventBridge event CloudWatch sends for this alarm's state change."""
+    stat = {
+        "metric": {
+            "namespace": alarm.get("namespace", BEDROCK),
+            "name": alarm["metric"],
+            "dimensions": {"ModelId": alarm["model_id"]},
+        },
+        "period": alarm.get("period", 60),
+        "stat": alarm.get("stat", "Sum"),
+    }
+    metrics: list[dict[str, Any]] = [{"id": "m1", "metricStat": stat, "returnData": True}]
+    if alarm.get("anomaly"):
+        metrics.append(
+            {"id": "ad1", "expression": "ANOMALY_DETECTION_BAND(m1, 2)", "label": "band", "returnData": True}
+        )
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
+    detail: dict[str, Any] = {
+        "alarmName": alarm["name"],
+        "state": {"value": state, "reason": reason, "timestamp": stamp},
+        "previousState": {"value": previous, "reason": "", "timestamp": stamp},
+        "configuration": {"description": f"{alarm['metric']} on {alarm['model_id']}", "metrics": metrics},
+    }
+    if alarm.get("tags"):
+        detail["alarmTags"] = dict(alarm["tags"])
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": account,
+        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [f"arn:aws:cloudwatch:{region}:{account}:alarm:{alarm['name']}"],
+        "detail": detail,
+    }

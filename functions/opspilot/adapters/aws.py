@@ -1,0 +1,50 @@
+"""boto3 clients, built lazily and once per process, and ClientError translation."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, NoReturn
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from opspilot.domain.errors import AwsPermissionError, TransientAwsError
+
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
+
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalServerError",
+        "InternalServerErrorException",
+        "ServiceException",
+    }
+)
+DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+
+
+@cache
+def client(service: str, region: str | None = None) -> Any:
+    """A shared client per (service, region). Built at first use, never at import."""
+    return boto3.client(service, region_name=region, config=_CONFIG)  # type: ignore[call-overload]
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def raise_translated(exc: ClientError, what: str) -> NoReturn:
+    """Re-raise a ClientError as the domain error the workflow retries or records."""
+    code = error_code(exc)
+    if code in TRANSIENT_CODES:
+        raise TransientAwsError(f"{what}: {code}") from exc
+    if code in DENIED_CODES:
+        raise AwsPermissionError(f"{what}: {code}: {exc.response['Error'].get('Message', '')}") from exc
+    raise exc

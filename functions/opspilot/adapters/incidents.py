@@ -1,0 +1,332 @@
+"""The incident table: incidents, their audit trail, alarm pointers, action claims, approvals.
+
+Single-table layout (see docs/architecture.md):
+
+==================== ======================= ===============================================
+pk                   sk                      what
+==================== ======================= ===============================================
+INCIDENT#<id>        META                    classification, plan, approval, actions, status
+INCIDENT#<id>        AUDIT#<time>#<kind>     one audit-trail entry
+INCIDENT#<id>        ACTION#<action id>      the claim that makes an action run at most once
+ALARM#<name>         OPEN                    the alarm's open incident (the intake reads it)
+APPROVAL#<sha256>    APPROVAL                a pending approval and its task token
+==================== ======================= ===============================================
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from opspilot.adapters.aws import client, error_code, raise_translated
+
+_SER = TypeSerializer()
+_DESER = TypeDeserializer()
+
+
+def iso(moment: datetime) -> str:
+    """UTC timestamps as Step Functions writes them, so strings compare in time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _to_item(values: dict[str, Any]) -> dict[str, Any]:
+    plain = json.loads(json.dumps(values), parse_float=Decimal)
+    return {k: _SER.serialize(v) for k, v in plain.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, set):
+        return sorted(_plain(v) for v in value)
+    return value
+
+
+def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain(_DESER.deserialize(v)) for k, v in item.items()}
+
+
+class IncidentStore:
+    """All reads and writes of the incident table. ``dynamodb`` is injectable for tests."""
+
+    def __init__(self, table_name: str, retention_days: int, dynamodb: Any | None = None) -> None:
+        self.table = table_name
+        self.retention = timedelta(days=retention_days)
+        self._ddb = dynamodb
+
+    @property
+    def ddb(self) -> Any:
+        if self._ddb is None:
+            self._ddb = client("dynamodb")
+        return self._ddb
+
+    def _ttl(self, now: datetime) -> int:
+        return int((now + self.retention).timestamp())
+
+    # ------------------------------------------------------------------ incidents
+    def open_incident(
+        self,
+        incident: dict[str, Any],
+        alarm_name: str,
+        execution_id: str,
+        now: datetime,
+        pointer_hours: int = 24,
+    ) -> tuple[str, bool]:
+        """Create the incident and claim its alarm, atomically. Returns (incident_id, created).
+
+        A retry of the same execution finds its own incident and returns it (``created`` False
+        and the same id); an alarm already owned by another open incident returns that incident.
+        """
+        incident_id = incident["incident_id"]
+        meta = {
+            "pk": f"INCIDENT#{incident_id}",
+            "sk": "META",
+            "gsi1pk": f"MODEL#{incident['model_id']}",
+            "gsi1sk": incident["opened_at"],
+            "status": "open",
+            "incident": incident,
+            "execution_id": execution_id,
+            "alarms": {alarm_name: "ALARM"},
+            "updated_at": iso(now),
+            "ttl": self._ttl(now),
+        }
+        pointer = {
+            "pk": f"ALARM#{alarm_name}",
+            "sk": "OPEN",
+            "incident_id": incident_id,
+            "opened_at": iso(now),
+            "expires_at": iso(now + timedelta(hours=pointer_hours)),
+            "repeat_count": 0,
+            "ttl": int((now + timedelta(hours=pointer_hours)).timestamp()),
+        }
+        try:
+            self.ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": _to_item(meta),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": _to_item(pointer),
+                            "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now",
+                            "ExpressionAttributeValues": {":now": {"S": iso(now)}},
+                        }
+                    },
+                ]
+            )
+            return incident_id, True
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise_translated(exc, "open incident")
+        if self.get_incident(incident_id) is not None:
+            return incident_id, False  # our own earlier attempt succeeded
+        owner = self.open_incident_for_alarm(alarm_name)
+        if owner is None:
+            raise RuntimeError(
+                f"alarm {alarm_name}: incident {incident_id} could not be opened and has no owner"
+            )
+        return owner, False
+
+    def get_incident(self, incident_id: str) -> dict[str, Any] | None:
+        try:
+            resp = self.ddb.get_item(
+                TableName=self.table,
+                Key=_to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
+                ConsistentRead=True,
+            )
+        except ClientError as exc:
+            raise_translated(exc, "get incident")
+        item = resp.get("Item")
+        return _from_item(item) if item else None
+
+    def update_incident(self, incident_id: str, now: datetime, **fields: Any) -> None:
+        fields["updated_at"] = iso(now)
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = _to_item({f":v{i}": value for i, value in enumerate(fields.values())})
+        expression = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=_to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
+                UpdateExpression=expression,
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            raise_translated(exc, f"update incident {incident_id}")
+
+    def put_incident(self, incident_id: str, record: dict[str, Any], now: datetime) -> None:
+        """Write a whole incident record (used for incidents that could not be classified)."""
+        item = {"pk": f"INCIDENT#{incident_id}", "sk": "META", "updated_at": iso(now), "ttl": self._ttl(now)}
+        item.update(record)
+        try:
+            self.ddb.put_item(TableName=self.table, Item=_to_item(item))
+        except ClientError as exc:
+            raise_translated(exc, f"put incident {incident_id}")
+
+    def append_audit(self, incident_id: str, kind: str, data: dict[str, Any], now: datetime) -> None:
+        item = {
+            "pk": f"INCIDENT#{incident_id}",
+            "sk": f"AUDIT#{iso(now)}#{kind}",
+            "kind": kind,
+            "at": iso(now),
+            "data": data,
+            "ttl": self._ttl(now),
+        }
+        try:
+            self.ddb.put_item(TableName=self.table, Item=_to_item(item))
+        except ClientError as exc:
+            raise_translated(exc, f"audit {kind}")
+
+    def audit_trail(self, incident_id: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        paginator = self.ddb.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :audit)",
+            ExpressionAttributeValues={":pk": {"S": f"INCIDENT#{incident_id}"}, ":audit": {"S": "AUDIT#"}},
+        ):
+            items.extend(_from_item(i) for i in page["Items"])
+        return items
+
+    def list_incidents(self, model_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Newest first; by model through the ``by-model`` index, else a scan of META items."""
+        if model_id:
+            resp = self.ddb.query(
+                TableName=self.table,
+                IndexName="by-model",
+                KeyConditionExpression="gsi1pk = :m",
+                ExpressionAttributeValues={":m": {"S": f"MODEL#{model_id}"}},
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+            return [_from_item(i) for i in resp["Items"]]
+        items: list[dict[str, Any]] = []
+        for page in self.ddb.get_paginator("scan").paginate(
+            TableName=self.table,
+            FilterExpression="sk = :meta",
+            ExpressionAttributeValues={":meta": {"S": "META"}},
+        ):
+            items.extend(_from_item(i) for i in page["Items"])
+        items.sort(key=lambda i: str(i.get("gsi1sk", "")), reverse=True)
+        return items[:limit]
+
+    # ------------------------------------------------------------------ alarm pointers
+    def open_incident_for_alarm(self, alarm_name: str) -> str | None:
+        resp = self.ddb.get_item(
+            TableName=self.table,
+            Key=_to_item({"pk": f"ALARM#{alarm_name}", "sk": "OPEN"}),
+            ConsistentRead=True,
+        )
+        item = resp.get("Item")
+        return str(_from_item(item)["incident_id"]) if item else None
+
+    def release_alarm(self, alarm_name: str, incident_id: str) -> None:
+        """Drop the alarm's pointer if it still points at ``incident_id``."""
+        try:
+            self.ddb.delete_item(
+                TableName=self.table,
+                Key=_to_item({"pk": f"ALARM#{alarm_name}", "sk": "OPEN"}),
+                ConditionExpression="incident_id = :id",
+                ExpressionAttributeValues={":id": {"S": incident_id}},
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise_translated(exc, f"release alarm {alarm_name}")
+
+    # ------------------------------------------------------------------ at-most-once actions
+    def claim_action(self, incident_id: str, action_id: str, now: datetime) -> dict[str, Any] | None:
+        """Claim an action before acting. Returns None when the claim is ours (go ahead), or the
+        stored record when an earlier attempt already claimed it (do not act again)."""
+        key = {"pk": f"INCIDENT#{incident_id}", "sk": f"ACTION#{action_id}"}
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=_to_item(
+                    {**key, "status": "in_progress", "claimed_at": iso(now), "ttl": self._ttl(now)}
+                ),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return None
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise_translated(exc, f"claim action {action_id}")
+        resp = self.ddb.get_item(TableName=self.table, Key=_to_item(key), ConsistentRead=True)
+        return _from_item(resp["Item"])
+
+    def complete_action(
+        self, incident_id: str, action_id: str, record: dict[str, Any], now: datetime
+    ) -> None:
+        key = {"pk": f"INCIDENT#{incident_id}", "sk": f"ACTION#{action_id}"}
+        item = {**key, **record, "completed_at": iso(now), "ttl": self._ttl(now)}
+        try:
+            self.ddb.put_item(TableName=self.table, Item=_to_item(item))
+        except ClientError as exc:
+            raise_translated(exc, f"complete action {action_id}")
+
+    def actions(self, incident_id: str) -> list[dict[str, Any]]:
+        resp = self.ddb.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :a)",
+            ExpressionAttributeValues={":pk": {"S": f"INCIDENT#{incident_id}"}, ":a": {"S": "ACTION#"}},
+            ConsistentRead=True,
+        )
+        return [_from_item(i) for i in resp["Items"]]
+
+    # ------------------------------------------------------------------ approvals
+    def put_approval(self, approval_key: str, record: dict[str, Any], expires: datetime) -> None:
+        item = {
+            "pk": f"APPROVAL#{approval_key}",
+            "sk": "APPROVAL",
+            **record,
+            "ttl": int(expires.timestamp()) + 86400,
+        }
+        try:
+            self.ddb.put_item(
+                TableName=self.table, Item=_to_item(item), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as exc:
+            raise_translated(exc, "store approval")
+
+    def get_approval(self, approval_key: str) -> dict[str, Any] | None:
+        resp = self.ddb.get_item(
+            TableName=self.table,
+            Key=_to_item({"pk": f"APPROVAL#{approval_key}", "sk": "APPROVAL"}),
+            ConsistentRead=True,
+        )
+        item = resp.get("Item")
+        return _from_item(item) if item else None
+
+    def decide_approval(self, approval_key: str, decision: dict[str, Any], now: datetime) -> bool:
+        """PENDING -> DECIDED, once. False when it was already decided (or expired)."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=_to_item({"pk": f"APPROVAL#{approval_key}", "sk": "APPROVAL"}),
+                UpdateExpression="SET #s = :decided, decision = :d, decided_at = :now",
+                ConditionExpression="#s = :pending AND expires_at > :now",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=_to_item(
+                    {":decided": "DECIDED", ":pending": "PENDING", ":d": decision, ":now": iso(now)}
+                ),
+            )
+            return True
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise_translated(exc, "decide approval")

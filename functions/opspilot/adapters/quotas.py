@@ -1,0 +1,83 @@
+"""Service Quotas for Bedrock: list once (paginated), pending requests, and increase requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from opspilot.adapters.aws import DENIED_CODES, TRANSIENT_CODES, client, error_code, raise_translated
+
+SERVICE_CODE = "bedrock"
+PENDING_STATUSES = frozenset({"PENDING", "CASE_OPENED"})
+
+
+class QuotaLookupUnavailable(Exception):
+    """Quotas could not be read (denied or throttled); the decision treats them as unknown."""
+
+
+def list_bedrock_quotas(region: str | None = None, sq: Any | None = None) -> list[dict[str, Any]]:
+    """Every applied Bedrock quota of the account, in one paginated listing."""
+    sq = sq or client("service-quotas", region)
+    quotas: list[dict[str, Any]] = []
+    try:
+        for page in sq.get_paginator("list_service_quotas").paginate(ServiceCode=SERVICE_CODE):
+            quotas.extend(page["Quotas"])
+    except ClientError as exc:
+        if error_code(exc) in TRANSIENT_CODES | DENIED_CODES:
+            raise QuotaLookupUnavailable(f"ListServiceQuotas: {error_code(exc)}") from exc
+        raise_translated(exc, "ListServiceQuotas")
+    return quotas
+
+
+def list_open_requests(region: str | None = None, sq: Any | None = None) -> list[dict[str, Any]]:
+    """Bedrock quota increase requests still open (PENDING or CASE_OPENED)."""
+    sq = sq or client("service-quotas", region)
+    requests: list[dict[str, Any]] = []
+    try:
+        for page in sq.get_paginator("list_requested_service_quota_change_history").paginate(
+            ServiceCode=SERVICE_CODE
+        ):
+            requests.extend(r for r in page["RequestedQuotas"] if r["Status"] in PENDING_STATUSES)
+    except ClientError as exc:
+        if error_code(exc) in TRANSIENT_CODES | DENIED_CODES:
+            raise QuotaLookupUnavailable(
+                f"ListRequestedServiceQuotaChangeHistory: {error_code(exc)}"
+            ) from exc
+        raise_translated(exc, "ListRequestedServiceQuotaChangeHistory")
+    return requests
+
+
+def get_quota(quota_code: str, region: str | None = None, sq: Any | None = None) -> dict[str, Any]:
+    sq = sq or client("service-quotas", region)
+    try:
+        return dict(sq.get_service_quota(ServiceCode=SERVICE_CODE, QuotaCode=quota_code)["Quota"])
+    except ClientError as exc:
+        raise_translated(exc, f"GetServiceQuota {quota_code}")
+
+
+def open_requests_for(
+    quota_code: str, region: str | None = None, sq: Any | None = None
+) -> list[dict[str, Any]]:
+    sq = sq or client("service-quotas", region)
+    try:
+        pages = sq.get_paginator("list_requested_service_quota_change_history_by_quota").paginate(
+            ServiceCode=SERVICE_CODE, QuotaCode=quota_code
+        )
+        return [r for page in pages for r in page["RequestedQuotas"] if r["Status"] in PENDING_STATUSES]
+    except ClientError as exc:
+        raise_translated(exc, f"ListRequestedServiceQuotaChangeHistoryByQuota {quota_code}")
+
+
+def request_increase(
+    params: dict[str, Any], region: str | None = None, sq: Any | None = None
+) -> dict[str, Any]:
+    """RequestServiceQuotaIncrease with exactly ``params``. ClientErrors other than transient and
+    denied ones propagate with their code for the caller to record."""
+    sq = sq or client("service-quotas", region)
+    try:
+        return dict(sq.request_service_quota_increase(**params)["RequestedQuota"])
+    except ClientError as exc:
+        if error_code(exc) in TRANSIENT_CODES | DENIED_CODES:
+            raise_translated(exc, "RequestServiceQuotaIncrease")
+        raise

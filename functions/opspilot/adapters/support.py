@@ -1,0 +1,57 @@
+"""AWS Support: plan detection, OpsPilot's open cases, and case creation or follow-up."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from opspilot.adapters.aws import client, error_code, raise_translated
+
+SUPPORT_REGION = "us-east-1"  # the AWS Support API has one endpoint
+CASE_SUBJECT_PREFIX = "[OpsPilot]"
+NO_SUBSCRIPTION = "SubscriptionRequiredException"
+
+
+def _support(support: Any | None) -> Any:
+    return support or client("support", SUPPORT_REGION)
+
+
+def open_opspilot_cases(
+    now: datetime, lookback_days: int = 14, support: Any | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """(plan, open cases OpsPilot filed). plan is "basic" when the account has no Support API
+    access (Basic or Developer support), else "business_or_enterprise"."""
+    api = _support(support)
+    cases: list[dict[str, Any]] = []
+    try:
+        for page in api.get_paginator("describe_cases").paginate(
+            afterTime=(now - timedelta(days=lookback_days)).isoformat(),
+            includeResolvedCases=False,
+            includeCommunications=False,
+        ):
+            cases.extend(c for c in page["cases"] if c.get("subject", "").startswith(CASE_SUBJECT_PREFIX))
+    except ClientError as exc:
+        if error_code(exc) == NO_SUBSCRIPTION:
+            return "basic", []
+        raise_translated(exc, "DescribeCases")
+    return "business_or_enterprise", cases
+
+
+def create_case(params: dict[str, Any], support: Any | None = None) -> str:
+    api = _support(support)
+    try:
+        return str(api.create_case(**params)["caseId"])
+    except ClientError as exc:
+        if error_code(exc) == NO_SUBSCRIPTION:
+            raise
+        raise_translated(exc, "CreateCase")
+
+
+def add_communication(case_id: str, body: str, support: Any | None = None) -> None:
+    api = _support(support)
+    try:
+        api.add_communication_to_case(caseId=case_id, communicationBody=body)
+    except ClientError as exc:
+        raise_translated(exc, "AddCommunicationToCase")

@@ -1,0 +1,90 @@
+"""The CloudWatch "Alarm State Change" event as EventBridge delivers it.
+
+Only the fields OpsPilot reads are modelled; AWS may add others (``extra="ignore"``). A malformed
+event raises :class:`InvalidAlarmEvent` whose message names the offending field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from opspilot.domain.errors import InvalidAlarmEvent
+
+ALARM_EVENT_SOURCE = "aws.cloudwatch"
+ALARM_EVENT_DETAIL_TYPE = "CloudWatch Alarm State Change"
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class MetricSpec(_Lenient):
+    namespace: str
+    name: str
+    dimensions: dict[str, str] = Field(default_factory=dict)
+
+
+class MetricStat(_Lenient):
+    metric: MetricSpec
+    period: int
+    stat: str
+
+
+class AlarmMetric(_Lenient):
+    id: str
+    metric_stat: MetricStat | None = Field(default=None, alias="metricStat")
+    expression: str | None = None
+    return_data: bool | None = Field(default=None, alias="returnData")
+
+
+class AlarmConfiguration(_Lenient):
+    description: str | None = None
+    metrics: list[AlarmMetric] = Field(default_factory=list)
+    threshold_metric_id: str | None = Field(default=None, alias="thresholdMetricId")
+
+
+class AlarmState(_Lenient):
+    value: str
+    reason: str = ""
+    timestamp: str
+
+
+class AlarmDetail(_Lenient):
+    alarm_name: str = Field(alias="alarmName")
+    state: AlarmState
+    previous_state: AlarmState | None = Field(default=None, alias="previousState")
+    configuration: AlarmConfiguration = Field(default_factory=AlarmConfiguration)
+    alarm_tags: dict[str, str] = Field(default_factory=dict, alias="alarmTags")
+
+
+class AlarmStateChangeEvent(_Lenient):
+    id: str
+    detail_type: str = Field(alias="detail-type")
+    source: str
+    account: str
+    time: str
+    region: str
+    detail: AlarmDetail
+
+
+def parse_alarm_event(raw: Any) -> AlarmStateChangeEvent:
+    """Validate an EventBridge envelope; the error names the first bad field by its JSON path."""
+    try:
+        event = AlarmStateChangeEvent.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "<event>"
+        raise InvalidAlarmEvent(f"field '{where}': {first['msg']}") from exc
+    if event.source != ALARM_EVENT_SOURCE:
+        raise InvalidAlarmEvent(f"field 'source': expected '{ALARM_EVENT_SOURCE}', got '{event.source}'")
+    if event.detail_type != ALARM_EVENT_DETAIL_TYPE:
+        raise InvalidAlarmEvent(
+            f"field 'detail-type': expected '{ALARM_EVENT_DETAIL_TYPE}', got '{event.detail_type}'"
+        )
+    if event.detail.state.value not in {"ALARM", "OK", "INSUFFICIENT_DATA"}:
+        raise InvalidAlarmEvent(
+            f"field 'detail.state.value': unknown alarm state '{event.detail.state.value}'"
+        )
+    return event

@@ -1,0 +1,95 @@
+"""Notification texts. One message per incident state change; plain text that reads well in email."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opspilot.domain.model import Outcome, Severity
+
+_RULE = "-" * 60
+
+
+def _header(incident: dict[str, Any]) -> list[str]:
+    return [
+        f"Incident:  {incident.get('incident_id')}",
+        f"Model:     {incident.get('model_id')} ({incident.get('region')})",
+        f"Category:  {incident.get('category')}   Severity: {incident.get('severity')}",
+        f"Alarm:     {incident.get('alarm_name')}",
+    ]
+
+
+def _plan_lines(plan: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Scenario:  {plan.get('scenario')}   Policy rule: {plan.get('rule')}",
+        f"Why:       {plan.get('summary')}",
+    ]
+    for kind, text in (plan.get("evidence", {}).get("forecast") or {}).items():
+        lines.append(f"Forecast:  {kind.upper()} {text}")
+    return lines
+
+
+def approval_request(
+    incident: dict[str, Any], plan: dict[str, Any], link: str, expires_at: str
+) -> tuple[str, str]:
+    subject = f"[OpsPilot] Approval needed: {incident.get('model_id')} {incident.get('category')}"
+    lines = [*_header(incident), *_plan_lines(plan), _RULE, "Planned changes:"]
+    for action in plan.get("actions", []):
+        lines.append(f"  - {action['type']}: {action['reason']}")
+    lines += [_RULE, f"Review and decide (link valid until {expires_at}):", link]
+    return subject[:100], "\n".join(lines)
+
+
+def outcome(
+    incident: dict[str, Any],
+    plan: dict[str, Any],
+    approval: dict[str, Any],
+    actions: list[dict[str, Any]],
+) -> Outcome:
+    verb = {"rejected": "rejected", "expired": "approval expired"}.get(approval.get("status", ""), "handled")
+    subject = f"[OpsPilot] {incident.get('severity', '').upper()} {incident.get('model_id')}: {verb}"
+    lines = [*_header(incident), *_plan_lines(plan), f"Approval:  {approval.get('status')}"]
+    if approval.get("by"):
+        lines[-1] += f" by {approval['by']}"
+    lines.append(_RULE)
+    if not actions:
+        lines.append("Actions:   none")
+    for result in actions:
+        lines.append(
+            f"  - {result['type']} [{result['status']}] {result.get('result', {}).get('summary', '')}"
+        )
+    return Outcome(
+        incident_id=str(incident.get("incident_id")),
+        severity=Severity(incident.get("severity", "warning")),
+        subject=subject[:100],
+        message="\n".join(lines),
+    )
+
+
+def failure(incident_id: str, context: dict[str, Any], error: str, cause: str) -> Outcome:
+    subject = (
+        f"[OpsPilot] FAILED {context.get('model_id') or context.get('alarm_name') or incident_id}: {error}"
+    )
+    lines = [
+        f"Incident:  {incident_id}",
+        f"Alarm:     {context.get('alarm_name')}",
+        f"Model:     {context.get('model_id')}",
+        f"Error:     {error}",
+        f"Cause:     {cause[:1500]}",
+        "",
+        "OpsPilot could not finish handling this event. Nothing further was changed. The incident",
+        "record holds the error; the next state change of the alarm starts a fresh attempt.",
+    ]
+    return Outcome(
+        incident_id=incident_id, severity=Severity.CRITICAL, subject=subject[:100], message="\n".join(lines)
+    )
+
+
+def resolved(incident: dict[str, Any], resolved_at: str) -> Outcome:
+    subject = f"[OpsPilot] RESOLVED {incident.get('model_id')}: all alarms OK"
+    lines = [*_header(incident), f"Resolved:  {resolved_at}", f"Status before: {incident.get('status')}"]
+    return Outcome(
+        incident_id=str(incident.get("incident_id")),
+        severity=Severity(incident.get("severity", "warning")),
+        subject=subject[:100],
+        message="\n".join(lines),
+    )

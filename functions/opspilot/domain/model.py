@@ -1,0 +1,194 @@
+"""The incident vocabulary shared by every stage of the workflow.
+
+Pure data: no boto3, no Powertools. Every object here crosses a Lambda boundary as JSON, so each
+model is a frozen pydantic model with ``model_dump(mode="json")`` as its wire form.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Category(StrEnum):
+    FAILURE = "failure"
+    QUOTA_PRESSURE = "quota_pressure"
+    ANOMALY = "anomaly"
+    RECOVERY = "recovery"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+
+
+class QuotaScope(StrEnum):
+    """Which per-minute quota a signal says something about."""
+
+    NONE = "none"
+    RPM = "rpm"
+    TPM = "tpm"
+    BOTH = "both"  # undetermined: throttles and client errors can come from either quota
+
+
+class Scenario(StrEnum):
+    NON_QUOTA = "non_quota"
+    NEW_MODEL = "new_model"
+    HIGH_USAGE = "high_usage"
+    LOW_USAGE = "low_usage"
+
+
+class Environment(StrEnum):
+    PRODUCTION = "production"
+    PILOT = "pilot"
+    EXPERIMENTATION = "experimentation"
+
+
+class ActionType(StrEnum):
+    REQUEST_QUOTA_INCREASE = "request_quota_increase"
+    OPEN_SUPPORT_CASE = "open_support_case"
+
+
+class ActionStatus(StrEnum):
+    EXECUTED = "executed"
+    SKIPPED = "skipped"
+    DRY_RUN = "dry_run"
+    FAILED = "failed"
+
+
+class MetricRef(Frozen):
+    """What an alarm watches, read from the event's own ``configuration``."""
+
+    namespace: str
+    name: str
+    dimensions: dict[str, str] = Field(default_factory=dict)
+    stat: str
+    period: int
+    anomaly_band: bool = False
+
+
+class Signal(Frozen):
+    """One alarm, classified."""
+
+    alarm_name: str
+    state: str
+    metric: MetricRef
+    category: Category
+    severity: Severity
+    quota_scope: QuotaScope
+    reason: str
+
+
+class Incident(Frozen):
+    """What the Classify step hands to the rest of the workflow."""
+
+    incident_id: str
+    model_id: str
+    region: str
+    account: str
+    environment: Environment
+    category: Category
+    severity: Severity
+    quota_scope: QuotaScope
+    alarm_name: str
+    signals: list[Signal]
+    opened_at: str
+    attached: bool = False  # True when this event joined an incident another execution owns
+
+
+class UsageSummary(Frozen):
+    """14 days of per-minute usage, reduced to what decisions need. ``None`` means unknown."""
+
+    model_id: str
+    days: int
+    datapoints: int
+    steady_rpm: float | None
+    peak_rpm: float | None
+    steady_tpm: float | None
+    peak_tpm: float | None
+    tpm_source: str | None  # "EstimatedTPMQuotaUsage" or "InputTokenCount+OutputTokenCount"
+    avg_input_tokens: float | None
+    avg_output_tokens: float | None
+    throttles: float | None
+    server_errors: float | None
+    client_errors: float | None
+    daily_peak_rpm: list[float] = Field(default_factory=list)
+    daily_peak_tpm: list[float] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list)
+
+
+class QuotaInfo(Frozen):
+    kind: str  # "rpm" or "tpm"
+    quota_code: str
+    quota_name: str
+    value: float
+    default_value: float | None = None
+    adjustable: bool
+
+
+class PendingRequest(Frozen):
+    request_id: str
+    quota_code: str
+    desired_value: float
+    status: str
+    case_id: str | None = None
+    created: str | None = None
+
+
+class QuotaContext(Frozen):
+    quotas: list[QuotaInfo] = Field(default_factory=list)
+    pending_requests: list[PendingRequest] = Field(default_factory=list)
+    unknown_reason: str | None = None  # set when quotas could not be read (denied, throttled)
+
+
+class SupportCase(Frozen):
+    case_id: str
+    display_id: str | None = None
+    subject: str
+    status: str
+
+
+class SupportContext(Frozen):
+    plan: str  # "business_or_enterprise" or "basic"
+    open_cases: list[SupportCase] = Field(default_factory=list)
+
+
+class PlannedAction(Frozen):
+    action_id: str
+    type: ActionType
+    reason: str
+    params: dict[str, Any]
+
+
+class Plan(Frozen):
+    scenario: Scenario | None
+    rule: str
+    approval_required: bool
+    approval_timeout_seconds: int
+    actions: list[PlannedAction]
+    summary: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class ActionResult(Frozen):
+    action_id: str
+    type: ActionType
+    status: ActionStatus
+    params: dict[str, Any]
+    result: dict[str, Any]
+
+
+class Outcome(Frozen):
+    """What a notification step publishes."""
+
+    incident_id: str
+    severity: Severity
+    subject: str
+    message: str
+    notify: bool = True

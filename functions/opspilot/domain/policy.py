@@ -1,0 +1,80 @@
+"""The decision policy is data: an ordered list of rules (see docs/decisions.md).
+
+``load_policy`` validates a policy document; ``select_rule`` returns the first matching rule.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from opspilot.domain.errors import InvalidInput
+from opspilot.domain.model import ActionType, Category, Environment, Scenario
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RuleMatch(_Strict):
+    environment: list[Environment] | None = None
+    scenario: list[Scenario] | None = None
+    category: list[Category] | None = None
+
+
+class Rule(_Strict):
+    name: str
+    when: RuleMatch
+    actions: list[ActionType]
+    approval: Literal["required", "not_required", "guardrails"]
+    summary: str
+
+
+class Guardrails(_Strict):
+    max_auto_increase_percent: float = Field(gt=0)
+
+
+class Policy(_Strict):
+    version: Literal[1]
+    description: str = ""
+    guardrails: Guardrails
+    rules: list[Rule] = Field(min_length=1)
+
+
+DEFAULT_RULE = Rule(
+    name="default-notify-only",
+    when=RuleMatch(),
+    actions=[],
+    approval="not_required",
+    summary="No rule matched: notify only.",
+)
+
+
+def load_policy(document: str | None = None) -> Policy:
+    """Parse a policy JSON document (the bundled default when ``document`` is empty)."""
+    text = document or resources.files("opspilot.policy").joinpath("default_policy.json").read_text()
+    try:
+        raw: Any = json.loads(text)
+        return Policy.model_validate(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"policy: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise InvalidInput(f"policy field '{where}': {first['msg']}") from exc
+
+
+def select_rule(policy: Policy, environment: Environment, scenario: Scenario, category: Category) -> Rule:
+    for rule in policy.rules:
+        w = rule.when
+        if w.environment is not None and environment not in w.environment:
+            continue
+        if w.scenario is not None and scenario not in w.scenario:
+            continue
+        if w.category is not None and category not in w.category:
+            continue
+        return rule
+    return DEFAULT_RULE

@@ -1,0 +1,57 @@
+"""What every handler shares: the logger, the clock and the incident store.
+
+Kept tiny so that importing a handler costs little more than importing boto3.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any, TypeVar
+
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel, ValidationError
+
+from opspilot.adapters.incidents import IncidentStore
+from opspilot.domain.errors import InvalidInput
+from opspilot.settings import core_settings
+
+logger = Logger()
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@cache
+def store() -> IncidentStore:
+    settings = core_settings()
+    return IncidentStore(settings.incident_table_name, settings.incident_retention_days)
+
+
+def bind_execution(event: dict[str, Any]) -> None:
+    """Add the Step Functions execution id to every log line of this invocation."""
+    execution_id = event.get("execution_id") if isinstance(event, dict) else None
+    if execution_id:
+        logger.append_keys(execution_id=execution_id)
+
+
+def parse[M: BaseModel](model: type[M], value: Any, where: str) -> M:
+    """Validate one part of the workflow state; the error names the field."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join([where, *(str(p) for p in first["loc"])])
+        raise InvalidInput(f"field '{field}': {first['msg']}") from exc
+
+
+def state_part(event: dict[str, Any], *path: str) -> Any:
+    value: Any = event
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            raise InvalidInput(f"field '{'.'.join(path)}' is missing from the workflow state")
+        value = value[key]
+    return value

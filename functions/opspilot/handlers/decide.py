@@ -1,0 +1,49 @@
+"""Decide: the scenario and the planned actions, by the configured policy."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from opspilot.domain.decide import DecisionSettings, plan_actions
+from opspilot.domain.model import Incident, QuotaContext, SupportContext, UsageSummary
+from opspilot.domain.policy import Policy, load_policy
+from opspilot.handlers._runtime import bind_execution, logger, now, parse, state_part, store
+from opspilot.settings import decide_settings
+
+
+@cache
+def policy() -> Policy:
+    return load_policy(decide_settings().policy_document)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    bind_execution(event)
+    incident = parse(Incident, state_part(event, "state", "incident"), "incident")
+    ctx = state_part(event, "state", "context")
+    settings = decide_settings()
+    plan = plan_actions(
+        incident,
+        parse(UsageSummary, ctx.get("usage"), "context.usage"),
+        parse(QuotaContext, ctx.get("quotas"), "context.quotas"),
+        parse(SupportContext, ctx.get("support"), "context.support"),
+        policy(),
+        DecisionSettings(
+            settings.threshold_percent, settings.increase_percent, settings.approval_timeout_seconds
+        ),
+    )
+    at = now()
+    body = plan.model_dump(mode="json")
+    store().update_incident(
+        incident.incident_id, at, status="planned", plan=body, evidence={"usage": ctx.get("usage")}
+    )
+    store().append_audit(
+        incident.incident_id, "decided", {"scenario": body["scenario"], "rule": plan.rule}, at
+    )
+    logger.info(
+        "decided", extra={"scenario": body["scenario"], "rule": plan.rule, "actions": len(plan.actions)}
+    )
+    return body

@@ -1,0 +1,125 @@
+"""Execute Action: one planned action, checked before it acts, at most once per incident.
+
+The claim (a conditional write keyed on incident and action) makes a Step Functions retry of an
+action that already finished return the recorded result instead of acting again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from opspilot.adapters import quotas, support
+from opspilot.adapters.aws import error_code
+from opspilot.adapters.messaging import read_flag
+from opspilot.domain.model import ActionResult, ActionStatus, ActionType, PlannedAction
+from opspilot.handlers._runtime import bind_execution, logger, now, parse, state_part, store
+from opspilot.settings import action_settings
+
+CONSOLE_CREATE_CASE = "https://support.console.aws.amazon.com/support/home#/case/create"
+QUOTA_ERRORS_RECORDED = frozenset(
+    {
+        "QuotaExceededException",
+        "IllegalArgumentException",
+        "NoSuchResourceException",
+        "InvalidResourceStateException",
+    }
+)
+
+
+def _quota_increase(action: PlannedAction, region: str) -> tuple[ActionStatus, dict[str, Any]]:
+    code = action.params["QuotaCode"]
+    quota = quotas.get_quota(code, region)
+    if not quota.get("Adjustable", False):
+        return ActionStatus.SKIPPED, {
+            "summary": f"quota {code} is not adjustable",
+            "reason": "not_adjustable",
+        }
+    pending = quotas.open_requests_for(code, region)
+    if pending:
+        request = pending[0]
+        return ActionStatus.SKIPPED, {
+            "summary": f"attached to pending request {request['Id']} ({request['Status']})",
+            "reason": "pending_request_exists",
+            "request_id": request["Id"],
+            "case_id": request.get("CaseId"),
+        }
+    if float(quota["Value"]) >= float(action.params["DesiredValue"]):
+        return ActionStatus.SKIPPED, {
+            "summary": f"quota {code} is already {quota['Value']:g}",
+            "reason": "already_at_desired_value",
+        }
+    try:
+        requested = quotas.request_increase(action.params, region)
+    except ClientError as exc:
+        code_name = error_code(exc)
+        if code_name == "ResourceAlreadyExistsException":
+            return ActionStatus.SKIPPED, {
+                "summary": "a request for this quota already exists",
+                "reason": code_name,
+            }
+        if code_name in QUOTA_ERRORS_RECORDED:
+            return ActionStatus.FAILED, {
+                "summary": f"{code_name}: {exc.response['Error'].get('Message', '')}",
+                "error": code_name,
+            }
+        raise
+    return ActionStatus.EXECUTED, {
+        "summary": f"requested {code} -> {action.params['DesiredValue']:g}: {requested['Status']}",
+        "request_id": requested["Id"],
+        "status": requested["Status"],
+        "case_id": requested.get("CaseId"),
+    }
+
+
+def _support_case(action: PlannedAction) -> tuple[ActionStatus, dict[str, Any]]:
+    plan, cases = support.open_opspilot_cases(now())
+    if plan == "basic":
+        return ActionStatus.SKIPPED, {
+            "summary": "no Business/Enterprise support: the pre-filled case is in this notification",
+            "reason": "support_plan_basic",
+            "manual_filing": {"console_url": CONSOLE_CREATE_CASE, **action.params},
+        }
+    existing = next((c for c in cases if c["subject"] == action.params["subject"]), None)
+    if existing:
+        support.add_communication(existing["caseId"], action.params["communicationBody"])
+        return ActionStatus.EXECUTED, {
+            "summary": f"added the evidence to open case {existing.get('displayId') or existing['caseId']}",
+            "case_id": existing["caseId"],
+            "appended": True,
+        }
+    try:
+        case_id = support.create_case(action.params)
+    except ClientError as exc:
+        return ActionStatus.FAILED, {"summary": f"CreateCase: {error_code(exc)}", "error": error_code(exc)}
+    return ActionStatus.EXECUTED, {"summary": f"opened support case {case_id}", "case_id": case_id}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    bind_execution(event)
+    incident_id = str(state_part(event, "incident_id"))
+    action = parse(PlannedAction, state_part(event, "action"), "action")
+    at = now()
+    previous = store().claim_action(incident_id, action.action_id, at)
+    if previous is not None and previous.get("status") != "in_progress":
+        logger.info("action already done; not acting again", extra={"action_id": action.action_id})
+        return {k: previous[k] for k in ("action_id", "type", "status", "params", "result")}
+    incident = store().get_incident(incident_id) or {}
+    region = str(incident.get("incident", {}).get("region") or "") or None
+    if read_flag(action_settings().dry_run_parameter_name):
+        status, result = ActionStatus.DRY_RUN, {"summary": "dry run: request recorded, nothing sent"}
+    elif action.type is ActionType.REQUEST_QUOTA_INCREASE:
+        status, result = _quota_increase(action, region or "us-east-1")
+    else:
+        status, result = _support_case(action)
+    outcome = ActionResult(
+        action_id=action.action_id, type=action.type, status=status, params=action.params, result=result
+    )
+    record = outcome.model_dump(mode="json")
+    store().complete_action(incident_id, action.action_id, record, now())
+    store().append_audit(incident_id, "action", record, now())
+    logger.info("action done", extra={"action_id": action.action_id, "status": status})
+    return record

@@ -1,0 +1,26 @@
+"""Gather Support: the account's support plan and OpsPilot's open cases for this model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from opspilot.adapters.support import open_opspilot_cases
+from opspilot.domain.model import Incident, SupportCase, SupportContext
+from opspilot.handlers._runtime import bind_execution, logger, now, parse, state_part
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    bind_execution(event)
+    incident = parse(Incident, state_part(event, "state", "incident"), "incident")
+    plan, cases = open_opspilot_cases(now())
+    mine = [
+        SupportCase(
+            case_id=c["caseId"], display_id=c.get("displayId"), subject=c["subject"], status=c["status"]
+        )
+        for c in cases
+        if incident.model_id in c["subject"] and incident.region in c["subject"]
+    ]
+    return SupportContext(plan=plan, open_cases=mine).model_dump(mode="json")

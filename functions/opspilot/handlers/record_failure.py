@@ -1,0 +1,59 @@
+"""Record Failure: every caught error ends here, so no execution ends without a trace of why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from opspilot.domain import messages
+from opspilot.domain.classify import incident_id_for
+from opspilot.handlers._runtime import bind_execution, logger, now, state_part, store
+
+UNCLASSIFIABLE = frozenset({"InvalidAlarmEvent", "UnclassifiableSignal"})
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    bind_execution(event)
+    state = state_part(event, "state")
+    error = state.get("error") or {}
+    error_name, cause = str(error.get("Error", "Unknown")), str(error.get("Cause", ""))
+    incident = state.get("incident") or {}
+    detail = state.get("detail") if isinstance(state.get("detail"), dict) else {}
+    alarm_name = incident.get("alarm_name") or detail.get("alarmName")
+    incident_id = incident.get("incident_id") or incident_id_for(
+        str(state.get("id") or event.get("execution_id"))
+    )
+    at = now()
+    failure = {"error": error_name, "cause": cause[:4000], "execution_id": event.get("execution_id")}
+    if incident and store().get_incident(incident_id) is not None:
+        store().update_incident(incident_id, at, status="failed", failure=failure)
+    else:
+        store().put_incident(
+            incident_id,
+            {
+                "status": "unclassifiable" if error_name in UNCLASSIFIABLE else "failed",
+                "failure": failure,
+                "incident": {
+                    "incident_id": incident_id,
+                    "alarm_name": alarm_name,
+                    "model_id": incident.get("model_id"),
+                    "region": state.get("region"),
+                    "category": None,
+                    "severity": "critical",
+                },
+                "gsi1pk": f"MODEL#{incident.get('model_id') or 'unknown'}",
+                "gsi1sk": at.isoformat(),
+            },
+            at,
+        )
+    if alarm_name:
+        store().release_alarm(str(alarm_name), incident_id)  # the next event starts a fresh attempt
+    store().append_audit(incident_id, "failed", failure, at)
+    logger.error("workflow failed", extra={"error": error_name, "incident_id": incident_id})
+    out = messages.failure(
+        incident_id, {"alarm_name": alarm_name, "model_id": incident.get("model_id")}, error_name, cause
+    )
+    store().update_incident(incident_id, at, notifications=[{"channel": "email", "subject": out.subject}])
+    return out.model_dump(mode="json")

@@ -1,0 +1,76 @@
+"""Record Outcome: write the decision trail's last entries and compose the notification."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from opspilot.domain import messages
+from opspilot.domain.model import ActionStatus
+from opspilot.handlers._runtime import bind_execution, logger, now, state_part, store
+
+
+def approval_of(state: dict[str, Any]) -> dict[str, Any]:
+    """approved / rejected / expired / not_required, from what the approval step left in the state."""
+    plan = state.get("plan") or {}
+    if not plan.get("approval_required"):
+        return {"required": False, "status": "not_required", "by": None}
+    error = state.get("approval_error")
+    if error:
+        if error.get("Error") == "States.Timeout":
+            return {"required": True, "status": "expired", "by": None}
+        try:
+            cause = json.loads(error.get("Cause") or "{}")
+        except json.JSONDecodeError:
+            cause = {}
+        return {
+            "required": True,
+            "status": "rejected",
+            "by": cause.get("by"),
+            "comment": cause.get("comment"),
+        }
+    given = state.get("approval") or {}
+    return {
+        "required": True,
+        "status": given.get("status", "approved"),
+        "by": given.get("by"),
+        "at": given.get("at"),
+    }
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    bind_execution(event)
+    state = state_part(event, "state")
+    incident = state_part(event, "state", "incident")
+    plan = state.get("plan") or {}
+    approval = approval_of(state)
+    results: list[dict[str, Any]] = state.get("action_results") or []
+    if approval["status"] in {"rejected", "expired"}:
+        results = [
+            {
+                "action_id": a["action_id"],
+                "type": a["type"],
+                "status": ActionStatus.SKIPPED.value,
+                "params": a["params"],
+                "result": {"summary": f"not executed: approval {approval['status']}"},
+            }
+            for a in plan.get("actions", [])
+        ]
+    out = messages.outcome(incident, plan, approval, results)
+    at = now()
+    status = {"rejected": "rejected", "expired": "approval_expired"}.get(
+        approval["status"], "acted" if results else "notified"
+    )
+    store().update_incident(
+        incident["incident_id"],
+        at,
+        status=status,
+        approval=approval,
+        actions=results,
+        notifications=[{"channel": "email", "subject": out.subject}],
+    )
+    store().append_audit(incident["incident_id"], "outcome", {"status": status, "approval": approval}, at)
+    return out.model_dump(mode="json")

@@ -1,0 +1,56 @@
+"""Recover: an alarm went back to OK; resolve its incident once every alarm of it is OK."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from opspilot.adapters.incidents import iso
+from opspilot.domain import messages
+from opspilot.domain.model import Incident, Severity
+from opspilot.handlers._runtime import bind_execution, logger, now, parse, state_part, store
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    bind_execution(event)
+    signal = parse(Incident, state_part(event, "state", "incident"), "incident")
+    at = now()
+    open_id = store().open_incident_for_alarm(signal.alarm_name)
+    record = store().get_incident(open_id) if open_id else None
+    if open_id is None or record is None:
+        logger.info("no open incident for this alarm", extra={"alarm": signal.alarm_name})
+        return {
+            "incident_id": signal.incident_id,
+            "severity": Severity.WARNING.value,
+            "subject": "",
+            "message": "",
+            "notify": False,
+        }
+    alarms = dict(record.get("alarms") or {})
+    alarms[signal.alarm_name] = "OK"
+    store().release_alarm(signal.alarm_name, open_id)
+    if any(state != "OK" for state in alarms.values()):
+        store().update_incident(open_id, at, alarms=alarms)
+        store().append_audit(open_id, "alarm_ok", {"alarm": signal.alarm_name}, at)
+        return {
+            "incident_id": open_id,
+            "severity": Severity.WARNING.value,
+            "subject": "",
+            "message": "",
+            "notify": False,
+        }
+    summary = {**record["incident"], "status": record.get("status")}
+    out = messages.resolved(summary, iso(at))
+    store().update_incident(
+        open_id,
+        at,
+        alarms=alarms,
+        status="resolved",
+        resolved_at=iso(at),
+        resolved_by_execution=event.get("execution_id"),
+        notifications=[*(record.get("notifications") or []), {"channel": "email", "subject": out.subject}],
+    )
+    store().append_audit(open_id, "resolved", {"alarm": signal.alarm_name}, at)
+    return {**out.model_dump(mode="json"), "notify": True}

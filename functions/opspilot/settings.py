@@ -1,0 +1,81 @@
+"""Typed, frozen configuration read from each function's environment, at first use.
+
+A missing or malformed variable fails loudly with its name, instead of falling back to a default
+resource name.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from opspilot.domain.model import Environment
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+class CoreSettings(_Settings):
+    """Variables every function has (template Globals)."""
+
+    incident_table_name: str = Field(alias="INCIDENT_TABLE_NAME", min_length=3)
+    notification_topic_arn: str = Field(alias="NOTIFICATION_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
+    environment: Environment = Field(alias="OPSPILOT_ENVIRONMENT")
+    alarm_name_prefix: str = Field(alias="ALARM_NAME_PREFIX")
+    incident_retention_days: int = Field(alias="INCIDENT_RETENTION_DAYS", gt=0)
+
+
+class DecideSettings(CoreSettings):
+    threshold_percent: float = Field(alias="THRESHOLD_PERCENT", gt=0, le=100)
+    increase_percent: float = Field(alias="INCREASE_PERCENT", gt=0)
+    approval_timeout_seconds: int = Field(alias="APPROVAL_TIMEOUT_SECONDS", gt=0)
+    policy_document: str = Field(alias="POLICY_DOCUMENT", default="")
+
+
+class ApprovalSettings(CoreSettings):
+    approval_base_url: str = Field(alias="APPROVAL_BASE_URL", pattern=r"^https?://")
+    approver_emails: str = Field(alias="APPROVER_EMAILS", default="")
+    approval_timeout_seconds: int = Field(alias="APPROVAL_TIMEOUT_SECONDS", gt=0)
+
+
+class ActionSettings(CoreSettings):
+    dry_run_parameter_name: str = Field(alias="DRY_RUN_PARAMETER_NAME", min_length=1)
+
+
+S = TypeVar("S", bound=_Settings)
+
+
+class ConfigurationError(RuntimeError):
+    """The function's environment is missing a variable or has a bad value."""
+
+
+def load_settings[S: _Settings](cls: type[S]) -> S:
+    try:
+        return cls.model_validate(dict(os.environ))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ConfigurationError(f"environment variables: {problems}") from exc
+
+
+@cache
+def core_settings() -> CoreSettings:
+    return load_settings(CoreSettings)
+
+
+@cache
+def decide_settings() -> DecideSettings:
+    return load_settings(DecideSettings)
+
+
+@cache
+def approval_settings() -> ApprovalSettings:
+    return load_settings(ApprovalSettings)
+
+
+@cache
+def action_settings() -> ActionSettings:
+    return load_settings(ActionSettings)
