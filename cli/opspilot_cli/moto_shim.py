@@ -119,12 +119,12 @@ def installed(state: ShimState) -> Iterator[ShimState]:
         with state.lock:
             state.slept.append(float(seconds))
 
-    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
-    WaitFunction._wait_interval = wait_interval  # type: ignore[method-assign]
-    retrier_decl.time = types.SimpleNamespace(sleep=sleep)  # type: ignore[assignment]
+    LambdaSimpleBackend.invoke = invoke
+    WaitFunction._wait_interval = wait_interval
+    retrier_decl.time = types.SimpleNamespace(sleep=sleep)
     try:
         yield state
     finally:
-        LambdaSimpleBackend.invoke = original_invoke  # type: ignore[method-assign]
-        WaitFunction._wait_interval = original_wait  # type: ignore[method-assign]
+        LambdaSimpleBackend.invoke = original_invoke
+        WaitFunction._wait_interval = original_wait
         retrier_decl.time = original_time

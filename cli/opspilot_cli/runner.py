@@ -127,7 +127,7 @@ def click_approval(approval_id: str, decision: str, approver: str, comment: str 
 
     from opspilot.handlers import approval_api
 
-    ctx = moto_shim.LambdaContextStub(function_name="ApprovalCallbackFunction")
+    ctx: Any = moto_shim.LambdaContextStub(function_name="ApprovalCallbackFunction")
     page = approval_api.handler(_approval_event(approval_id, "GET"), ctx)
     form = urlencode({"decision": decision, "approver": approver, "comment": comment})
     answer = approval_api.handler(_approval_event(approval_id, "POST", form), ctx)
@@ -222,7 +222,7 @@ def run_scenario(scenario: dict[str, Any], quiet_logs: bool = True) -> dict[str,
     shim = moto_shim.ShimState()
     call_log = CallLog(shim)
     with ExitStack() as stack:
-        stack.enter_context(mock_aws(config=MOTO_CONFIG))  # type: ignore[arg-type]
+        stack.enter_context(mock_aws(config=MOTO_CONFIG))
         world = stack.enter_context(fake_aws.installed(fake_aws.SimulatedAws(account_id=ACCOUNT_ID)))
         botocore.handlers.BUILTIN_HANDLERS.append(("before-call", call_log))
         stack.callback(botocore.handlers.BUILTIN_HANDLERS.remove, ("before-call", call_log))

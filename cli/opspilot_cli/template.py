@@ -36,7 +36,7 @@ def _construct(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
     return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
 
 
-_CfnLoader.add_multi_constructor("!", _construct)  # type: ignore[no-untyped-call]
+_CfnLoader.add_multi_constructor("!", _construct)
 
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:

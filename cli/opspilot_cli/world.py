@@ -61,7 +61,7 @@ def seed(scenario: dict[str, Any], world: SimulatedAws, region: str, now: dateti
         if "usage" not in model:
             continue
         for name, points in usage_points(model["usage"], end).items():
-            data = [
+            data: list[Any] = [
                 {
                     "MetricName": name,
                     "Dimensions": [{"Name": "ModelId", "Value": model["model_id"]}],

@@ -105,7 +105,12 @@ def _forecast(usage: UsageSummary, quotas: QuotaContext) -> dict[str, str]:
         if quota is None or not peaks:
             continue
         days = days_until_reached(peaks, quota.value)
-        out[kind] = "not growing" if days is None else f"quota reached in {days} days at the current trend"
+        if days == 0:
+            out[kind] = "quota already reached"
+        elif days is None:
+            out[kind] = "not growing"
+        else:
+            out[kind] = f"quota reached in {days:g} days at the current trend"
     return out
 
 

@@ -122,8 +122,9 @@ def _decide(approval_id: str, record: dict[str, Any], event: dict[str, Any]) -> 
     if not store().decide_approval(approval_key(approval_id), detail, at):
         return _page(409, "Already decided", "<p>This approval was already decided or has expired.</p>")
     status = "approved" if decision == "approve" else "rejected"
-    store().append_audit(record["incident_id"], f"approval_{status}", detail, at)
     output = {"status": status, "by": by, "at": detail["at"], "comment": detail["comment"]}
+    store().update_incident(record["incident_id"], at, approval={"required": True, **output})
+    store().append_audit(record["incident_id"], f"approval_{status}", detail, at)
     if decision == "approve":
         resume_workflow(record["task_token"], output)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -13,12 +14,25 @@ from opspilot.handlers._runtime import bind_execution, logger, now, state_part, 
 UNCLASSIFIABLE = frozenset({"InvalidAlarmEvent", "UnclassifiableSignal"})
 
 
+def lambda_error_message(cause: Any) -> str:
+    """A Lambda failure's Cause is the runtime's JSON error payload; keep its message, not the
+    stack trace (which stays in the function's logs)."""
+    text = str(cause or "")
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    if isinstance(payload, dict) and "errorMessage" in payload:
+        return f"{payload.get('errorType', 'Error')}: {payload['errorMessage']}"
+    return text
+
+
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     bind_execution(event)
     state = state_part(event, "state")
     error = state.get("error") or {}
-    error_name, cause = str(error.get("Error", "Unknown")), str(error.get("Cause", ""))
+    error_name, cause = str(error.get("Error", "Unknown")), lambda_error_message(error.get("Cause"))
     incident = state.get("incident") or {}
     detail = state.get("detail") if isinstance(state.get("detail"), dict) else {}
     alarm_name = incident.get("alarm_name") or detail.get("alarmName")

@@ -12,31 +12,32 @@ from opspilot.domain.model import ActionStatus
 from opspilot.handlers._runtime import bind_execution, logger, now, state_part, store
 
 
-def approval_of(state: dict[str, Any]) -> dict[str, Any]:
-    """approved / rejected / expired / not_required, from what the approval step left in the state."""
+def approval_of(state: dict[str, Any], recorded: dict[str, Any]) -> dict[str, Any]:
+    """approved / rejected / expired / not_required, from what the approval step left in the
+    state; who decided comes from the state or, failing that, from the incident record that the
+    approval API wrote (a rejection's Cause may arrive empty)."""
     plan = state.get("plan") or {}
     if not plan.get("approval_required"):
         return {"required": False, "status": "not_required", "by": None}
     error = state.get("approval_error")
+    if error and error.get("Error") == "States.Timeout":
+        return {"required": True, "status": "expired", "by": None}
     if error:
-        if error.get("Error") == "States.Timeout":
-            return {"required": True, "status": "expired", "by": None}
         try:
-            cause = json.loads(error.get("Cause") or "{}")
+            decided = json.loads(error.get("Cause") or "{}")
         except json.JSONDecodeError:
-            cause = {}
-        return {
-            "required": True,
-            "status": "rejected",
-            "by": cause.get("by"),
-            "comment": cause.get("comment"),
-        }
-    given = state.get("approval") or {}
+            decided = {}
+        status = "rejected"
+    else:
+        decided, status = state.get("approval") or {}, "approved"
+    if not decided.get("by"):
+        decided = recorded
     return {
         "required": True,
-        "status": given.get("status", "approved"),
-        "by": given.get("by"),
-        "at": given.get("at"),
+        "status": status,
+        "by": decided.get("by"),
+        "at": decided.get("at"),
+        "comment": decided.get("comment"),
     }
 
 
@@ -46,7 +47,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = state_part(event, "state")
     incident = state_part(event, "state", "incident")
     plan = state.get("plan") or {}
-    approval = approval_of(state)
+    recorded = (store().get_incident(incident["incident_id"]) or {}).get("approval") or {}
+    approval = approval_of(state, recorded)
     results: list[dict[str, Any]] = state.get("action_results") or []
     if approval["status"] in {"rejected", "expired"}:
         results = [
