@@ -53,6 +53,9 @@ class ShimState:
     handlers: dict[str, str] = field(default_factory=dict)  # function name -> dotted handler path
     invocations: list[Invocation] = field(default_factory=list)
     slept: list[float] = field(default_factory=list)
+    # function name -> error types to report once each after the handler ran successfully: the
+    # side effects happened but Step Functions sees a failure and retries (a lost response).
+    lost_responses: dict[str, list[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     local: threading.local = field(default_factory=threading.local)
 
@@ -95,6 +98,12 @@ def installed(state: ShimState) -> Iterator[ShimState]:
         try:
             result = _load(dotted)(event, LambdaContextStub(function_name=name))
             payload = json.dumps(result)
+            with state.lock:
+                lost = state.lost_responses.get(name)
+                error_type = lost.pop(0) if lost else None
+            if error_type is not None:
+                response_headers["x-amz-function-error"] = "Unhandled"
+                payload = json.dumps({"errorType": error_type, "errorMessage": "simulated: response lost"})
         except Exception as exc:  # the Lambda runtime turns any unhandled exception into this payload
             error_type = type(exc).__name__
             response_headers["x-amz-function-error"] = "Unhandled"

@@ -11,6 +11,18 @@ if TYPE_CHECKING:
     from opspilot_cli.runner import ScenarioRun
 
 
+# The state-changing calls OpsPilot's actions make, listed in the report as sent.
+CHANGES = frozenset(
+    {
+        ("service-quotas", "RequestServiceQuotaIncrease"),
+        ("support", "CreateCase"),
+        ("support", "AddCommunicationToCase"),
+        ("support", "ResolveCase"),
+        ("cloudwatch", "PutMetricAlarm"),
+    }
+)
+
+
 def _incident_entry(run: ScenarioRun, store: IncidentStore, item: dict[str, Any]) -> dict[str, Any]:
     from opspilot_cli.runner import _incident_id
 
@@ -53,7 +65,7 @@ def _incident_entry(run: ScenarioRun, store: IncidentStore, item: dict[str, Any]
             for a in (record.get("actions") or [])
         ],
         "notifications": [
-            {"channel": n["channel"], "subject": n["subject"]}
+            {"channel": n["channel"], "subject": n["subject"], "message": n["message"]}
             for n in run.notifications
             if incident_id
             and n.get("incident_id") == incident_id
@@ -84,6 +96,11 @@ def build_report(
         },
         "incidents": incidents,
         "ignored_events": ignored,
+        "changes_sent_to_aws": [
+            {"service": c.service, "operation": c.operation, "params": c.params}
+            for c in run.world.calls
+            if (c.service, c.operation) in CHANGES
+        ],
         "quota_requests": [
             {"id": r.id, "quota_code": r.quota.code, "desired": r.desired, "status": r.status}
             for r in run.world.quota_requests()

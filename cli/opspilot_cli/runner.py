@@ -240,10 +240,24 @@ def run_scenario(scenario: dict[str, Any], quiet_logs: bool = True) -> dict[str,
             moto_logger.setLevel(logging.CRITICAL + 1)
         _cold_start()
         seed(scenario, world, region)
+        _inject_faults(scenario, world, shim, deployed)
         world.clear_calls()
         run = ScenarioRun(scenario, deployed, world, shim, call_log)
         return _run_events(run)
     raise AssertionError("unreachable")
+
+
+def _inject_faults(
+    scenario: dict[str, Any], world: fake_aws.SimulatedAws, shim: moto_shim.ShimState, stack: SimulatedStack
+) -> None:
+    for fault in scenario.get("faults", []):
+        world.fail_next(fault["service"], fault["operation"], fault["error"], fault.get("times", 1))
+    for lost in scenario.get("lost_lambda_responses", []):
+        if lost["function"] not in stack.function_by_logical_id:
+            raise ValueError(f"lost_lambda_responses: no function {lost['function']!r} in template.yaml")
+        name = stack.function_by_logical_id[lost["function"]]
+        error = lost.get("error", "Lambda.ServiceException")
+        shim.lost_responses.setdefault(name, []).extend([error] * lost.get("times", 1))
 
 
 def _restore_env(previous: dict[str, str | None]) -> None:

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from opspilot.domain.errors import AwsPermissionError, TransientAwsError
 
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
+_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=5, read_timeout=20)
 
 TRANSIENT_CODES = frozenset(
     {

@@ -57,6 +57,16 @@ def outcome(
         lines.append(
             f"  - {result['type']} [{result['status']}] {result.get('result', {}).get('summary', '')}"
         )
+        manual = result.get("result", {}).get("manual_filing")
+        if manual:
+            lines += [
+                "",
+                f"File this support case by hand: {manual['console_url']}",
+                f"Subject:  {manual.get('subject')}",
+                f"Severity: {manual.get('severityCode')}",
+                "",
+                str(manual.get("communicationBody", "")),
+            ]
     return Outcome(
         incident_id=str(incident.get("incident_id")),
         severity=Severity(incident.get("severity", "warning")),

@@ -1,0 +1,46 @@
+"""Adapters against moto (and the simulated world where moto has no API)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from opspilot_cli.stack import SimulatedStack, apply_environment, deploy
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        boto3.DEFAULT_SESSION = None
+        yield
+
+
+@pytest.fixture
+def stack(aws: None) -> Iterator[SimulatedStack]:
+    """The template's resources in moto, and the functions' environment in this process."""
+    from opspilot.adapters import aws as aws_clients
+    from opspilot.handlers import _runtime
+    from opspilot.settings import action_settings, approval_settings, core_settings, decide_settings
+
+    deployed = deploy(REGION, {"ApproverEmails": "lead@example.com,oncall@example.com"})
+    previous = apply_environment(deployed)
+    caches: list[Any] = [aws_clients.client, _runtime.store, core_settings, decide_settings]
+    caches += [approval_settings, action_settings]
+    for cached in caches:
+        cached.cache_clear()
+    yield deployed
+    for cached in caches:
+        cached.cache_clear()
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -1,0 +1,58 @@
+"""Acting safely: at most once, reuse before filing, degrade without failing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Report = Callable[[str], dict[str, Any]]
+
+
+def test_a_retried_action_that_already_succeeded_files_nothing_twice(scenario_report: Report) -> None:
+    report = scenario_report("retry-after-success")
+    (incident,) = report["incidents"]
+    sent = [c["params"]["QuotaCode"] for c in report["changes_sent_to_aws"]]
+    assert sorted(sent) == ["L-1F3A5C7E", "L-2B4D6F80"], "one request per quota despite the retry"
+    assert incident["execution"]["lambda_invocations"] == 9  # 8 + the retried ExecuteAction
+    assert {a["status"] for a in incident["actions"]} == {"executed"}
+
+
+def test_a_pending_request_is_reused_not_filed_again(scenario_report: Report) -> None:
+    report = scenario_report("pending-request-reused")
+    (incident,) = report["incidents"]
+    (action,) = incident["actions"]
+    assert action["status"] == "skipped"
+    assert action["result"]["reason"] == "pending_request_exists"
+    assert report["changes_sent_to_aws"] == []
+
+
+def test_basic_support_plan_sends_the_prefilled_case_to_people(scenario_report: Report) -> None:
+    report = scenario_report("basic-support-plan")
+    (incident,) = report["incidents"]
+    (action,) = incident["actions"]
+    assert action["status"] == "skipped"
+    assert action["result"]["reason"] == "support_plan_basic"
+    assert action["result"]["manual_filing"]["console_url"].startswith(
+        "https://support.console.aws.amazon.com/"
+    )
+    assert report["changes_sent_to_aws"] == []
+    (outcome,) = [n for n in incident["notifications"] if "handled" in n["subject"]]
+    assert "File this support case by hand: https://support.console.aws.amazon.com/" in outcome["message"]
+    assert "Model: amazon.nova-pro-v1:0" in outcome["message"]
+
+
+def test_throttled_quota_lookup_is_unknown_not_a_crash(scenario_report: Report) -> None:
+    report = scenario_report("quota-lookup-throttled")
+    (incident,) = report["incidents"]
+    assert incident["execution"]["status"] == "SUCCEEDED"
+    assert incident["scenario"] == "new_model"
+    assert report["changes_sent_to_aws"] == []
+
+
+def test_experimentation_never_requests_quota(scenario_report: Report) -> None:
+    report = scenario_report("experimentation-notify-only")
+    (incident,) = report["incidents"]
+    assert incident["policy_rule"] == "experimentation-recommend-only"
+    assert incident["actions"] == []
+    assert report["changes_sent_to_aws"] == []
+    assert incident["notifications"], "people are still told"
