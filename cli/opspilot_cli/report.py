@@ -6,6 +6,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from opspilot.adapters.incidents import IncidentStore
+from opspilot.domain.format import number
 
 if TYPE_CHECKING:
     from opspilot_cli.runner import ScenarioRun
@@ -139,7 +140,7 @@ def render_text(report: dict[str, Any]) -> str:
         ev = inc.get("evidence") or {}
         figures = {k: ev[k] for k in ("peak_rpm", "rpm_threshold", "peak_tpm", "tpm_threshold") if k in ev}
         if figures:
-            out.append("   evidence " + "  ".join(f"{k}={v:g}" for k, v in figures.items()))
+            out.append("   evidence " + "  ".join(f"{k}={number(v)}" for k, v in figures.items()))
         for kind, text in (ev.get("forecast") or {}).items():
             out.append(f"   forecast {kind}: {text}")
         a = inc["approval"]
@@ -149,7 +150,7 @@ def render_text(report: dict[str, Any]) -> str:
         )
         for act in inc["actions"]:
             target = act["params"].get("QuotaCode") or act["params"].get("subject", "")
-            extra = f" -> {act['params']['DesiredValue']:g}" if "DesiredValue" in act["params"] else ""
+            extra = f" -> {number(act['params']['DesiredValue'])}" if "DesiredValue" in act["params"] else ""
             out.append(
                 f"   action {act['type']} {target}{extra}: {act['status']} "
                 f"({act['result'].get('summary', '')})"

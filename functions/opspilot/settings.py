@@ -16,7 +16,7 @@ from opspilot.domain.model import Environment
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
 class CoreSettings(_Settings):

@@ -88,7 +88,7 @@ def still_pending(store: IncidentStore) -> bool:
 def test_get_and_head_show_the_change_and_decide_nothing(pending: IncidentStore, method: str) -> None:
     page = approval_api.handler(request(method), CTX)
     assert page["statusCode"] == 200
-    assert "L-1F3A5C7E -&gt; 1500" in page["body"]
+    assert "L-1F3A5C7E -&gt; 1,500" in page["body"]
     assert "pilot-approve-every-change" in page["body"]
     assert still_pending(pending)
 

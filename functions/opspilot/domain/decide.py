@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
+from opspilot.domain.format import number
 from opspilot.domain.model import (
     ActionType,
     Incident,
@@ -38,8 +40,11 @@ def threshold(quota_value: float, percent: float) -> int:
 
 
 def desired_value(current: float, increase_percent: float, maximum: float | None = None) -> float:
-    """ceil(current x (1 + increase / 100)), capped at the quota's maximum when it is known."""
-    wanted = float(math.ceil(current * (1 + increase_percent / 100)))
+    """ceil(current x (1 + increase / 100)), capped at the quota's maximum when it is known.
+
+    Computed in exact rational arithmetic: in floats, 100 x 1.1 is 110.00000000000001 and the
+    ceiling would ask for one unit more than the policy allows."""
+    wanted = float(math.ceil(Fraction(current) * (100 + Fraction(increase_percent)) / 100))
     return min(wanted, maximum) if maximum is not None else wanted
 
 
@@ -47,7 +52,8 @@ def days_until_reached(daily_peaks: list[float], quota_value: float) -> float | 
     """Days until the daily peak reaches the quota on a least-squares linear trend.
 
     ``None`` when the trend is flat or falling ("not growing") or there are fewer than two days.
-    0 when the latest peak is already at or above the quota.
+    0 when the latest peak is already at or above the quota; otherwise counted from the latest
+    peak at the trend's slope.
     """
     n = len(daily_peaks)
     if n < 2:
@@ -59,8 +65,7 @@ def days_until_reached(daily_peaks: list[float], quota_value: float) -> float | 
     slope = sum((x - mean_x) * (y - mean_y) for x, y in enumerate(daily_peaks)) / var
     if slope <= 0:
         return None
-    fitted_today = mean_y + slope * (n - 1 - mean_x)
-    return round(max(0.0, (quota_value - fitted_today) / slope), 1)
+    return round((quota_value - daily_peaks[-1]) / slope, 1)
 
 
 def _quota(context: QuotaContext, kind: str) -> QuotaInfo | None:
@@ -82,6 +87,7 @@ def decide_scenario(
         evidence["why"] = quotas.unknown_reason or "no usage history"
         return Scenario.NEW_MODEL, evidence
     high = False
+    in_scope = _kinds(incident.quota_scope)  # an RPM signal is judged on RPM usage, TPM on TPM
     peaks = {"rpm": usage.peak_rpm, "tpm": usage.peak_tpm}
     for kind in ("rpm", "tpm"):
         quota, peak = _quota(quotas, kind), peaks[kind]
@@ -91,8 +97,8 @@ def decide_scenario(
         evidence[f"{kind}_quota"] = quota.value
         evidence[f"{kind}_threshold"] = limit
         evidence[f"peak_{kind}"] = peak
-        high = high or peak >= limit
-    if not any(k in evidence for k in ("rpm_threshold", "tpm_threshold")):
+        high = high or (kind in in_scope and peak >= limit)
+    if not any(f"{kind}_threshold" in evidence for kind in in_scope):
         evidence["why"] = "no usable quota or usage figure"
         return Scenario.NEW_MODEL, evidence
     return (Scenario.HIGH_USAGE if high else Scenario.LOW_USAGE), evidence
@@ -151,8 +157,8 @@ def plan_actions(
                     PlannedAction(
                         action_id=f"{action_type.value}:{quota.quota_code}",
                         type=action_type,
-                        reason=f"{rule.summary} {kind.upper()} quota {quota.value:g} -> {target:g} "
-                        f"(+{settings.increase_percent:g}%).",
+                        reason=f"{rule.summary} {kind.upper()} quota {number(quota.value)} -> "
+                        f"{number(target)} (+{number(settings.increase_percent)}%).",
                         params={
                             "ServiceCode": "bedrock",
                             "QuotaCode": quota.quota_code,

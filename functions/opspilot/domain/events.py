@@ -17,7 +17,7 @@ ALARM_EVENT_DETAIL_TYPE = "CloudWatch Alarm State Change"
 
 
 class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class MetricSpec(_Lenient):

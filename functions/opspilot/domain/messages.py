@@ -46,7 +46,8 @@ def outcome(
     actions: list[dict[str, Any]],
 ) -> Outcome:
     verb = {"rejected": "rejected", "expired": "approval expired"}.get(approval.get("status", ""), "handled")
-    subject = f"[OpsPilot] {incident.get('severity', '').upper()} {incident.get('model_id')}: {verb}"
+    # the verb comes first: a long model ARN may be cut at SNS's 100-character subject limit
+    subject = f"[OpsPilot] {verb} ({incident.get('severity', '')}): {incident.get('model_id')}"
     lines = [*_header(incident), *_plan_lines(plan), f"Approval:  {approval.get('status')}"]
     if approval.get("by"):
         lines[-1] += f" by {approval['by']}"

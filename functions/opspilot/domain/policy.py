@@ -16,7 +16,7 @@ from opspilot.domain.model import ActionType, Category, Environment, Scenario
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class RuleMatch(_Strict):

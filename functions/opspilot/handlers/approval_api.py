@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opspilot.adapters.incidents import iso
 from opspilot.adapters.messaging import fail_workflow_task, resume_workflow
+from opspilot.domain.format import number
 from opspilot.handlers._runtime import logger, now, store
 from opspilot.handlers.request_approval import approval_key
 
@@ -50,7 +51,7 @@ def _page(status: int, title: str, body: str) -> dict[str, Any]:
 def _target(action: dict[str, Any]) -> str:
     params = action["params"]
     if "QuotaCode" in params:
-        return f"{params['QuotaCode']} -> {params['DesiredValue']:g}"
+        return f"{params['QuotaCode']} -> {number(params['DesiredValue'])}"
     return str(params.get("subject", ""))
 
 

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from opspilot.adapters import quotas, support
 from opspilot.adapters.aws import error_code
 from opspilot.adapters.messaging import read_flag
+from opspilot.domain.format import number
 from opspilot.domain.model import ActionResult, ActionStatus, ActionType, PlannedAction
 from opspilot.handlers._runtime import bind_execution, logger, now, parse, state_part, store
 from opspilot.settings import action_settings
@@ -48,7 +49,7 @@ def _quota_increase(action: PlannedAction, region: str) -> tuple[ActionStatus, d
         }
     if float(quota["Value"]) >= float(action.params["DesiredValue"]):
         return ActionStatus.SKIPPED, {
-            "summary": f"quota {code} is already {quota['Value']:g}",
+            "summary": f"quota {code} is already {number(quota['Value'])}",
             "reason": "already_at_desired_value",
         }
     try:
@@ -67,7 +68,7 @@ def _quota_increase(action: PlannedAction, region: str) -> tuple[ActionStatus, d
             }
         raise
     return ActionStatus.EXECUTED, {
-        "summary": f"requested {code} -> {action.params['DesiredValue']:g}: {requested['Status']}",
+        "summary": f"requested {code} -> {number(action.params['DesiredValue'])}: {requested['Status']}",
         "request_id": requested["Id"],
         "status": requested["Status"],
         "case_id": requested.get("CaseId"),

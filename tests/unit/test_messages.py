@@ -1,0 +1,204 @@
+"""Notification texts: what the approver and the on-call engineer read in their mail."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from opspilot.domain import messages
+from opspilot.domain.decide import DecisionSettings, plan_actions
+from opspilot.domain.model import Environment, Incident, QuotaContext, Severity, SupportContext, UsageSummary
+from opspilot.domain.policy import load_policy
+
+MakeIncident = Callable[..., Incident]
+MakeUsage = Callable[..., UsageSummary]
+MakeQuotas = Callable[..., QuotaContext]
+
+LINK = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/approvals/Qm9vdHN0cmFwQXBwcm92YWxJZDAwMDAx"
+EXPIRES = "2026-12-01T10:05:12Z"
+LONG_MODEL = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/" + "x" * 64
+SNS_SUBJECT_MAX = 100
+
+
+@pytest.fixture
+def incident(make_incident: MakeIncident) -> dict[str, Any]:
+    return make_incident(environment=Environment.PILOT).model_dump(mode="json")
+
+
+@pytest.fixture
+def plan(make_incident: MakeIncident, make_usage: MakeUsage, make_quotas: MakeQuotas) -> dict[str, Any]:
+    """A pilot plan at high usage: two quota requests that need approval."""
+    planned = plan_actions(
+        make_incident(environment=Environment.PILOT),
+        make_usage(peak_rpm=200.0, daily_peak_rpm=[100.0, 150.0, 200.0]),
+        make_quotas(),
+        SupportContext(plan="business_or_enterprise"),
+        load_policy(),
+        DecisionSettings(threshold_percent=80, increase_percent=50, approval_timeout_seconds=86400),
+    )
+    assert len(planned.actions) == 2
+    return planned.model_dump(mode="json")
+
+
+def test_approval_request_has_the_link_and_every_planned_action(
+    incident: dict[str, Any], plan: dict[str, Any]
+) -> None:
+    subject, message = messages.approval_request(incident, plan, LINK, EXPIRES)
+
+    assert (
+        subject == "[OpsPilot] Approval needed: us.anthropic.claude-3-7-sonnet-20250219-v1:0 quota_pressure"
+    )
+    assert LINK in message.splitlines()
+    assert f"link valid until {EXPIRES}" in message
+    for action in plan["actions"]:
+        assert f"  - request_quota_increase: {action['reason']}" in message.splitlines()
+    assert "RPM quota 250 -> 375 (+50%)." in message
+    assert "Policy rule: pilot-approve-every-change" in message
+    assert "Forecast:  RPM quota reached in 1 days at the current trend" in message
+    assert f"Incident:  {incident['incident_id']}" in message
+
+
+@pytest.mark.parametrize(
+    ("approval", "verb"),
+    [
+        ({"status": "rejected", "by": "platform-lead@example.com"}, "rejected"),
+        ({"status": "expired"}, "approval expired"),
+        ({"status": "approved", "by": "platform-lead@example.com"}, "handled"),
+        ({"status": "not_required"}, "handled"),
+        ({}, "handled"),
+    ],
+)
+def test_outcome_subject_says_what_happened(
+    incident: dict[str, Any], plan: dict[str, Any], approval: dict[str, Any], verb: str
+) -> None:
+    out = messages.outcome(incident, plan, approval, [])
+
+    assert out.subject == f"[OpsPilot] {verb} (critical): us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+    assert out.severity is Severity.CRITICAL
+    assert out.incident_id == incident["incident_id"]
+
+
+def test_outcome_message_names_the_approver_and_each_action_result(
+    incident: dict[str, Any], plan: dict[str, Any]
+) -> None:
+    results = [
+        {
+            "type": "request_quota_increase",
+            "status": "executed",
+            "result": {"summary": "requested L-3D8CC480 -> 375: PENDING"},
+        },
+        {
+            "type": "request_quota_increase",
+            "status": "dry_run",
+            "result": {"summary": "dry run: request recorded"},
+        },
+    ]
+
+    out = messages.outcome(incident, plan, {"status": "approved", "by": "platform-lead@example.com"}, results)
+
+    lines = out.message.splitlines()
+    assert "Approval:  approved by platform-lead@example.com" in lines
+    assert "  - request_quota_increase [executed] requested L-3D8CC480 -> 375: PENDING" in lines
+    assert "  - request_quota_increase [dry_run] dry run: request recorded" in lines
+    assert "Actions:   none" not in lines
+
+
+def test_outcome_without_actions_says_none(incident: dict[str, Any], plan: dict[str, Any]) -> None:
+    out = messages.outcome(incident, plan, {"status": "expired"}, [])
+
+    assert "Actions:   none" in out.message.splitlines()
+    assert "Approval:  expired" in out.message.splitlines()
+
+
+def test_failure_message_has_the_error_and_the_cause() -> None:
+    cause = '{"errorMessage": "alarm \'opspilot-broken\': configuration.metrics has 0 metric(s)"}'
+
+    out = messages.failure(
+        "inc-0123456789abcdef",
+        {"alarm_name": "opspilot-broken", "model_id": None},
+        "UnclassifiableSignal",
+        cause,
+    )
+
+    assert out.subject == "[OpsPilot] FAILED opspilot-broken: UnclassifiableSignal"
+    assert out.severity is Severity.CRITICAL
+    assert out.incident_id == "inc-0123456789abcdef"
+    lines = out.message.splitlines()
+    assert "Error:     UnclassifiableSignal" in lines
+    assert f"Cause:     {cause}" in lines
+    assert "Alarm:     opspilot-broken" in lines
+
+
+def test_failure_subject_prefers_the_model_then_the_alarm_then_the_incident() -> None:
+    by_model = messages.failure("inc-1", {"model_id": "amazon.nova-pro-v1:0", "alarm_name": "a"}, "E", "")
+    by_alarm = messages.failure("inc-1", {"alarm_name": "opspilot-x"}, "E", "")
+    by_incident = messages.failure("inc-1", {}, "E", "")
+
+    assert [by_model.subject, by_alarm.subject, by_incident.subject] == [
+        "[OpsPilot] FAILED amazon.nova-pro-v1:0: E",
+        "[OpsPilot] FAILED opspilot-x: E",
+        "[OpsPilot] FAILED inc-1: E",
+    ]
+
+
+def test_failure_cause_is_bounded() -> None:
+    out = messages.failure("inc-1", {}, "States.Timeout", "x" * 5000)
+
+    [cause_line] = [line for line in out.message.splitlines() if line.startswith("Cause:")]
+    assert cause_line == "Cause:     " + "x" * 1500
+
+
+def _subjects(incident: dict[str, Any], plan: dict[str, Any], error: str) -> list[str]:
+    return [
+        messages.approval_request(incident, plan, LINK, EXPIRES)[0],
+        messages.outcome(incident, plan, {"status": "rejected"}, []).subject,
+        messages.outcome(incident, plan, {"status": "expired"}, []).subject,
+        messages.failure(str(incident["incident_id"]), incident, error, "cause").subject,
+        messages.resolved(incident, "2026-11-30T10:41:07Z").subject,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("model_id", "error"),
+    [
+        ("us.anthropic.claude-3-7-sonnet-20250219-v1:0", "UnclassifiableSignal"),
+        (LONG_MODEL, "States.TaskFailed"),
+        ("amazon.nova-pro-v1:0", "Lambda.ServiceException" * 10),
+    ],
+    ids=["typical", "long-model-arn", "long-error"],
+)
+def test_subjects_fit_sns(
+    make_incident: MakeIncident, plan: dict[str, Any], model_id: str, error: str
+) -> None:
+    incident = make_incident(model_id=model_id).model_dump(mode="json")
+
+    for subject in _subjects(incident, plan, error):
+        assert 0 < len(subject) <= SNS_SUBJECT_MAX, subject
+        assert subject.startswith("[OpsPilot] ")
+        assert subject.isprintable(), subject  # SNS: no line breaks or control characters
+
+
+@pytest.mark.parametrize("verb", ["rejected", "approval expired"])
+def test_outcome_subject_keeps_the_verb_for_a_model_arn(
+    make_incident: MakeIncident, plan: dict[str, Any], verb: str
+) -> None:
+    model_arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/k3mq8z2b7c1d"
+    incident = make_incident(model_id=model_arn).model_dump(mode="json")
+    status = "rejected" if verb == "rejected" else "expired"
+
+    out = messages.outcome(incident, plan, {"status": status}, [])
+
+    assert verb in out.subject
+    assert len(out.subject) <= SNS_SUBJECT_MAX
+
+
+def test_resolved_names_the_model_and_the_time(make_incident: MakeIncident) -> None:
+    incident = {**make_incident().model_dump(mode="json"), "status": "acted"}
+
+    out = messages.resolved(incident, "2026-11-30T10:41:07Z")
+
+    assert out.subject == "[OpsPilot] RESOLVED us.anthropic.claude-3-7-sonnet-20250219-v1:0: all alarms OK"
+    assert "Resolved:  2026-11-30T10:41:07Z" in out.message.splitlines()
+    assert "Status before: acted" in out.message.splitlines()
