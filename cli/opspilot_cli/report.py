@@ -158,7 +158,7 @@ def render_text(report: dict[str, Any]) -> str:
         for n in inc["notifications"]:
             out.append(f"   notified {n['channel']}: {n['subject']}")
         if inc.get("failure"):
-            out.append(f"   failure {inc['failure']['error']}: {inc['failure']['cause'][:200]}")
+            out.append(f"   failure {inc['failure']['cause'][:200]}")
         out.append(
             f"   execution {ex['status']}: {ex['state_transitions']} state transitions, "
             f"{ex['lambda_invocations']} Lambda invocations, {sum(ex['api_calls'].values())} AWS API calls"

@@ -25,6 +25,21 @@ def _where(error: jsonschema.ValidationError) -> str:
     return path.lstrip(".") or "<top level>"
 
 
+def _specific(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For a ``oneOf`` failure, the error inside the branch the author meant: the one whose
+    required keys the object has (an event with ``alarm`` is an alarm event, not a raw one)."""
+    if error.validator != "oneOf" or not error.context or not isinstance(error.instance, dict):
+        return error
+    for index, branch in enumerate(error.validator_value):
+        if all(key in error.instance for key in branch.get("required", [])):
+            inner = [
+                e for e in error.context if e.relative_schema_path and e.relative_schema_path[0] == index
+            ]
+            if inner:
+                return _specific(jsonschema.exceptions.best_match(inner) or error)
+    return jsonschema.exceptions.best_match(error.context) or error
+
+
 def validate(doc: Any, source: str = "<scenario>") -> dict[str, Any]:
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(
@@ -32,13 +47,7 @@ def validate(doc: Any, source: str = "<scenario>") -> dict[str, Any]:
         key=lambda e: (len(list(e.absolute_path)), list(map(str, e.absolute_path))),
     )
     if errors:
-        first = errors[0]
-        # oneOf failures: report the most specific branch error
-        best = (
-            jsonschema.exceptions.best_match([first])
-            if first.context is None
-            else jsonschema.exceptions.best_match(first.context or [first])
-        )
+        best = _specific(errors[0])
         raise ScenarioError(f"{source}: field '{_where(best)}': {best.message}")
     alarms = {a["name"] for a in doc.get("alarms", [])}
     for i, event in enumerate(doc["events"]):

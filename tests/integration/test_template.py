@@ -107,4 +107,5 @@ def test_the_rule_only_starts_the_workflow_for_owned_alarms(
         "Properties"
     ]
     assert matches(resolver.resolve(rule["Pattern"]), candidate) is expected
-    assert rule["DeadLetterConfig"]["Type"] == "SQS" and rule["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert rule["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["AlarmEventDeadLetterQueue", "Arn"]}}
+    assert rule["RetryPolicy"]["MaximumRetryAttempts"] > 0

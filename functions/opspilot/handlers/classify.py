@@ -41,7 +41,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     if created:
         store().append_audit(incident_id, "opened", {"signal": signal.model_dump(mode="json")}, at)
+    # Attached when the alarm belongs to another open incident, or when EventBridge delivered this
+    # event twice and another execution opened the incident first (at-least-once delivery).
     attached = incident_id != incident.incident_id
+    if not created and not attached:
+        owner = (store().get_incident(incident_id) or {}).get("execution_id")
+        attached = owner not in (None, event["execution_id"])
     if attached:
         store().append_audit(
             incident_id, "attached", {"event_id": alarm.id, "alarm": alarm.detail.alarm_name}, at
