@@ -30,7 +30,8 @@ def _specific(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
     required keys the object has (an event with ``alarm`` is an alarm event, not a raw one)."""
     if error.validator != "oneOf" or not error.context or not isinstance(error.instance, dict):
         return error
-    for index, branch in enumerate(error.validator_value):
+    branches: list[dict[str, Any]] = list(error.validator_value)  # type: ignore[arg-type]
+    for index, branch in enumerate(branches):
         if all(key in error.instance for key in branch.get("required", [])):
             inner = [
                 e for e in error.context if e.relative_schema_path and e.relative_schema_path[0] == index
