@@ -9,7 +9,7 @@ SAM        := $(TOOLS)/bin/sam
 REGION     := us-east-1
 SCENARIOS  := $(sort $(wildcard scenarios/*.yaml))
 
-.PHONY: demo test lint typecheck validate unit workflow integration bench build clean venv
+.PHONY: demo test lint typecheck validate unit workflow integration bench build clean venv chromium
 
 $(VENV)/.installed: pyproject.toml functions/requirements.txt
 	$(PY313) -m venv $(VENV)
@@ -54,6 +54,11 @@ build: $(TOOLS)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m opspilot_cli.bench $(SCENARIOS)
+
+## make chromium: Debian's Chromium for the browser test (tests/browser), when it is missing. Needs
+## root (CI runs as root on Debian 12); Playwright drives it and never downloads a browser.
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -61,6 +61,7 @@ from botocore.client import BaseClient
 from botocore.compat import HTTPHeaders
 from botocore.model import OperationModel
 
+from opspilot_cli.fake_inference_profiles import InferenceProfiles
 from opspilot_cli.fake_metrics import MetricStore
 
 Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
@@ -324,6 +325,9 @@ class SimulatedAws:
         self._faults: dict[tuple[str, str], list[_Fault]] = {}
         self._calls: list[ApiCall] = []
         self.metrics = MetricStore()
+        self._decisions: dict[str, tuple[str, int]] = {}
+        self._looks: dict[str, int] = {}
+        self.inference_profiles = InferenceProfiles(account_id)
         self._operations: dict[tuple[str, str], Handler] = {
             (SQ, "GetServiceQuota"): self._get_service_quota,
             (SQ, "GetAWSDefaultServiceQuota"): self._get_default_service_quota,
@@ -531,6 +535,8 @@ class SimulatedAws:
         if fault := self._take_fault(service_id, operation):
             error = AwsError(fault.code, fault.message, fault.status)
             return _error_response(request, error, fault.protocol)
+        if service_id == "bedrock" and operation == "GetInferenceProfile":
+            return self.inference_profiles.answer(request)
         handler = self._operations.get((service or "", operation))
         if handler is None:
             return None
@@ -656,7 +662,27 @@ class SimulatedAws:
         request = self._requests.get(params["RequestId"])
         if request is None or request.quota.region != region:
             raise AwsError("NoSuchResourceException", f"The request {params['RequestId']} does not exist.")
+        self._apply_decision(request)
         return {"RequestedQuota": self._request_view(request)}
+
+    def decide_after(self, quota_code: str, status: str, looks: int = 1) -> None:
+        """AWS decides open requests for ``quota_code`` as ``status`` when they have been looked at
+        (GetRequestedServiceQuotaChange) ``looks`` times: how scenarios play out the follow-up."""
+        if status not in REQUEST_STATUSES:
+            raise ValueError(f"unknown request status {status!r}")
+        with self._lock:
+            self._decisions[quota_code] = (status, looks)
+
+    def _apply_decision(self, request: QuotaRequest) -> None:
+        rule = self._decisions.get(request.quota.code)
+        if rule is None or request.status not in OPEN_REQUEST_STATUSES:
+            return
+        self._looks[request.id] = self._looks.get(request.id, 0) + 1
+        status, looks = rule
+        if self._looks[request.id] >= looks:
+            request.status, request.last_updated = status, self.clock()
+            if status == "APPROVED":
+                request.quota.value = request.desired
 
     def _history(self, region: str, params: dict[str, Any], quota_code: str | None) -> dict[str, Any]:
         """Requests in ``region`` filtered by ServiceCode/Status (and quota), newest first."""

@@ -1,4 +1,4 @@
-"""``opspilot``: the developer CLI (simulate scenarios offline, validate the ASL, read incidents)."""
+"""``opspilot``: developer CLI: simulate scenarios offline, check the ASL, manage models, read incidents."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from opspilot_cli import incidents_cmd, models_cmd
 from opspilot_cli.scenario import ScenarioError, load
 
 
@@ -19,6 +20,10 @@ def _simulate(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         print(f"opspilot: {exc}", file=sys.stderr)
         return 2
+    if args.interactive:
+        from opspilot_cli.interactive import simulate_interactive
+
+        return simulate_interactive(scenarios, args.port, verbose=args.verbose, as_json=args.json)
     reports = []
     for scenario in scenarios:
         report = run_scenario(scenario, quiet_logs=not args.verbose)
@@ -49,12 +54,20 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario file (.yaml, .yml or .json)")
     sim.add_argument("--json", action="store_true", help="print the report as JSON")
     sim.add_argument("--verbose", action="store_true", help="show the handlers' logs")
+    sim.add_argument(
+        "--interactive",
+        action="store_true",
+        help="serve the approval API on localhost and wait for a person to decide in a browser",
+    )
+    sim.add_argument("--port", type=int, default=8765, help="--interactive: port on 127.0.0.1 (0: any free)")
     sim.set_defaults(func=_simulate)
     asl = sub.add_parser(
         "validate-asl", help="check an ASL file's references and substitutions against template.yaml"
     )
     asl.add_argument("path")
     asl.set_defaults(func=_validate_asl)
+    models_cmd.add_parser(sub)
+    incidents_cmd.register(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

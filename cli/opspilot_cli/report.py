@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from opspilot.adapters.incidents import IncidentStore
 from opspilot.domain.format import number
+from opspilot_cli import approval_report, registry_sim
 
 if TYPE_CHECKING:
     from opspilot_cli.runner import ScenarioRun
@@ -59,8 +60,22 @@ def _incident_entry(run: ScenarioRun, store: IncidentStore, item: dict[str, Any]
         "attached_to_open_incident": attached,
         "scenario": plan.get("scenario"),
         "policy_rule": plan.get("rule"),
+        "triggering_alarms": [
+            {
+                k: s.get(k)
+                for k in ("alarm_name", "category", "severity", "quota_scope", "observed_per_minute")
+            }
+            | {"metric": s.get("metric", {}).get("name")}
+            for s in (classified.get("signals") or incident.get("signals") or [])
+        ],
         "evidence": plan.get("evidence"),
+        "forecast": (plan.get("evidence") or {}).get("forecast"),
+        "planned_actions": [
+            {"type": a["type"], "reason": a["reason"], "params": a["params"]} for a in plan.get("actions", [])
+        ],
+        "recommendations": plan.get("recommendations", []),
         "approval": approval_out,
+        "approval_rounds": approval_report.approval_rounds(run, item["execution_arn"]),
         "actions": [
             {"type": a["type"], "status": a["status"], "params": a["params"], "result": a.get("result", {})}
             for a in (record.get("actions") or [])
@@ -95,8 +110,12 @@ def build_report(
         "parameters": {
             k: run.stack.parameters[k] for k in ("Environment", "DryRun", "ApprovalTimeoutSeconds")
         },
+        "registry": run.provisioning.as_report() if run.provisioning else None,
         "incidents": incidents,
         "ignored_events": ignored,
+        "pending_approvals": approval_report.pending_approvals(run),
+        "pending_approvals_seen": run.pending_seen,
+        "chat_messages": approval_report.chat_messages(run),
         "changes_sent_to_aws": [
             {"service": c.service, "operation": c.operation, "params": c.params}
             for c in run.world.calls
@@ -125,6 +144,8 @@ def render_text(report: dict[str, Any]) -> str:
         f"   environment={p['Environment']} dry_run={p['DryRun']} "
         f"approval_timeout={p['ApprovalTimeoutSeconds']}s"
     )
+    if report.get("registry"):
+        out += ["", *registry_sim.render(report["registry"])]
     for inc in report["incidents"]:
         ex = inc["execution"]
         out.append("")
@@ -137,24 +158,42 @@ def render_text(report: dict[str, Any]) -> str:
             f"   category {inc['category']}  severity {inc['severity']}  scenario {inc['scenario']}  "
             f"rule {inc['policy_rule']}  status {inc['status']}"
         )
+        for signal in inc["triggering_alarms"]:
+            seen = signal.get("observed_per_minute")
+            per_minute = f", {number(seen)}/min" if seen is not None else ""
+            out.append(
+                f"   alarm {signal['alarm_name']} ({signal['metric']}): {signal['category']}, "
+                f"{signal['severity']}, quota scope {signal['quota_scope']}{per_minute}"
+            )
         ev = inc.get("evidence") or {}
         figures = {k: ev[k] for k in ("peak_rpm", "rpm_threshold", "peak_tpm", "tpm_threshold") if k in ev}
         if figures:
             out.append("   evidence " + "  ".join(f"{k}={number(v)}" for k, v in figures.items()))
+        usage = ev.get("usage") or {}
+        more = {
+            k: usage[k] for k in ("avg_input_tokens", "avg_output_tokens", "p99_latency_ms") if k in usage
+        }
+        if more:
+            out.append("            " + "  ".join(f"{k}={number(v)}" for k, v in more.items()))
         for kind, text in (ev.get("forecast") or {}).items():
             out.append(f"   forecast {kind}: {text}")
+        for planned in inc["planned_actions"]:
+            out.append(f"   planned {planned['type']}: {planned['reason']}")
+        for rec in inc["recommendations"]:
+            out.append(f"   recommend {rec['code']}: {rec['text']}")
         a = inc["approval"]
         out.append(
             f"   approval required={a['required']} status={a['status']}"
             + (f" by={a['by']}" if a["by"] else "")
         )
         for act in inc["actions"]:
-            target = act["params"].get("QuotaCode") or act["params"].get("subject", "")
+            target = str(act["params"].get("QuotaCode") or act["params"].get("subject", ""))
             extra = f" -> {number(act['params']['DesiredValue'])}" if "DesiredValue" in act["params"] else ""
             out.append(
                 f"   action {act['type']} {target}{extra}: {act['status']} "
                 f"({act['result'].get('summary', '')})"
             )
+        out.extend(approval_report.render(inc))
         for n in inc["notifications"]:
             out.append(f"   notified {n['channel']}: {n['subject']}")
         if inc.get("failure"):
@@ -166,4 +205,6 @@ def render_text(report: dict[str, Any]) -> str:
     for ig in report["ignored_events"]:
         out.append("")
         out.append(f"-- {ig['event']}: ignored ({ig['reason']})")
+    out.append("")
+    out.extend(approval_report.render_summary(report))
     return "\n".join(out) + "\n"

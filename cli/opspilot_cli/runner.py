@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,16 +27,16 @@ import boto3
 import botocore.handlers
 from moto import mock_aws
 
-from opspilot_cli import fake_aws, moto_shim
+from opspilot_cli import approver, chat_capture, fake_aws, moto_shim, registry_sim
 from opspilot_cli.eventpattern import matches
 from opspilot_cli.stack import ACCOUNT_ID, SimulatedStack, apply_environment, deploy
 from opspilot_cli.world import alarm_event, seed
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-LINK = re.compile(r"/approvals/([A-Za-z0-9_-]{32})")
 EXECUTION_DEADLINE_SECONDS = 120
 FAST_APPROVAL_TIMEOUT = 2  # seconds, for scenarios that let an approval time out
 APPROVAL_TIMEOUT = 120
+INTERACTIVE_APPROVAL_TIMEOUT = 900  # a person at a browser: 15 minutes per round
 
 
 @dataclass
@@ -65,6 +65,10 @@ class ScenarioRun:
     events: list[dict[str, Any]] = field(default_factory=list)
     answered: set[str] = field(default_factory=set)
     clients: dict[str, Any] = field(default_factory=dict)
+    chat: chat_capture.ChatCapture = field(default_factory=chat_capture.ChatCapture)
+    interactive: Any = None  # interactive.InteractiveSession: a person answers approvals
+    pending_seen: list[dict[str, Any]] = field(default_factory=list)  # pending approvals, as links arrived
+    provisioning: Any = None  # registry_sim.Provisioning: alarms the sync provisioned from `registry`
 
     def client(self, service: str) -> Any:
         """One client per service for the simulator's own calls (creating clients is slow)."""
@@ -100,54 +104,17 @@ def _drain_inbox(run: ScenarioRun) -> None:
                     "subject": envelope.get("Subject"),
                     "message": envelope.get("Message", ""),
                     "incident_id": attrs.get("incident_id"),
+                    "approver": attrs.get("approver"),
+                    "approval_round": attrs.get("approval_round"),
                 }
             )
             sqs.delete_message(QueueUrl=run.stack.inbox_queue_url, ReceiptHandle=m["ReceiptHandle"])
 
 
-def _approval_event(approval_id: str, method: str, body: str | None = None) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload 2.0) request, as the approval route receives it."""
-    return {
-        "version": "2.0",
-        "routeKey": f"{method} /approvals/{{approval_id}}",
-        "rawPath": f"/approvals/{approval_id}",
-        "headers": {"content-type": "application/x-www-form-urlencoded"} if body is not None else {},
-        "pathParameters": {"approval_id": approval_id},
-        "requestContext": {
-            "http": {"method": method, "sourceIp": "198.51.100.7", "userAgent": "opspilot-simulator"}
-        },
-        "body": body,
-        "isBase64Encoded": False,
-    }
-
-
-def click_approval(approval_id: str, decision: str, approver: str, comment: str = "") -> tuple[int, int]:
-    """Open the confirm page, then press a button: what an approver does. Returns both statuses."""
-    from urllib.parse import urlencode
-
-    from opspilot.handlers import approval_api
-
-    ctx: Any = moto_shim.LambdaContextStub(function_name="ApprovalCallbackFunction")
-    page = approval_api.handler(_approval_event(approval_id, "GET"), ctx)
-    form = urlencode({"decision": decision, "approver": approver, "comment": comment})
-    answer = approval_api.handler(_approval_event(approval_id, "POST", form), ctx)
-    return int(page["statusCode"]), int(answer["statusCode"])
-
-
 def _answer_approvals(run: ScenarioRun, event_spec: dict[str, Any]) -> None:
+    """Each new approval link: clicked as the scenario says (approver.py), or shown to a person."""
     _drain_inbox(run)
-    decision = event_spec.get("approval", "approve")
-    for note in run.notifications:
-        match = LINK.search(note["message"])
-        if not match or match.group(1) in run.answered:
-            continue
-        run.answered.add(match.group(1))
-        if decision == "timeout":
-            continue
-        approvers = [a for a in run.stack.parameters.get("ApproverEmails", "").split(",") if a]
-        approver = event_spec.get("approver") or (approvers[0] if approvers else "approver")
-        statuses = click_approval(match.group(1), decision, approver, event_spec.get("comment", ""))
-        note["clicked"] = {"decision": decision, "by": approver, "http_status": list(statuses)}
+    approver.answer(run, event_spec)
 
 
 def _execution_facts(sfn: Any, arn: str) -> dict[str, Any]:
@@ -192,12 +159,19 @@ def _execution_facts(sfn: Any, arn: str) -> dict[str, Any]:
 
 
 def _wait(run: ScenarioRun, sfn: Any, arn: str, event_spec: dict[str, Any]) -> None:
-    deadline = time.monotonic() + EXECUTION_DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
-            return
-        _answer_approvals(run, event_spec)
-        time.sleep(0.05)
+    seconds = EXECUTION_DEADLINE_SECONDS
+    if run.interactive is not None:  # two approval rounds at a person's pace
+        seconds = 2 * int(run.stack.parameters["ApprovalTimeoutSeconds"]) + EXECUTION_DEADLINE_SECONDS
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
+                return
+            _answer_approvals(run, event_spec)
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        sfn.stop_execution(executionArn=arn, error="Simulator.Interrupted", cause="stopped by Ctrl-C")
+        raise
     sfn.stop_execution(executionArn=arn, error="Simulator.Deadline", cause="execution did not finish in time")
 
 
@@ -211,13 +185,26 @@ def _incident_id(final_state: dict[str, Any]) -> str | None:
     return None
 
 
-def run_scenario(scenario: dict[str, Any], quiet_logs: bool = True) -> dict[str, Any]:
-    """Run one validated scenario and return its report document."""
+def run_scenario(
+    scenario: dict[str, Any],
+    quiet_logs: bool = True,
+    interactive: Any = None,
+    then: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run one validated scenario and return its report document. With ``interactive`` (an
+    ``interactive.InteractiveSession`` whose server is running) a person answers the approvals.
+    ``then`` is called with the incident table's name while the simulated world still exists
+    (``opspilot incidents --scenario`` reads it)."""
     region = scenario.get("region", "us-east-1")
     overrides = dict(scenario.get("parameters", {}))
     wants_timeout = any(e.get("approval") == "timeout" for e in scenario["events"])
     overrides.setdefault(
-        "ApprovalTimeoutSeconds", FAST_APPROVAL_TIMEOUT if wants_timeout else APPROVAL_TIMEOUT
+        "ApprovalTimeoutSeconds",
+        INTERACTIVE_APPROVAL_TIMEOUT
+        if interactive is not None
+        else FAST_APPROVAL_TIMEOUT
+        if wants_timeout
+        else APPROVAL_TIMEOUT,
     )
     shim = moto_shim.ShimState()
     call_log = CallLog(shim)
@@ -228,22 +215,32 @@ def run_scenario(scenario: dict[str, Any], quiet_logs: bool = True) -> dict[str,
         stack.callback(botocore.handlers.BUILTIN_HANDLERS.remove, ("before-call", call_log))
         boto3.DEFAULT_SESSION = None
         stack.enter_context(moto_shim.installed(shim))
-        deployed = deploy(region, overrides)
+        chat = stack.enter_context(chat_capture.installed(chat_capture.ChatCapture()))
+        overrides.update(approver.webhook_secrets(scenario, region))
+        deployed = deploy(region, overrides, interactive.base_url if interactive is not None else None)
         shim.handlers.update(deployed.handlers)
         previous_env = apply_environment(deployed)
         stack.callback(_restore_env, previous_env)
         if quiet_logs:
             previous_env.setdefault("POWERTOOLS_LOG_LEVEL", os.environ.get("POWERTOOLS_LOG_LEVEL"))
             os.environ["POWERTOOLS_LOG_LEVEL"] = "CRITICAL"
+            metrics_off = "POWERTOOLS_METRICS_DISABLED"  # EMF lines would go to stdout
+            previous_env.setdefault(metrics_off, os.environ.get(metrics_off))
+            os.environ[metrics_off] = "true"
             moto_logger = logging.getLogger("moto")
             stack.callback(moto_logger.setLevel, moto_logger.level)
             moto_logger.setLevel(logging.CRITICAL + 1)
         _cold_start()
         seed(scenario, world, region)
+        provisioning = registry_sim.provision(scenario, deployed, world) if scenario.get("registry") else None
         _inject_faults(scenario, world, shim, deployed)
         world.clear_calls()
-        run = ScenarioRun(scenario, deployed, world, shim, call_log)
-        return _run_events(run)
+        run = ScenarioRun(scenario, deployed, world, shim, call_log, chat=chat, interactive=interactive)
+        run.provisioning = provisioning
+        report = _run_events(run)
+        if then is not None:
+            then(deployed.table_name)
+        return report
     raise AssertionError("unreachable")
 
 
@@ -273,7 +270,8 @@ def _run_events(run: ScenarioRun) -> dict[str, Any]:
     sfn = run.client("stepfunctions")
     cw = run.client("cloudwatch")
     alarms = {a["name"]: a for a in scenario.get("alarms", [])}
-    alarm_states: dict[str, str] = {name: "OK" for name in alarms}
+    alarms |= run.provisioning.alarms if run.provisioning else {}
+    alarm_states: dict[str, str] = {name: a.get("state", "OK") for name, a in alarms.items()}
     ignored: list[dict[str, Any]] = []
     handled: list[dict[str, Any]] = []
     for index, spec in enumerate(scenario["events"]):
@@ -288,7 +286,8 @@ def _run_events(run: ScenarioRun) -> dict[str, Any]:
             cw.set_alarm_state(
                 AlarmName=alarm["name"], StateValue=spec["state"], StateReason=spec.get("reason", "scenario")
             )
-            event = alarm_event(
+            build = registry_sim.provisioned_alarm_event if alarm.get("provisioned") else alarm_event
+            event = build(
                 alarm,
                 spec["state"],
                 previous,
@@ -297,6 +296,7 @@ def _run_events(run: ScenarioRun) -> dict[str, Any]:
                 stack.region,
                 ACCOUNT_ID,
                 datetime.now(UTC),
+                spec.get("datapoints"),
             )
             label = f"{alarm['name']} -> {spec['state']}"
         if not isinstance(event, dict) or not matches(stack.event_pattern, event):

@@ -51,10 +51,16 @@ def validate(doc: Any, source: str = "<scenario>") -> dict[str, Any]:
         best = _specific(errors[0])
         raise ScenarioError(f"{source}: field '{_where(best)}': {best.message}")
     alarms = {a["name"] for a in doc.get("alarms", [])}
+    if doc.get("registry"):
+        from opspilot_cli.registry_sim import entries_of, provisioned_names
+
+        entries_of(doc, source)  # the registry as `opspilot models add` validates it
+        alarms |= provisioned_names(doc)
     for i, event in enumerate(doc["events"]):
         if "alarm" in event and event["alarm"] not in alarms:
             raise ScenarioError(
                 f"{source}: field 'events[{i}].alarm': no alarm named {event['alarm']!r} in 'alarms'"
+                + (" or provisioned from 'registry'" if doc.get("registry") else "")
             )
     return dict(doc)
 

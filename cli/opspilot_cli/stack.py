@@ -43,6 +43,7 @@ class SimulatedStack:
     handlers: dict[str, str]  # function name -> dotted handler
     function_by_logical_id: dict[str, str]
     environment: dict[str, str] = field(default_factory=dict)
+    registry_table_name: str = ""
 
 
 def _zip() -> bytes:
@@ -50,6 +51,20 @@ def _zip() -> bytes:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("placeholder.py", "# handlers run in-process; see opspilot_cli/moto_shim.py\n")
     return buf.getvalue()
+
+
+def _create_registry_table(ddb: Any, resources: dict[str, Any], region: str) -> str:
+    """The model registry table (docs/models.md), with the template's keys and stream."""
+    props = resources["ModelRegistryTable"]["Properties"]
+    name = f"{STACK_NAME}-ModelRegistryTable"
+    ddb.create_table(
+        TableName=name,
+        BillingMode=props["BillingMode"],
+        AttributeDefinitions=props["AttributeDefinitions"],
+        KeySchema=props["KeySchema"],
+        StreamSpecification={"StreamEnabled": True, **props["StreamSpecification"]},
+    )
+    return name
 
 
 def deploy(region: str, overrides: dict[str, Any], approval_base_url: str | None = None) -> SimulatedStack:
@@ -89,6 +104,10 @@ def deploy(region: str, overrides: dict[str, Any], approval_base_url: str | None
     )
     res.refs["IncidentTable"] = table_name
     res.attrs["IncidentTable.Arn"] = f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{table_name}"
+    registry_table = _create_registry_table(ddb, resources, region)
+    res.refs["ModelRegistryTable"] = registry_table
+    res.attrs["ModelRegistryTable.Arn"] = f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{registry_table}"
+    res.attrs["ModelRegistryTable.StreamArn"] = f"{res.attrs['ModelRegistryTable.Arn']}/stream/offline"
 
     # ---- topic, and a queue subscribed to it so the simulator reads what people would receive
     sns = boto3.client("sns", region_name=region)
@@ -177,6 +196,7 @@ def deploy(region: str, overrides: dict[str, Any], approval_base_url: str | None
         handlers=handlers,
         function_by_logical_id=by_logical,
         environment=environment,
+        registry_table_name=registry_table,
     )
 
 

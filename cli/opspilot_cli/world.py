@@ -3,6 +3,7 @@ quotas, quota requests and support cases in the simulated Service Quotas and Sup
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ def usage_points(usage: dict[str, Any], end: datetime) -> dict[str, list[tuple[d
         float(usage.get("output_tokens_per_request", 200)),
     )
     factor = usage.get("estimated_tpm_output_factor")
+    latency = float(usage.get("latency_ms", 900))
     rates = {
         "InvocationServerErrors": float(usage.get("server_errors_per_minute", 0)),
         "InvocationClientErrors": float(usage.get("client_errors_per_minute", 0)),
@@ -48,6 +50,8 @@ def usage_points(usage: dict[str, Any], end: datetime) -> dict[str, list[tuple[d
         }
         if factor is not None:
             points["EstimatedTPMQuotaUsage"] = rpm * (tin + tout * float(factor))
+        if rpm > 0:
+            points["InvocationLatency"] = round(latency * (1 + 0.5 * shape), 1)
         for name, value in points.items():
             series.setdefault(name, []).append((t, float(value)))
         t += timedelta(minutes=every)
@@ -75,6 +79,18 @@ def seed(scenario: dict[str, Any], world: SimulatedAws, region: str, now: dateti
                 cw.put_metric_data(Namespace=BEDROCK, MetricData=data[i : i + 1000])
     for alarm in scenario.get("alarms", []):
         cw.put_metric_alarm(**alarm_definition(alarm))
+        if alarm.get("state", "OK") != "OK":
+            cw.set_alarm_state(
+                AlarmName=alarm["name"],
+                StateValue=alarm["state"],
+                StateReason="in this state when the scenario starts",
+            )
+    for decision in scenario.get("quota_decisions", []):
+        world.decide_after(decision["code"], decision["status"], decision.get("after_checks", 1))
+    for profile in scenario.get("inference_profiles", []):
+        world.inference_profiles.add(
+            region, profile["id"], profile.get("name", profile["id"]), profile["models"]
+        )
     for quota in scenario.get("quotas", []):
         world.add_quota(
             region,
@@ -106,6 +122,26 @@ def alarm_definition(alarm: dict[str, Any]) -> dict[str, Any]:
         "TreatMissingData": "notBreaching",
         "Tags": [{"Key": k, "Value": v} for k, v in alarm.get("tags", {}).items()],
     }
+    if alarm.get("sum_of"):
+        series: list[dict[str, Any]] = [
+            {
+                "Id": f"m{i}",
+                "MetricStat": {
+                    "Metric": {**metric, "Dimensions": [{"Name": "ModelId", "Value": model}]},
+                    "Period": alarm.get("period", 60),
+                    "Stat": alarm.get("stat", "Sum"),
+                },
+                "ReturnData": False,
+            }
+            for i, model in enumerate(alarm["sum_of"], start=1)
+        ]
+        total = " + ".join(s["Id"] for s in series)
+        return {
+            **common,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Threshold": float(alarm.get("threshold", 1)),
+            "Metrics": [*series, {"Id": "e1", "Expression": total, "Label": "sum", "ReturnData": True}],
+        }
     if alarm.get("anomaly"):
         return {
             **common,
@@ -143,6 +179,7 @@ def alarm_event(
     region: str,
     account: str,
     at: datetime,
+    datapoints: list[float] | None = None,
 ) -> dict[str, Any]:
     """The EventBridge event CloudWatch sends for this alarm's state change."""
     stat = {
@@ -155,14 +192,35 @@ def alarm_event(
         "stat": alarm.get("stat", "Sum"),
     }
     metrics: list[dict[str, Any]] = [{"id": "m1", "metricStat": stat, "returnData": True}]
+    if alarm.get("sum_of"):
+        metrics = [
+            {
+                "id": f"m{i}",
+                "metricStat": {**stat, "metric": {**stat["metric"], "dimensions": {"ModelId": model}}},
+                "returnData": False,
+            }
+            for i, model in enumerate(alarm["sum_of"], start=1)
+        ]
+        total = " + ".join(m["id"] for m in metrics)
+        metrics.append({"id": "e1", "expression": total, "label": "sum", "returnData": True})
     if alarm.get("anomaly"):
         metrics.append(
             {"id": "ad1", "expression": "ANOMALY_DETECTION_BAND(m1, 2)", "label": "band", "returnData": True}
         )
     stamp = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
+    reason_data = json.dumps(
+        {
+            "version": "1.0",
+            "queryDate": stamp,
+            "statistic": alarm.get("stat", "Sum"),
+            "period": alarm.get("period", 60),
+            "recentDatapoints": list(datapoints or []),
+            "threshold": float(alarm.get("threshold", 1)),
+        }
+    )
     detail: dict[str, Any] = {
         "alarmName": alarm["name"],
-        "state": {"value": state, "reason": reason, "timestamp": stamp},
+        "state": {"value": state, "reason": reason, "timestamp": stamp, "reasonData": reason_data},
         "previousState": {"value": previous, "reason": "", "timestamp": stamp},
         "configuration": {"description": f"{alarm['metric']} on {alarm['model_id']}", "metrics": metrics},
     }

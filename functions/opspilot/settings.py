@@ -39,7 +39,19 @@ class DecideSettings(CoreSettings):
 class ApprovalSettings(CoreSettings):
     approval_base_url: str = Field(alias="APPROVAL_BASE_URL", pattern=r"^https?://")
     approver_emails: str = Field(alias="APPROVER_EMAILS", default="")
+    escalation_approver_emails: str = Field(alias="ESCALATION_APPROVER_EMAILS", default="")
     approval_timeout_seconds: int = Field(alias="APPROVAL_TIMEOUT_SECONDS", gt=0)
+    # Secrets Manager ARNs of chat incoming-webhook URLs; empty turns the channel off
+    slack_webhook_secret_arn: str = Field(
+        alias="SLACK_WEBHOOK_SECRET_ARN", default="", pattern=r"^$|^arn:aws[a-z-]*:secretsmanager:"
+    )
+    teams_webhook_secret_arn: str = Field(
+        alias="TEAMS_WEBHOOK_SECRET_ARN", default="", pattern=r"^$|^arn:aws[a-z-]*:secretsmanager:"
+    )
+
+
+class GatherQuotasSettings(CoreSettings):
+    quota_code_overrides: str = Field(alias="QUOTA_CODE_OVERRIDES", default="{}")
 
 
 class ActionSettings(CoreSettings):
@@ -77,5 +89,24 @@ def approval_settings() -> ApprovalSettings:
 
 
 @cache
+def gather_quotas_settings() -> GatherQuotasSettings:
+    return load_settings(GatherQuotasSettings)
+
+
+@cache
 def action_settings() -> ActionSettings:
     return load_settings(ActionSettings)
+
+
+class SyncSettings(CoreSettings):
+    """The alarm threshold sync (SyncAlarmsFunction)."""
+
+    registry_table_name: str = Field(alias="REGISTRY_TABLE_NAME", min_length=3)
+    threshold_percent: float = Field(alias="THRESHOLD_PERCENT", gt=0, le=100)
+    increase_percent: float = Field(alias="INCREASE_PERCENT", gt=0)
+    stack_name: str = Field(alias="STACK_NAME", min_length=1)
+
+
+@cache
+def sync_settings() -> SyncSettings:
+    return load_settings(SyncSettings)

@@ -27,13 +27,13 @@ def aws() -> Iterator[None]:
 def stack(aws: None) -> Iterator[SimulatedStack]:
     """The template's resources in moto, and the functions' environment in this process."""
     from opspilot.adapters import aws as aws_clients
-    from opspilot.handlers import _runtime
+    from opspilot.handlers import _approval_runtime, _runtime
     from opspilot.settings import action_settings, approval_settings, core_settings, decide_settings
 
     deployed = deploy(REGION, {"ApproverEmails": "lead@example.com,oncall@example.com"})
     previous = apply_environment(deployed)
     caches: list[Any] = [aws_clients.client, _runtime.store, core_settings, decide_settings]
-    caches += [approval_settings, action_settings]
+    caches += [approval_settings, action_settings, _approval_runtime.approvals]
     for cached in caches:
         cached.cache_clear()
     yield deployed

@@ -8,10 +8,16 @@ from typing import Any
 
 import pytest
 
-from opspilot.domain.classify import classify_signal, incident_id_for, model_id_of, watched_metric
+from opspilot.domain.classify import (
+    classify_metric,
+    incident_id_for,
+    inputs_from_event,
+    metric_of,
+    model_id_of,
+)
 from opspilot.domain.errors import UnclassifiableSignal
-from opspilot.domain.events import parse_alarm_event
-from opspilot.domain.model import Category, QuotaScope, Severity, Signal
+from opspilot.domain.events import AlarmStateChangeEvent, parse_alarm_event
+from opspilot.domain.model import Category, MetricRef, QuotaScope, Severity, Signal
 
 LoadEvent = Callable[[str], dict[str, Any]]
 
@@ -19,10 +25,15 @@ CLAUDE_37 = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
 BAND = {"id": "ad1", "expression": "ANOMALY_DETECTION_BAND(m1, 2)", "label": "expected", "returnData": True}
 
 
+def watched_metric(event: AlarmStateChangeEvent) -> MetricRef:
+    return metric_of(event.detail.alarm_name, inputs_from_event(event.detail.configuration.metrics))
+
+
 def classify(raw: dict[str, Any]) -> Signal:
-    """What the Classify handler does with an event, minus the incident store."""
+    """What the Classify handler does with a single-alarm event, minus AWS and the store."""
     event = parse_alarm_event(raw)
-    return classify_signal(event, watched_metric(event))
+    detail = event.detail
+    return classify_metric(detail.alarm_name, detail.state.value, watched_metric(event), detail.state.reason)
 
 
 def with_metric(
@@ -111,6 +122,8 @@ def test_watched_metric_reads_the_alarm_configuration(load_event: LoadEvent) -> 
         "stat": "Sum",
         "period": 60,
         "anomaly_band": True,
+        "expression": None,
+        "inputs": 1,
     }
 
 
@@ -144,6 +157,28 @@ def _single_expression(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def test_metric_math_over_one_metric_is_that_metric(load_event: LoadEvent) -> None:
+    """E.g. the sum of Invocations over sibling application inference profiles."""
+    raw = _single_expression(load_event("alarm-throttles.json"))
+    m1 = raw["detail"]["configuration"]["metrics"][0]
+    m1["returnData"] = False
+    m2 = {**m1, "id": "m2"}
+    raw["detail"]["configuration"]["metrics"] = [
+        m1,
+        m2,
+        {"id": "e1", "expression": "m1 + m2", "returnData": True},
+    ]
+
+    signal = classify(raw)
+
+    assert (signal.metric.name, signal.metric.expression, signal.metric.inputs) == (
+        "InvocationThrottles",
+        "m1 + m2",
+        2,
+    )
+    assert signal.category is Category.QUOTA_PRESSURE
+
+
 def _no_metric(raw: dict[str, Any]) -> dict[str, Any]:
     raw["detail"]["configuration"] = {"description": "composite-like, no metrics"}
     return raw
@@ -163,17 +198,15 @@ def _insufficient_data(raw: dict[str, Any]) -> dict[str, Any]:
             lambda raw: with_metric(raw, "InvocationThrottles", band=True),
             "no anomaly rule for metric 'InvocationThrottles'",
         ),
-        (_metric_math, "2 metric(s) and 1 expression(s)"),
-        (_single_expression, "1 metric(s) and 1 expression(s)"),
-        (_no_metric, "0 metric(s) and 0 expression(s)"),
+        (_metric_math, "metric math over different metrics"),
+        (_no_metric, "names no metric"),
         (_insufficient_data, "INSUFFICIENT_DATA is not actionable"),
     ],
     ids=[
         "wrong-namespace",
         "unknown-metric",
         "anomaly-on-unknown-metric",
-        "metric-math",
-        "expression-without-band",
+        "metric-math-over-different-metrics",
         "no-metric",
         "insufficient-data",
     ],
@@ -193,13 +226,16 @@ def test_unclassifiable_names_the_alarm_and_why(
 def test_model_id_from_the_model_dimension(load_event: LoadEvent) -> None:
     event = parse_alarm_event(load_event("alarm-throttles.json"))
 
-    assert model_id_of(event, watched_metric(event)) == CLAUDE_37
+    assert model_id_of(event.detail.alarm_name, watched_metric(event), event.detail.alarm_tags) == CLAUDE_37
 
 
 def test_model_id_from_the_alarm_tag_when_there_is_no_dimension(load_event: LoadEvent) -> None:
     event = parse_alarm_event(load_event("alarm-with-tags.json"))
 
-    assert model_id_of(event, watched_metric(event)) == "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+    assert (
+        model_id_of(event.detail.alarm_name, watched_metric(event), event.detail.alarm_tags)
+        == "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+    )
 
 
 def test_model_dimension_wins_over_the_tag(load_event: LoadEvent) -> None:
@@ -207,7 +243,7 @@ def test_model_dimension_wins_over_the_tag(load_event: LoadEvent) -> None:
     raw["detail"]["alarmTags"] = {"opspilot:model-id": "amazon.nova-pro-v1:0"}
     event = parse_alarm_event(raw)
 
-    assert model_id_of(event, watched_metric(event)) == CLAUDE_37
+    assert model_id_of(event.detail.alarm_name, watched_metric(event), event.detail.alarm_tags) == CLAUDE_37
 
 
 def test_no_model_dimension_and_no_tag_is_unclassifiable(load_event: LoadEvent) -> None:
@@ -216,7 +252,7 @@ def test_no_model_dimension_and_no_tag_is_unclassifiable(load_event: LoadEvent) 
     event = parse_alarm_event(raw)
 
     with pytest.raises(UnclassifiableSignal) as caught:
-        model_id_of(event, watched_metric(event))
+        model_id_of(event.detail.alarm_name, watched_metric(event), event.detail.alarm_tags)
 
     message = str(caught.value)
     assert "alarm 'opspilot-haiku-throttles-all-models'" in message

@@ -412,8 +412,9 @@ def test_non_quota_failure_plans_an_investigation_case(
     assert action.params["severityCode"] == severity_code
     assert action.params["serviceCode"] == "amazon-bedrock"
     body = action.params["communicationBody"]
-    assert "Triggering alarms: opspilot-claude-3-5-sonnet-server-errors" in body
-    assert "Server errors / throttles (14 days): 26.0 / 0.0" in body
+    assert "  - opspilot-claude-3-5-sonnet-server-errors: " in body  # each triggering alarm listed
+    assert "Server errors / throttles (14 days): 26 / 0" in body
+    assert "(inference type: on-demand)" in body
     assert f"incident {incident.incident_id}" in body
 
 

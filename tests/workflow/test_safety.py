@@ -13,7 +13,9 @@ def test_a_retried_action_that_already_succeeded_files_nothing_twice(scenario_re
     (incident,) = report["incidents"]
     sent = [c["params"]["QuotaCode"] for c in report["changes_sent_to_aws"]]
     assert sorted(sent) == ["L-1F3A5C7E", "L-2B4D6F80"], "one request per quota despite the retry"
-    assert incident["execution"]["lambda_invocations"] == 9  # 8 + the retried ExecuteAction
+    # 9 through the outcome (8 + the retried ExecuteAction), then one look at the requests and the
+    # threshold sync after AWS approves them
+    assert incident["execution"]["lambda_invocations"] == 11
     assert {a["status"] for a in incident["actions"]} == {"executed"}
 
 
@@ -56,3 +58,16 @@ def test_experimentation_never_requests_quota(scenario_report: Report) -> None:
     assert incident["actions"] == []
     assert report["changes_sent_to_aws"] == []
     assert incident["notifications"], "people are still told"
+
+
+def test_recovery_notes_the_open_case_and_resolves(scenario_report: Report) -> None:
+    report = scenario_report("recovery-notes-case")
+    alarm, ok = report["incidents"]
+    assert ok["status"] == "resolved" and ok["incident_id"] == alarm["incident_id"]
+    notes = [c for c in report["changes_sent_to_aws"] if c["operation"] == "AddCommunicationToCase"]
+    (note,) = notes
+    assert "recovered at" in note["params"]["communicationBody"]
+    assert note["params"]["caseId"] == report["support_cases"][0]["case_id"]
+    assert [n["subject"] for n in ok["notifications"]] == [
+        "[OpsPilot] RESOLVED amazon.nova-pro-v1:0: all alarms OK"
+    ]

@@ -81,3 +81,12 @@ def request_increase(
         if error_code(exc) in TRANSIENT_CODES | DENIED_CODES:
             raise_translated(exc, "RequestServiceQuotaIncrease")
         raise
+
+
+def request_status(request_id: str, region: str | None = None, sq: Any | None = None) -> dict[str, Any]:
+    """GetRequestedServiceQuotaChange: the request's Status, DesiredValue and CaseId."""
+    sq = sq or client("service-quotas", region)
+    try:
+        return dict(sq.get_requested_service_quota_change(RequestId=request_id)["RequestedQuota"])
+    except ClientError as exc:
+        raise_translated(exc, f"GetRequestedServiceQuotaChange {request_id}")

@@ -1,26 +1,34 @@
-"""Classify an alarm state change into a signal: category, severity and quota scope.
+"""Classify alarms into signals, and a model's signals into one incident classification.
 
-The metric is read from the event's own ``configuration`` (never from the alarm name), so alarms
-OpsPilot did not create are understood too.
+An alarm's metric is read from its own configuration (the event's ``configuration``, or the
+DescribeAlarms definition for the alarms a composite alarm or the model's other alarms point
+at), never from its name, so alarms OpsPilot did not create are understood too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from opspilot.domain.errors import UnclassifiableSignal
-from opspilot.domain.events import AlarmStateChangeEvent
 from opspilot.domain.model import Category, MetricRef, QuotaScope, Severity, Signal
 
 BEDROCK_NAMESPACE = "AWS/Bedrock"
 MODEL_DIMENSION = "ModelId"
 MODEL_TAG = "opspilot:model-id"
+ENVIRONMENT_TAG = "opspilot:environment"
+OWNER_TAG = "opspilot:owner"
 
 # metric name -> (category when in ALARM on a static threshold, severity, quota scope)
 _THRESHOLD_RULES: dict[str, tuple[Category, Severity, QuotaScope]] = {
     "InvocationThrottles": (Category.QUOTA_PRESSURE, Severity.CRITICAL, QuotaScope.BOTH),
     "Invocations": (Category.QUOTA_PRESSURE, Severity.WARNING, QuotaScope.RPM),
     "EstimatedTPMQuotaUsage": (Category.QUOTA_PRESSURE, Severity.WARNING, QuotaScope.TPM),
+    "InputTokenCount": (Category.QUOTA_PRESSURE, Severity.WARNING, QuotaScope.TPM),
+    "OutputTokenCount": (Category.QUOTA_PRESSURE, Severity.WARNING, QuotaScope.TPM),
     "InvocationServerErrors": (Category.FAILURE, Severity.CRITICAL, QuotaScope.NONE),
     "InvocationClientErrors": (Category.FAILURE, Severity.WARNING, QuotaScope.BOTH),
     "InvocationLatency": (Category.FAILURE, Severity.WARNING, QuotaScope.NONE),
@@ -34,90 +42,206 @@ _ANOMALY_SCOPES: dict[str, QuotaScope] = {
     "InvocationLatency": QuotaScope.NONE,
 }
 
+_PER_MINUTE_STATS = frozenset({"Sum", "SampleCount"})
 
-def watched_metric(event: AlarmStateChangeEvent) -> MetricRef:
-    """The metric the alarm evaluates, from a single-metric or anomaly-band configuration."""
-    config = event.detail.configuration
-    stats = [m for m in config.metrics if m.metric_stat is not None]
-    expressions = [m for m in config.metrics if m.expression]
-    anomaly = any("ANOMALY_DETECTION_BAND" in (m.expression or "") for m in expressions)
-    if len(stats) != 1 or (expressions and not anomaly):
+
+@dataclass(frozen=True)
+class MetricInput:
+    """One entry of an alarm's metric list, whichever way it was described."""
+
+    id: str
+    namespace: str | None = None
+    name: str | None = None
+    dimensions: tuple[tuple[str, str], ...] = ()
+    stat: str | None = None
+    period: int | None = None
+    expression: str | None = None
+    return_data: bool | None = None
+
+
+def metric_of(alarm_name: str, metrics: Sequence[MetricInput]) -> MetricRef:
+    """The metric an alarm evaluates: one metric, one metric with an anomaly band, or metric
+    math over several series of the same metric (e.g. the sum over sibling inference profiles)."""
+    stats = [m for m in metrics if m.name is not None]
+    expressions = [m for m in metrics if m.expression]
+    anomaly = [m for m in expressions if "ANOMALY_DETECTION_BAND" in (m.expression or "")]
+    if not stats:
+        raise UnclassifiableSignal(f"alarm '{alarm_name}': its configuration names no metric")
+    names = {(m.namespace, m.name, m.stat, m.period) for m in stats}
+    if len(names) != 1:
+        described = ", ".join(sorted({f"{m.namespace}/{m.name}" for m in stats}))
         raise UnclassifiableSignal(
-            f"alarm '{event.detail.alarm_name}': configuration.metrics has {len(stats)} metric(s) and "
-            f"{len(expressions)} expression(s); expected one metric, optionally with an anomaly band"
+            f"alarm '{alarm_name}': metric math over different metrics or statistics ({described}) "
+            "has no single meaning OpsPilot can reason about"
         )
-    stat = stats[0].metric_stat
-    assert stat is not None
+    math = [m for m in expressions if m not in anomaly]
+    if len(stats) > 1 and not math:
+        raise UnclassifiableSignal(
+            f"alarm '{alarm_name}': {len(stats)} metrics and no expression combining them"
+        )
+    first = stats[0]
+    dims = dict(first.dimensions)
+    for other in stats[1:]:  # dimensions shared by every series (e.g. the same base model)
+        dims = {k: v for k, v in dims.items() if dict(other.dimensions).get(k) == v}
+    if len(stats) > 1 and MODEL_DIMENSION not in dims:
+        # several models summed (sibling inference profiles): the first series names the alarm's model
+        model_ids = [dict(m.dimensions).get(MODEL_DIMENSION) for m in stats]
+        first_model = next((m for m in model_ids if m), None)
+        if first_model:
+            dims[MODEL_DIMENSION] = first_model
     return MetricRef(
-        namespace=stat.metric.namespace,
-        name=stat.metric.name,
-        dimensions=dict(stat.metric.dimensions),
-        stat=stat.stat,
-        period=stat.period,
-        anomaly_band=anomaly,
+        namespace=str(first.namespace),
+        name=str(first.name),
+        dimensions=dims,
+        stat=str(first.stat),
+        period=int(first.period or 60),
+        anomaly_band=bool(anomaly),
+        expression=math[0].expression if math else None,
+        inputs=len(stats),
     )
 
 
-def model_id_of(event: AlarmStateChangeEvent, metric: MetricRef) -> str:
-    model = metric.dimensions.get(MODEL_DIMENSION) or event.detail.alarm_tags.get(MODEL_TAG)
-    if not model:
-        raise UnclassifiableSignal(
-            f"alarm '{event.detail.alarm_name}': no '{MODEL_DIMENSION}' dimension in "
-            f"configuration.metrics and no '{MODEL_TAG}' tag"
-        )
-    return model
+def per_minute(
+    alarm_name: str, metric: MetricRef, reason_data: str | None
+) -> tuple[float | None, float | None]:
+    """The alarm's latest datapoint and threshold as per-minute rates. A Sum over five minutes is
+    divided by five before anyone compares it with a per-minute quota. Averages and percentiles
+    are rates already; they are returned unchanged."""
+    if not reason_data:
+        return None, None
+    try:
+        data = json.loads(reason_data)
+    except json.JSONDecodeError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    period = int(data.get("period") or metric.period or 60)
+    factor = period / 60 if metric.stat in _PER_MINUTE_STATS else 1.0
+    points = [float(p) for p in data.get("recentDatapoints") or [] if isinstance(p, int | float)]
+    threshold = data.get("threshold")
+    observed = round(max(points) / factor, 2) if points else None
+    limit = round(float(threshold) / factor, 2) if isinstance(threshold, int | float) else None
+    return observed, limit
 
 
-def classify_signal(event: AlarmStateChangeEvent, metric: MetricRef) -> Signal:
-    detail = event.detail
+def classify_metric(alarm_name: str, state: str, metric: MetricRef, reason: str = "") -> Signal:
     if metric.namespace != BEDROCK_NAMESPACE:
         raise UnclassifiableSignal(
-            f"alarm '{detail.alarm_name}': namespace '{metric.namespace}' is not {BEDROCK_NAMESPACE}"
+            f"alarm '{alarm_name}': namespace '{metric.namespace}' is not {BEDROCK_NAMESPACE}"
         )
-    if detail.state.value == "OK":
+    if state == "OK":
         return Signal(
-            alarm_name=detail.alarm_name,
+            alarm_name=alarm_name,
             state="OK",
             metric=metric,
             category=Category.RECOVERY,
             severity=Severity.WARNING,
             quota_scope=QuotaScope.NONE,
-            reason=detail.state.reason,
+            reason=reason,
         )
-    if detail.state.value != "ALARM":
-        raise UnclassifiableSignal(
-            f"alarm '{detail.alarm_name}': state {detail.state.value} is not actionable"
-        )
+    if state != "ALARM":
+        raise UnclassifiableSignal(f"alarm '{alarm_name}': state {state} is not actionable")
     if metric.anomaly_band:
         scope = _ANOMALY_SCOPES.get(metric.name)
         if scope is None:
-            raise UnclassifiableSignal(
-                f"alarm '{detail.alarm_name}': no anomaly rule for metric '{metric.name}'"
-            )
-        return Signal(
-            alarm_name=detail.alarm_name,
-            state="ALARM",
-            metric=metric,
-            category=Category.ANOMALY,
-            severity=Severity.WARNING,
-            quota_scope=scope,
-            reason=detail.state.reason,
-        )
-    rule = _THRESHOLD_RULES.get(metric.name)
-    if rule is None:
-        raise UnclassifiableSignal(f"alarm '{detail.alarm_name}': no rule for metric '{metric.name}'")
-    category, severity, scope = rule
+            raise UnclassifiableSignal(f"alarm '{alarm_name}': no anomaly rule for metric '{metric.name}'")
+        category, severity = Category.ANOMALY, Severity.WARNING
+    else:
+        rule = _THRESHOLD_RULES.get(metric.name)
+        if rule is None:
+            raise UnclassifiableSignal(f"alarm '{alarm_name}': no rule for metric '{metric.name}'")
+        category, severity, scope = rule
     return Signal(
-        alarm_name=detail.alarm_name,
+        alarm_name=alarm_name,
         state="ALARM",
         metric=metric,
         category=category,
         severity=severity,
         quota_scope=scope,
-        reason=detail.state.reason,
+        reason=reason,
     )
+
+
+def model_id_of(alarm_name: str, metric: MetricRef, tags: dict[str, str]) -> str:
+    """The model an alarm is about: its ModelId dimension, or the ``opspilot:model-id`` tag. For
+    an alarm that sums several models' series (sibling inference profiles), the tag wins."""
+    if metric.inputs > 1 and tags.get(MODEL_TAG):
+        return tags[MODEL_TAG]
+    model = metric.dimensions.get(MODEL_DIMENSION) or tags.get(MODEL_TAG)
+    if not model:
+        raise UnclassifiableSignal(
+            f"alarm '{alarm_name}': no '{MODEL_DIMENSION}' dimension in its metrics and no '{MODEL_TAG}' tag"
+        )
+    return model
+
+
+_ARN_ALARM = re.compile(r":alarm:(.+)$")
+
+
+def triggering_alarms(alarm_name: str, reason_data: str | None) -> list[str]:
+    """The alarm names a composite alarm's state change reports as triggering it."""
+    try:
+        data = json.loads(reason_data or "")
+    except json.JSONDecodeError as exc:
+        raise UnclassifiableSignal(f"composite alarm '{alarm_name}': state.reasonData is not JSON") from exc
+    names = []
+    for item in data.get("triggeringAlarms") or [] if isinstance(data, dict) else []:
+        match = _ARN_ALARM.search(str(item.get("arn", "")))
+        if match and (item.get("state") or {}).get("value", "ALARM") == "ALARM":
+            names.append(match.group(1))
+    if not names:
+        raise UnclassifiableSignal(
+            f"composite alarm '{alarm_name}': state.reasonData names no triggering alarm"
+        )
+    return names
+
+
+_PRIMARY_ORDER = (Category.QUOTA_PRESSURE, Category.FAILURE, Category.ANOMALY, Category.RECOVERY)
+
+
+def combine(signals: Iterable[Signal]) -> tuple[Category, Severity, QuotaScope, list[Category]]:
+    """One classification for a model's whole set of alarms in ALARM. Nothing is masked: the
+    quota scope is the union of every signal's, and every category present is listed."""
+    signals = list(signals)
+    present = [c for c in _PRIMARY_ORDER if any(s.category is c for s in signals)]
+    severity = (
+        Severity.CRITICAL if any(s.severity is Severity.CRITICAL for s in signals) else Severity.WARNING
+    )
+    scopes = {s.quota_scope for s in signals} - {QuotaScope.NONE}
+    if QuotaScope.BOTH in scopes or scopes == {QuotaScope.RPM, QuotaScope.TPM}:
+        scope = QuotaScope.BOTH
+    elif scopes:
+        (scope,) = scopes
+    else:
+        scope = QuotaScope.NONE
+    return present[0], severity, scope, present
+
+
+def needs_investigation(signals: Iterable[Signal]) -> bool:
+    """A failure that says nothing about quota (server errors, latency) calls for a support case."""
+    return any(s.category is Category.FAILURE and s.quota_scope is QuotaScope.NONE for s in signals)
 
 
 def incident_id_for(event_id: str) -> str:
     """Deterministic per event, so a retried Classify opens the same incident, never a second one."""
     return "inc-" + hashlib.sha256(event_id.encode()).hexdigest()[:16]
+
+
+def inputs_from_event(metrics: Iterable[object]) -> list[MetricInput]:
+    """The event's ``configuration.metrics`` (parsed models) as metric inputs."""
+    out = []
+    for m in metrics:
+        stat = getattr(m, "metric_stat", None)
+        out.append(
+            MetricInput(
+                id=str(getattr(m, "id", "")),
+                namespace=stat.metric.namespace if stat else None,
+                name=stat.metric.name if stat else None,
+                dimensions=tuple(sorted(stat.metric.dimensions.items())) if stat else (),
+                stat=stat.stat if stat else None,
+                period=stat.period if stat else None,
+                expression=getattr(m, "expression", None),
+                return_data=getattr(m, "return_data", None),
+            )
+        )
+    return out

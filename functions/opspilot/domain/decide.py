@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from opspilot.domain.classify import needs_investigation
 from opspilot.domain.format import number
 from opspilot.domain.model import (
     ActionType,
+    Category,
     Incident,
     Plan,
     PlannedAction,
@@ -21,7 +23,9 @@ from opspilot.domain.model import (
     SupportContext,
     UsageSummary,
 )
-from opspilot.domain.policy import Policy, select_rule
+from opspilot.domain.policy import Policy, Rule, select_rule
+from opspilot.domain.quotas import parse_model_id
+from opspilot.domain.recommend import recommend
 
 SUPPORT_SERVICE_CODE = "amazon-bedrock"
 SUPPORT_CATEGORY_CODE = "general-guidance"
@@ -76,6 +80,24 @@ def _kinds(scope: QuotaScope) -> list[str]:
     return {QuotaScope.RPM: ["rpm"], QuotaScope.TPM: ["tpm"]}.get(scope, ["rpm", "tpm"])
 
 
+# The metrics whose per-minute value is directly comparable with each per-minute quota.
+_QUOTA_METRICS = {"rpm": frozenset({"Invocations"}), "tpm": frozenset({"EstimatedTPMQuotaUsage"})}
+
+
+def alarm_peak(incident: Incident, kind: str) -> float | None:
+    """The highest normalised (per-minute) figure an alarm in the incident reports for ``kind``.
+    Anomaly bands and other metrics say nothing comparable with the quota, so they do not count."""
+    values = [
+        s.observed_per_minute
+        for s in incident.signals
+        if s.observed_per_minute is not None
+        and not s.metric.anomaly_band
+        and s.metric.name in _QUOTA_METRICS[kind]
+        and s.metric.stat in {"Sum", "SampleCount"}
+    ]
+    return max(values) if values else None
+
+
 def decide_scenario(
     incident: Incident, usage: UsageSummary, quotas: QuotaContext, percent: float
 ) -> tuple[Scenario, dict[str, Any]]:
@@ -91,6 +113,10 @@ def decide_scenario(
     peaks = {"rpm": usage.peak_rpm, "tpm": usage.peak_tpm}
     for kind in ("rpm", "tpm"):
         quota, peak = _quota(quotas, kind), peaks[kind]
+        observed = alarm_peak(incident, kind)
+        if observed is not None and (peak is None or observed > peak):
+            peak = observed  # the alarm's latest datapoint, per minute, is newer than the history
+            evidence[f"peak_{kind}_from_alarm"] = True
         if quota is None or peak is None:
             continue
         limit = threshold(quota.value, percent)
@@ -120,31 +146,69 @@ def _forecast(usage: UsageSummary, quotas: QuotaContext) -> dict[str, str]:
     return out
 
 
-def _case_body(incident: Incident, usage: UsageSummary, quotas: QuotaContext, scenario: Scenario) -> str:
+def _figure(value: float | None) -> str:
+    return "unknown" if value is None else number(value)
+
+
+def case_body(
+    incident: Incident,
+    usage: UsageSummary,
+    quotas: QuotaContext,
+    scenario: Scenario,
+    increase_percent: float,
+    use_case: str = "",
+) -> str:
+    """What a support engineer needs, in one text: the model and how it is called, the signals,
+    the usage, the quotas and what would be requested, the trend and the use case. With low usage
+    the tone is "please help us investigate" and the quota figures are marked as reference only."""
+    ref = parse_model_id(incident.model_id)
+    low = scenario is Scenario.LOW_USAGE
+    opening = (
+        "We are investigating an unexpected signal on this model while usage is well below our quotas. "
+        "Please help us understand it; the quota figures below are for reference only."
+        if low
+        else f"OpsPilot opened this case for incident {incident.incident_id}."
+    )
     lines = [
-        f"Model: {incident.model_id}",
+        opening,
+        "",
+        f"Model: {incident.model_id} (inference type: {ref.inference_type.replace('_', '-')})",
         f"Region: {incident.region}",
-        f"Triggering alarms: {', '.join(s.alarm_name for s in incident.signals)}",
-        f"Steady / peak RPM (14 days): {usage.steady_rpm} / {usage.peak_rpm}",
-        f"Steady / peak TPM (14 days): {usage.steady_tpm} / {usage.peak_tpm}",
-        f"Average input / output tokens per request: {usage.avg_input_tokens} / {usage.avg_output_tokens}",
-        f"Server errors / throttles (14 days): {usage.server_errors} / {usage.throttles}",
+        "Triggering alarms:",
+        *[
+            f"  - {s.alarm_name}: {s.metric.name} ({s.category.value}, {s.severity.value})"
+            for s in incident.signals
+        ],
+        f"Steady / peak requests per minute (14 days): {_figure(usage.steady_rpm)} / "
+        f"{_figure(usage.peak_rpm)}",
+        f"Steady / peak tokens per minute (14 days): {_figure(usage.steady_tpm)} / {_figure(usage.peak_tpm)}",
+        f"Average input / output tokens per request: {_figure(usage.avg_input_tokens)} / "
+        f"{_figure(usage.avg_output_tokens)}",
+        f"Server errors / throttles (14 days): {_figure(usage.server_errors)} / {_figure(usage.throttles)}",
+        f"p99 latency (14 days): {_figure(usage.p99_latency_ms)} ms",
+        "Quotas" + (" (reference only)" if low else "") + ":",
     ]
-    lines += [f"Quota {q.quota_name} ({q.quota_code}): {q.value}" for q in quotas.quotas]
+    for q in quotas.quotas:
+        wanted = desired_value(q.value, increase_percent)
+        lines.append(
+            f"  - {q.quota_name} ({q.quota_code}): {number(q.value)}, would request {number(wanted)}"
+        )
+    for kind, text in _forecast(usage, quotas).items():
+        lines.append(f"Forecast ({kind.upper()}): {text}")
+    if use_case:
+        lines += ["", f"Use case: {use_case}"]
     lines.append(f"OpsPilot scenario: {scenario.value}; incident {incident.incident_id}")
     return "\n".join(lines)
 
 
-def plan_actions(
+def _rule_actions(
+    rule: Rule,
     incident: Incident,
     usage: UsageSummary,
     quotas: QuotaContext,
-    support: SupportContext,
-    policy: Policy,
-    settings: DecisionSettings,
-) -> Plan:
-    scenario, evidence = decide_scenario(incident, usage, quotas, settings.threshold_percent)
-    rule = select_rule(policy, incident.environment, scenario, incident.category)
+    scenario: Scenario,
+    increase: float,
+) -> list[PlannedAction]:
     actions: list[PlannedAction] = []
     for action_type in rule.actions:
         if action_type is ActionType.REQUEST_QUOTA_INCREASE:
@@ -152,13 +216,13 @@ def plan_actions(
                 quota = _quota(quotas, kind)
                 if quota is None:
                     continue
-                target = desired_value(quota.value, settings.increase_percent)
+                target = desired_value(quota.value, increase)
                 actions.append(
                     PlannedAction(
                         action_id=f"{action_type.value}:{quota.quota_code}",
                         type=action_type,
                         reason=f"{rule.summary} {kind.upper()} quota {number(quota.value)} -> "
-                        f"{number(target)} (+{number(settings.increase_percent)}%).",
+                        f"{number(target)} (+{number(increase)}%).",
                         params={
                             "ServiceCode": "bedrock",
                             "QuotaCode": quota.quota_code,
@@ -180,26 +244,90 @@ def plan_actions(
                         "severityCode": "high" if incident.severity is Severity.CRITICAL else "normal",
                         "issueType": "technical",
                         "language": "en",
-                        "communicationBody": _case_body(incident, usage, quotas, scenario),
+                        "communicationBody": case_body(incident, usage, quotas, scenario, increase),
                     },
                 )
             )
+    return actions
+
+
+def _needs_approval(
+    rule: Rule, actions: list[PlannedAction], scenario: Scenario, policy: Policy, increase: float
+) -> bool:
+    if not actions:
+        return False
     if rule.approval == "guardrails":
-        within = (
-            scenario is Scenario.HIGH_USAGE
-            and settings.increase_percent <= policy.guardrails.max_auto_increase_percent
-        )
-        approval_required = bool(actions) and not within
-    else:
-        approval_required = rule.approval == "required" and bool(actions)
+        within = scenario is Scenario.HIGH_USAGE and increase <= policy.guardrails.max_auto_increase_percent
+        return not within
+    return rule.approval == "required"
+
+
+def usage_evidence(usage: UsageSummary) -> dict[str, Any]:
+    """The evidence table people see: the figures the decision rests on."""
+    keys = (
+        "steady_rpm",
+        "peak_rpm",
+        "steady_tpm",
+        "peak_tpm",
+        "tpm_source",
+        "avg_input_tokens",
+        "avg_output_tokens",
+        "p99_latency_ms",
+        "error_rate",
+        "throttle_rate",
+        "unknown_reason",
+    )
+    table = {k: getattr(usage, k) for k in keys if getattr(usage, k) is not None}
+    if usage.missing:
+        table["missing_metrics"] = list(usage.missing)
+    return table
+
+
+def plan_actions(
+    incident: Incident,
+    usage: UsageSummary,
+    quotas: QuotaContext,
+    support: SupportContext,
+    policy: Policy,
+    settings: DecisionSettings,
+) -> Plan:
+    """Scenario, the policy rule(s) that apply, the planned actions with their reasons, whether a
+    person must approve, and the evidence, forecast and recommendations shown with them.
+
+    A mix of signals is not masked: when quota pressure comes with failures that say nothing about
+    quota (server errors, latency), the quota rule and the investigation rule both apply.
+    """
+    scenario, evidence = decide_scenario(incident, usage, quotas, settings.threshold_percent)
+    rules = [select_rule(policy, incident.environment, scenario, incident.category)]
+    if scenario is not Scenario.NON_QUOTA and needs_investigation(incident.signals):
+        rules.append(select_rule(policy, incident.environment, Scenario.NON_QUOTA, Category.FAILURE))
+    actions: list[PlannedAction] = []
+    approval_required = False
+    for rule in rules:
+        rule_scenario = scenario if rule is rules[0] else Scenario.NON_QUOTA
+        planned = _rule_actions(rule, incident, usage, quotas, rule_scenario, settings.increase_percent)
+        approval_required |= _needs_approval(rule, planned, rule_scenario, policy, settings.increase_percent)
+        actions += [a for a in planned if a.action_id not in {b.action_id for b in actions}]
+    evidence["usage"] = usage_evidence(usage)
+    evidence["signals"] = [
+        {
+            "alarm": s.alarm_name,
+            "metric": s.metric.name,
+            "category": s.category.value,
+            "observed_per_minute": s.observed_per_minute,
+            "threshold_per_minute": s.threshold_per_minute,
+        }
+        for s in incident.signals
+    ]
     evidence["forecast"] = _forecast(usage, quotas)
     evidence["support_plan"] = support.plan
     return Plan(
         scenario=scenario,
-        rule=rule.name,
+        rule=" + ".join(r.name for r in rules),
         approval_required=approval_required,
         approval_timeout_seconds=settings.approval_timeout_seconds,
         actions=actions,
-        summary=rule.summary,
+        summary=" ".join(r.summary for r in rules),
         evidence=evidence,
+        recommendations=recommend(incident, usage, quotas, scenario),
     )

@@ -32,3 +32,7 @@ class AwsPermissionError(OpsPilotError):
 
 class ApprovalRejected(OpsPilotError):
     """Sent to the workflow (SendTaskFailure) when an approver rejects the plan."""
+
+
+class TaskNoLongerWaiting(OpsPilotError):
+    """SendTaskSuccess/SendTaskFailure came too late: the task timed out or its execution ended."""

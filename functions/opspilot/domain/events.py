@@ -43,11 +43,13 @@ class AlarmConfiguration(_Lenient):
     description: str | None = None
     metrics: list[AlarmMetric] = Field(default_factory=list)
     threshold_metric_id: str | None = Field(default=None, alias="thresholdMetricId")
+    alarm_rule: str | None = Field(default=None, alias="alarmRule")  # set for composite alarms
 
 
 class AlarmState(_Lenient):
     value: str
     reason: str = ""
+    reason_data: str | None = Field(default=None, alias="reasonData")  # JSON text, when present
     timestamp: str
 
 
@@ -67,6 +69,10 @@ class AlarmStateChangeEvent(_Lenient):
     time: str
     region: str
     detail: AlarmDetail
+
+    @property
+    def is_composite(self) -> bool:
+        return self.detail.configuration.alarm_rule is not None
 
 
 def parse_alarm_event(raw: Any) -> AlarmStateChangeEvent:

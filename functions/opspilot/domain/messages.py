@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opspilot.domain.format import number
 from opspilot.domain.model import Outcome, Severity
 
 _RULE = "-" * 60
@@ -23,8 +24,16 @@ def _plan_lines(plan: dict[str, Any]) -> list[str]:
         f"Scenario:  {plan.get('scenario')}   Policy rule: {plan.get('rule')}",
         f"Why:       {plan.get('summary')}",
     ]
-    for kind, text in (plan.get("evidence", {}).get("forecast") or {}).items():
+    evidence = plan.get("evidence") or {}
+    for signal in evidence.get("signals") or []:
+        lines.append(f"Signal:    {signal.get('alarm')} ({signal.get('metric')}, {signal.get('category')})")
+    figures = {k: v for k, v in (evidence.get("usage") or {}).items() if isinstance(v, int | float)}
+    if figures:
+        lines.append("Evidence:  " + ", ".join(f"{k} {number(v)}" for k, v in figures.items()))
+    for kind, text in (evidence.get("forecast") or {}).items():
         lines.append(f"Forecast:  {kind.upper()} {text}")
+    for rec in plan.get("recommendations") or []:
+        lines.append(f"Consider:  {rec.get('text')}")
     return lines
 
 

@@ -63,7 +63,7 @@ class ActionStatus(StrEnum):
 
 
 class MetricRef(Frozen):
-    """What an alarm watches, read from the event's own ``configuration``."""
+    """What an alarm watches, read from its own configuration (never from its name)."""
 
     namespace: str
     name: str
@@ -71,6 +71,8 @@ class MetricRef(Frozen):
     stat: str
     period: int
     anomaly_band: bool = False
+    expression: str | None = None  # metric math over several series of this metric (e.g. SUM)
+    inputs: int = 1  # how many series the alarm evaluates
 
 
 class Signal(Frozen):
@@ -83,6 +85,10 @@ class Signal(Frozen):
     severity: Severity
     quota_scope: QuotaScope
     reason: str
+    # The alarm's own figures, normalised to per minute (a 5-minute Sum divided by 5), so they can
+    # be compared with a per-minute quota. None when the event carries no datapoints.
+    observed_per_minute: float | None = None
+    threshold_per_minute: float | None = None
 
 
 class Incident(Frozen):
@@ -96,8 +102,10 @@ class Incident(Frozen):
     category: Category
     severity: Severity
     quota_scope: QuotaScope
-    alarm_name: str
-    signals: list[Signal]
+    alarm_name: str  # the alarm whose state change started this execution
+    signals: list[Signal]  # every alarm of this model in ALARM, the triggering one first
+    categories: list[Category] = Field(default_factory=list)  # every category present, primary first
+    owner: str | None = None  # owner / business process, from the alarm's tags
     opened_at: str
     attached: bool = False  # True when this event joined an incident another execution owns
 
@@ -118,9 +126,16 @@ class UsageSummary(Frozen):
     throttles: float | None
     server_errors: float | None
     client_errors: float | None
+    p99_latency_ms: float | None = None
+    error_rate: float | None = None  # server errors per invocation
+    throttle_rate: float | None = None  # throttles per attempted invocation
+    peak_generated_tpm: float | None = None  # input+output tokens, when TPM comes from the estimate
     daily_peak_rpm: list[float] = Field(default_factory=list)
     daily_peak_tpm: list[float] = Field(default_factory=list)
+    daily_invocations: list[float] = Field(default_factory=list)
+    daily_tokens_per_request: list[float | None] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list)
+    unknown_reason: str | None = None  # set when usage could not be read at all (e.g. denied)
 
 
 class QuotaInfo(Frozen):
@@ -130,6 +145,7 @@ class QuotaInfo(Frozen):
     value: float
     default_value: float | None = None
     adjustable: bool
+    inference_type: str = "on_demand"  # on_demand | cross_region | global
 
 
 class PendingRequest(Frozen):
@@ -166,14 +182,23 @@ class PlannedAction(Frozen):
     params: dict[str, Any]
 
 
+class Recommendation(Frozen):
+    """Advice for people, with the numbers it rests on. Never acted on automatically."""
+
+    code: str
+    text: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
 class Plan(Frozen):
     scenario: Scenario | None
-    rule: str
+    rule: str  # the policy rule that decided; "a + b" when a mix of signals needed two
     approval_required: bool
     approval_timeout_seconds: int
     actions: list[PlannedAction]
     summary: str
     evidence: dict[str, Any] = Field(default_factory=dict)
+    recommendations: list[Recommendation] = Field(default_factory=list)
 
 
 class ActionResult(Frozen):

@@ -66,3 +66,45 @@ def match_quota(
         if named == ref.tokens:
             return code
     return None
+
+
+APPLICATION_PROFILE = re.compile(r"^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:\d{12}:application-inference-profile/")
+_REGION_GEOGRAPHY = (
+    ("us-gov-", "us-gov"),
+    ("us-", "us"),
+    ("eu-", "eu"),
+    ("ap-northeast-1", "jp"),
+    ("ap-southeast-2", "au"),
+    ("ap-", "apac"),
+    ("ca-", "ca"),
+)
+
+
+def is_application_profile(model_id: str) -> bool:
+    return bool(APPLICATION_PROFILE.match(model_id))
+
+
+def underlying_model(model_arns: list[str]) -> str:
+    """The model id whose quotas an application inference profile consumes.
+
+    A profile copied from a foundation model lists that model in one Region: its on-demand id.
+    A profile copied from a system-defined cross-region profile lists the model in several
+    Regions: the geography's cross-region id (``us.``, ``eu.``, ...). A profile ARN among the
+    models (copied from a system profile) names that profile directly.
+    """
+    if not model_arns:
+        raise ValueError("inference profile lists no models")
+    for arn in model_arns:
+        if ":inference-profile/" in arn:
+            return arn.rsplit("/", 1)[1]
+    ids = {arn.rsplit("/", 1)[1] for arn in model_arns}
+    regions = {arn.split(":")[3] for arn in model_arns}
+    if len(ids) != 1:
+        raise ValueError(f"inference profile routes to several models: {sorted(ids)}")
+    (model,) = ids
+    if len(regions) <= 1:
+        return model
+    geographies = {next((g for prefix, g in _REGION_GEOGRAPHY if r.startswith(prefix)), "") for r in regions}
+    if len(geographies) == 1 and "" not in geographies:
+        return f"{geographies.pop()}.{model}"
+    return f"global.{model}"

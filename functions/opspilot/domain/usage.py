@@ -41,8 +41,30 @@ def _sum_by_timestamp(a: Series, b: Series) -> list[tuple[datetime, float]]:
     return sorted(total.items())
 
 
-def summarize_usage(model_id: str, days: int, series: Mapping[str, Series], end: datetime) -> UsageSummary:
-    """Steady (mean over minutes with traffic) and peak per-minute rates, tokens per request, errors.
+def _daily_sums(series: Series, end: datetime, days: int) -> list[float]:
+    sums = [0.0] * days
+    for ts, value in series:
+        age = int((end - ts).total_seconds() // 86400)
+        if 0 <= age < days:
+            sums[days - 1 - age] += value
+    return sums
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return round(numerator / denominator, 4)
+
+
+def summarize_usage(
+    model_id: str,
+    days: int,
+    series: Mapping[str, Series],
+    end: datetime,
+    latency_key: str = "InvocationLatency:p99",
+) -> UsageSummary:
+    """Steady (mean over minutes with traffic) and peak per-minute rates, tokens per request,
+    p99 latency, error and throttle rates, and per-day figures for the trend and the loop check.
 
     A metric with no datapoints is listed in ``missing`` and its figures are ``None``: unknown,
     not zero.
@@ -52,10 +74,11 @@ def summarize_usage(model_id: str, days: int, series: Mapping[str, Series], end:
     tokens_in = series.get("InputTokenCount") or []
     tokens_out = series.get("OutputTokenCount") or []
     estimated = series.get("EstimatedTPMQuotaUsage") or []
+    generated = _sum_by_timestamp(tokens_in, tokens_out) if (tokens_in or tokens_out) else []
     if estimated:
         tpm, tpm_source = list(estimated), "EstimatedTPMQuotaUsage"
-    elif tokens_in or tokens_out:
-        tpm, tpm_source = _sum_by_timestamp(tokens_in, tokens_out), "InputTokenCount+OutputTokenCount"
+    elif generated:
+        tpm, tpm_source = generated, "InputTokenCount+OutputTokenCount"
     else:
         tpm, tpm_source = [], None
     total_requests = sum(v for _, v in invocations)
@@ -69,6 +92,10 @@ def summarize_usage(model_id: str, days: int, series: Mapping[str, Series], end:
             return None
         return round(sum(v for _, v in points) / total_requests, 1)
 
+    throttles, server_errors = total("InvocationThrottles"), total("InvocationServerErrors")
+    latency = series.get(latency_key) or []
+    daily_requests = _daily_sums(invocations, end, days) if invocations else []
+    daily_tokens = _daily_sums(generated, end, days) if generated and invocations else []
     return UsageSummary(
         model_id=model_id,
         days=days,
@@ -80,10 +107,20 @@ def summarize_usage(model_id: str, days: int, series: Mapping[str, Series], end:
         tpm_source=tpm_source,
         avg_input_tokens=per_request(tokens_in),
         avg_output_tokens=per_request(tokens_out),
-        throttles=total("InvocationThrottles"),
-        server_errors=total("InvocationServerErrors"),
+        throttles=throttles,
+        server_errors=server_errors,
         client_errors=total("InvocationClientErrors"),
+        p99_latency_ms=round(max(v for _, v in latency), 1) if latency else None,
+        error_rate=_ratio(server_errors, total_requests),
+        throttle_rate=_ratio(throttles, total_requests + (throttles or 0)),
+        peak_generated_tpm=max(v for _, v in generated) if estimated and generated else None,
         daily_peak_rpm=_daily_peaks(invocations, end, days) if invocations else [],
         daily_peak_tpm=_daily_peaks(tpm, end, days) if tpm else [],
+        daily_invocations=daily_requests,
+        daily_tokens_per_request=[
+            round(t / r, 1) if r else None for t, r in zip(daily_tokens, daily_requests, strict=False)
+        ]
+        if daily_tokens
+        else [],
         missing=missing,
     )

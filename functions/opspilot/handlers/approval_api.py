@@ -1,164 +1,158 @@
-"""Approval callbacks (HTTP API, payload v2): GET shows the confirm page, POST decides.
+"""Approval callbacks (HTTP API, payload 2.0): GET and HEAD show the confirm page, POST decides.
 
 GET and HEAD never decide anything: link scanners in mail and chat open links before people do.
-A decision is a conditional update PENDING -> DECIDED, so it happens at most once.
+A POST must carry the page's anti-forgery token; the decision is a conditional update
+PENDING -> DECIDED of the approval request (once, for every approver's link), then
+SendTaskSuccess or SendTaskFailure. Every answer is a page that says what happened.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import re
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opspilot.adapters.incidents import iso
 from opspilot.adapters.messaging import fail_workflow_task, resume_workflow
-from opspilot.domain.format import number
+from opspilot.domain import approval_page as pages
+from opspilot.domain.approvals import (
+    LINK_ID,
+    ROUNDS,
+    ApprovalView,
+    Decision,
+    LinkState,
+    Refusal,
+    check_same_origin,
+    form_token,
+    headers_of,
+    link_key,
+    log_label,
+    parse_decision,
+    read_form,
+    state_of,
+    token_matches,
+    workflow_output,
+)
+from opspilot.domain.errors import TaskNoLongerWaiting
+from opspilot.handlers._approval_runtime import approvals, count, publishes_metrics, record_pending
 from opspilot.handlers._runtime import logger, now, store
-from opspilot.handlers.request_approval import approval_key
 
-_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
-_MAX_BODY = 4096
+ALLOWED = "GET, HEAD, POST"
 
 
-def _page(status: int, title: str, body: str) -> dict[str, Any]:
-    document = (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        "<meta name=viewport content='width=device-width,initial-scale=1'>"
-        f"<title>{html.escape(title)}</title>"
-        "<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}"
-        "button{font-size:1rem;padding:.5rem 1.2rem;margin-right:1rem}</style></head>"
-        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
-    )
+def _respond(status: int, document: str, method: str, **extra: str) -> dict[str, Any]:
     return {
         "statusCode": status,
-        "headers": {
-            "content-type": "text/html; charset=utf-8",
-            "cache-control": "no-store",
-            "x-frame-options": "DENY",
-            "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-            "referrer-policy": "no-referrer",
-        },
-        "body": document,
+        "headers": {**pages.HEADERS, **extra},
+        "body": "" if method == "HEAD" else document,
     }
 
 
-def _target(action: dict[str, Any]) -> str:
-    params = action["params"]
-    if "QuotaCode" in params:
-        return f"{params['QuotaCode']} -> {number(params['DesiredValue'])}"
-    return str(params.get("subject", ""))
+def _closed(state: LinkState, request: dict[str, Any]) -> tuple[int, str]:
+    """The page for a link that can no longer decide anything."""
+    decision = request.get("decision") or {}
+    if state is LinkState.DECIDED:
+        return 409, pages.already_decided_page(decision)
+    if state is LinkState.MOVED_ON:
+        return 409, pages.moved_on_page(decision)
+    if state is LinkState.SUPERSEDED:
+        return 410, pages.superseded_page(str(request.get("superseded_at")))
+    return 410, pages.expired_page(str(request.get("expires_at")), int(request.get("round", 1)))
 
 
-def _confirm_page(approval_id: str, record: dict[str, Any]) -> dict[str, Any]:
-    incident, plan = record.get("incident", {}), record.get("plan", {})
-    rows = "".join(
-        f"<tr><td>{html.escape(a['type'])}</td><td><code>{html.escape(_target(a))}</code></td>"
-        f"<td>{html.escape(a['reason'])}</td></tr>"
-        for a in plan.get("actions", [])
-    )
-    approvers = "".join(
-        f"<option>{html.escape(a)}</option>" for a in record.get("approvers", []) or ["approver"]
-    )
-    body = (
-        f"<p>Incident <code>{html.escape(str(incident.get('incident_id')))}</code>: "
-        f"{html.escape(str(incident.get('category')))} on "
-        f"<b>{html.escape(str(incident.get('model_id')))}</b> "
-        f"in {html.escape(str(incident.get('region')))}.</p>"
-        f"<p>Scenario <b>{html.escape(str(plan.get('scenario')))}</b>, policy rule "
-        f"<code>{html.escape(str(plan.get('rule')))}</code>: {html.escape(str(plan.get('summary')))}</p>"
-        f"<h2>What will change</h2><table><tr><th>action</th><th>target</th><th>why</th></tr>{rows}</table>"
-        f"<p>Link valid until {html.escape(str(record.get('expires_at')))}.</p>"
-        f"<form method=post action='{html.escape(approval_id)}'>"
-        f"<p><label>Approver <select name=approver>{approvers}</select></label></p>"
-        "<p><label>Comment <input name=comment maxlength=500></label></p>"
-        "<button name=decision value=approve>Approve</button>"
-        "<button name=decision value=reject>Reject</button></form>"
-    )
-    return _page(200, "OpsPilot approval", body)
+def _read_decision(
+    event: dict[str, Any], request: dict[str, Any], link_hash: str, view: ApprovalView
+) -> Decision:
+    headers = headers_of(event)
+    check_same_origin(headers)
+    form = read_form(event.get("body"), bool(event.get("isBase64Encoded")), headers.get("content-type", ""))
+    presented = form.get("token") or []
+    if len(presented) != 1 or not token_matches(str(request["form_key"]), link_hash, presented[0]):
+        raise Refusal(403, "Form not accepted", "This form does not belong to this approval link.")
+    return parse_decision(form, view)
 
 
-def _form(event: dict[str, Any]) -> dict[str, str] | None:
-    raw = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        raw = base64.b64decode(raw).decode("utf-8", "replace")
-    content_type = {k.lower(): v for k, v in (event.get("headers") or {}).items()}.get("content-type", "")
-    if len(raw) > _MAX_BODY or not content_type.startswith("application/x-www-form-urlencoded"):
-        return None
-    return {k: v[0] for k, v in parse_qs(raw, max_num_fields=10).items()}
-
-
-def _expired(record: dict[str, Any], at: datetime) -> bool:
-    return str(record.get("expires_at", "")) <= iso(at)
-
-
-def _decide(approval_id: str, record: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-    form = _form(event)
-    if form is None:
-        return _page(400, "Bad request", "<p>Expected a small HTML form submission.</p>")
-    decision = form.get("decision")
-    if decision not in {"approve", "reject"}:
-        return _page(400, "Bad request", "<p>Field 'decision' must be 'approve' or 'reject'.</p>")
-    approvers = record.get("approvers") or ["approver"]
-    by = form.get("approver", "")
-    if by not in approvers:
-        return _page(
-            403, "Not an approver", "<p>Field 'approver' is not one of this approval's approvers.</p>"
-        )
-    at = now()
+def _decide(
+    event: dict[str, Any], link: dict[str, Any], request: dict[str, Any], decision: Decision, at: datetime
+) -> tuple[int, str]:
     http = (event.get("requestContext") or {}).get("http") or {}
-    detail = {
-        "decision": decision,
-        "by": by,
-        "at": iso(at),
-        "comment": form.get("comment", "")[:500],
-        "source_ip": http.get("sourceIp"),
-        "user_agent": http.get("userAgent"),
-    }
-    if not store().decide_approval(approval_key(approval_id), detail, at):
-        return _page(409, "Already decided", "<p>This approval was already decided or has expired.</p>")
-    status = "approved" if decision == "approve" else "rejected"
-    output = {"status": status, "by": by, "at": detail["at"], "comment": detail["comment"]}
-    store().update_incident(record["incident_id"], at, approval={"required": True, **output})
-    store().append_audit(record["incident_id"], f"approval_{status}", detail, at)
-    if decision == "approve":
-        resume_workflow(record["task_token"], output)
-    else:
-        fail_workflow_task(record["task_token"], "ApprovalRejected", output)
-    return _page(
-        200,
-        f"Decision recorded: {status}",
-        f"<p>{html.escape(status)} by {html.escape(by)} at {detail['at']}.</p>",
+    ref, round_, view = (
+        str(request["ref"]),
+        int(request.get("round", 1)),
+        ApprovalView.model_validate(request["view"]),
     )
+    detail = {
+        "decision": decision.decision,
+        "status": decision.status,
+        "by": link["approver"],
+        "at": iso(at),
+        "comment": decision.comment,
+        "values": decision.values,
+        "round": round_,
+        "link": log_label(link_key(str(event["pathParameters"]["approval_id"]))),
+        "source_ip": http.get("sourceIp"),
+        "user_agent": str(http.get("userAgent") or "")[:300],
+    }
+    if not approvals().decide(ref, detail, at):
+        fresh = approvals().get_request(ref) or request
+        return _closed(state_of(fresh, iso(now())), fresh)
+    output = workflow_output(decision, str(link["approver"]), detail["at"], round_)
+    incident_id = str(request["incident_id"])
+    # written before the workflow resumes: RecordOutcome reads who rejected from here
+    store().update_incident(incident_id, at, approval={"required": True, **output})
+    store().append_audit(incident_id, f"approval_{decision.status}", detail, at)
+    try:
+        if decision.decision == "approve":
+            resume_workflow(str(request["task_token"]), output)
+        else:
+            fail_workflow_task(str(request["task_token"]), "ApprovalRejected", output)
+    except TaskNoLongerWaiting as exc:
+        approvals().mark_moved_on(ref, str(exc), at)
+        after = "expired" if round_ >= ROUNDS else "escalated"
+        store().update_incident(
+            incident_id, at, approval={"required": True, "status": after, "late_decision": output}
+        )
+        store().append_audit(incident_id, "approval_too_late", {**detail, "error": str(exc)}, at)
+        count("ApprovalDecisionsTooLate")
+        logger.warning("decision reached a workflow that no longer waits", extra={"error": str(exc)})
+        return 409, pages.moved_on_page(detail)
+    count("ApprovalsApproved" if decision.decision == "approve" else "ApprovalsRejected")
+    record_pending(at)
+    logger.info("approval decided", extra={"decision": decision.decision, "round": round_})
+    return 200, pages.decided_page(detail, view)
 
 
 @logger.inject_lambda_context(clear_state=True)
+@publishes_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    method = ((event.get("requestContext") or {}).get("http") or {}).get("method", "GET").upper()
-    approval_id = (event.get("pathParameters") or {}).get("approval_id", "")
-    if not _ID.match(approval_id):
-        return _page(404, "Unknown approval link", "<p>This link is not valid.</p>")
-    logger.append_keys(approval_id_prefix=approval_id[:6])
-    record = store().get_approval(approval_key(approval_id))
-    if record is None:
-        return _page(404, "Unknown approval link", "<p>This link is not valid.</p>")
-    if record.get("status") != "PENDING":
-        decision = record.get("decision", {})
-        return _page(
-            409,
-            "Already decided",
-            f"<p>{html.escape(str(decision.get('decision')))} by {html.escape(str(decision.get('by')))} "
-            f"at {html.escape(str(decision.get('at')))}.</p>",
+    method = str(((event.get("requestContext") or {}).get("http") or {}).get("method", "GET")).upper()
+    if method not in {"GET", "HEAD", "POST"}:
+        page = pages.refusal_page("Method not allowed", "Open the link, then use the page's buttons.")
+        return _respond(405, page, method, allow=ALLOWED)
+    link_id = str((event.get("pathParameters") or {}).get("approval_id", ""))
+    if not LINK_ID.match(link_id):
+        return _respond(404, pages.unknown_link_page(), method)
+    link_hash = link_key(link_id)
+    logger.append_keys(link=log_label(link_hash))
+    link = approvals().get_link(link_hash)
+    request = approvals().get_request(str(link["ref"])) if link else None
+    if link is None or request is None:
+        return _respond(404, pages.unknown_link_page(), method)
+    at = now()
+    state = state_of(request, iso(at))
+    if state is not LinkState.PENDING:
+        return _respond(*_closed(state, request), method)
+    view = ApprovalView.model_validate(request["view"])
+    if method != "POST":
+        token = form_token(str(request["form_key"]), link_hash)
+        page = pages.confirm_page(
+            view, str(link["approver"]), int(request["round"]), str(request["expires_at"]), token
         )
-    if _expired(record, now()):
-        return _page(410, "Approval expired", "<p>This approval has expired; nothing was changed.</p>")
-    if method in {"GET", "HEAD"}:
-        return _confirm_page(approval_id, record)
-    if method == "POST":
-        return _decide(approval_id, record, event)
-    return _page(405, "Method not allowed", "<p>Use the page's buttons.</p>")
+        return _respond(200, page, method)
+    try:
+        decision = _read_decision(event, request, link_hash, view)
+    except Refusal as refused:
+        logger.info("decision refused", extra={"status": refused.status, "reason": refused.title})
+        return _respond(refused.status, pages.refusal_page(refused.title, refused.message), method)
+    return _respond(*_decide(event, link, request, decision, at), method)

@@ -14,6 +14,8 @@ from botocore.exceptions import ClientError
 from opspilot.adapters import quotas, support
 from opspilot.adapters.aws import error_code
 from opspilot.adapters.messaging import read_flag
+from opspilot.domain.approvals import apply_approved_value
+from opspilot.domain.errors import AwsPermissionError
 from opspilot.domain.format import number
 from opspilot.domain.model import ActionResult, ActionStatus, ActionType, PlannedAction
 from opspilot.handlers._runtime import bind_execution, logger, now, parse, state_part, store
@@ -31,6 +33,17 @@ QUOTA_ERRORS_RECORDED = frozenset(
 
 
 def _quota_increase(action: PlannedAction, region: str) -> tuple[ActionStatus, dict[str, Any]]:
+    """Check, then request. A denied call is this action's recorded failure, not the incident's."""
+    try:
+        return _check_and_request(action, region)
+    except AwsPermissionError as exc:
+        return ActionStatus.FAILED, {
+            "summary": f"AccessDeniedException: {exc}",
+            "error": "AccessDeniedException",
+        }
+
+
+def _check_and_request(action: PlannedAction, region: str) -> tuple[ActionStatus, dict[str, Any]]:
     code = action.params["QuotaCode"]
     quota = quotas.get_quota(code, region)
     if not quota.get("Adjustable", False):
@@ -103,6 +116,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     bind_execution(event)
     incident_id = str(state_part(event, "incident_id"))
     action = parse(PlannedAction, state_part(event, "action"), "action")
+    # an approver may have approved a lower value than planned (never a higher one)
+    action, planned_value = apply_approved_value(action, event.get("approval"))
     at = now()
     previous = store().claim_action(incident_id, action.action_id, at)
     if previous is not None and previous.get("status") != "in_progress":
@@ -110,12 +125,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return {k: previous[k] for k in ("action_id", "type", "status", "params", "result")}
     incident = store().get_incident(incident_id) or {}
     region = str(incident.get("incident", {}).get("region") or "") or None
+    result: dict[str, Any]
     if read_flag(action_settings().dry_run_parameter_name):
         status, result = ActionStatus.DRY_RUN, {"summary": "dry run: request recorded, nothing sent"}
     elif action.type is ActionType.REQUEST_QUOTA_INCREASE:
         status, result = _quota_increase(action, region or "us-east-1")
     else:
         status, result = _support_case(action)
+    if planned_value is not None:
+        result["planned_value"] = planned_value  # the approver approved a lower value
     outcome = ActionResult(
         action_id=action.action_id, type=action.type, status=status, params=action.params, result=result
     )

@@ -2,28 +2,56 @@
 
 from __future__ import annotations
 
+import json
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
+from opspilot.adapters.models import profile_model_arns
 from opspilot.adapters.quotas import QuotaLookupUnavailable, list_bedrock_quotas, list_open_requests
+from opspilot.domain.errors import AwsPermissionError, InvalidInput, TransientAwsError
 from opspilot.domain.model import Incident, PendingRequest, QuotaContext, QuotaInfo
-from opspilot.domain.quotas import match_quota
+from opspilot.domain.quotas import is_application_profile, match_quota, parse_model_id, underlying_model
 from opspilot.handlers._runtime import bind_execution, logger, parse, state_part
+from opspilot.settings import gather_quotas_settings
+
+
+@cache
+def overrides() -> dict[str, dict[str, str]]:
+    """Per-model quota codes that win over name matching: {"model id": {"rpm": "L-...", "tpm": "L-..."}}."""
+    text = gather_quotas_settings().quota_code_overrides or "{}"
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"QUOTA_CODE_OVERRIDES: not valid JSON ({exc.msg})") from exc
+    if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
+        raise InvalidInput('QUOTA_CODE_OVERRIDES: expected {"model id": {"rpm": "L-...", "tpm": "L-..."}}')
+    return doc
+
+
+def quota_model(model_id: str, region: str) -> str:
+    """Application inference profiles consume the quotas of the model they route to."""
+    if not is_application_profile(model_id):
+        return model_id
+    return underlying_model(profile_model_arns(model_id, region))
 
 
 def quota_context(model_id: str, region: str) -> QuotaContext:
     try:
+        quota_id = quota_model(model_id, region)
         listed = list_bedrock_quotas(region)
         requests = list_open_requests(region)
-    except QuotaLookupUnavailable as exc:
+    except (QuotaLookupUnavailable, AwsPermissionError, TransientAwsError, ClientError, ValueError) as exc:
         logger.warning("quota lookup unavailable", extra={"reason": str(exc)})
         return QuotaContext(unknown_reason=str(exc))
     by_code = {q["QuotaCode"]: q for q in listed}
     names = [(q["QuotaCode"], q["QuotaName"]) for q in listed]
+    chosen = overrides().get(model_id) or overrides().get(quota_id) or {}
     quotas = []
     for kind in ("rpm", "tpm"):
-        code = match_quota(model_id, kind, names)
+        code = match_quota(quota_id, kind, names, chosen)
         if code is None or code not in by_code:
             continue
         q = by_code[code]
@@ -34,6 +62,7 @@ def quota_context(model_id: str, region: str) -> QuotaContext:
                 quota_name=q["QuotaName"],
                 value=q["Value"],
                 adjustable=q.get("Adjustable", False),
+                inference_type=parse_model_id(quota_id).inference_type,
             )
         )
     codes = {q.quota_code for q in quotas}
@@ -49,7 +78,7 @@ def quota_context(model_id: str, region: str) -> QuotaContext:
         for r in requests
         if r["QuotaCode"] in codes
     ]
-    reason = None if quotas else f"no RPM/TPM quota found for {model_id}"
+    reason = None if quotas else f"no RPM/TPM quota found for {quota_id}"
     return QuotaContext(quotas=quotas, pending_requests=pending, unknown_reason=reason)
 
 

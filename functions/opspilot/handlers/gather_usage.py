@@ -7,8 +7,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opspilot.adapters.metrics import fetch_usage_series
-from opspilot.domain.model import Incident
-from opspilot.domain.usage import summarize_usage
+from opspilot.domain.errors import AwsPermissionError
+from opspilot.domain.model import Incident, UsageSummary
+from opspilot.domain.usage import USAGE_METRICS, summarize_usage
 from opspilot.handlers._runtime import bind_execution, logger, now, parse, state_part
 
 WINDOW_DAYS = 14
@@ -19,5 +20,22 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     bind_execution(event)
     incident = parse(Incident, state_part(event, "state", "incident"), "incident")
     end = now()
-    series = fetch_usage_series(incident.model_id, end, WINDOW_DAYS, region=incident.region)
+    try:
+        series = fetch_usage_series(incident.model_id, end, WINDOW_DAYS, region=incident.region)
+    except AwsPermissionError as exc:  # unknown usage is a state the decision handles, not a crash
+        logger.warning("usage unavailable", extra={"reason": str(exc)})
+        return UsageSummary.model_validate(
+            {
+                "model_id": incident.model_id,
+                "days": WINDOW_DAYS,
+                "datapoints": 0,
+                **dict.fromkeys(
+                    ["steady_rpm", "peak_rpm", "steady_tpm", "peak_tpm", "tpm_source", "avg_input_tokens"],
+                    None,
+                ),
+                **dict.fromkeys(["avg_output_tokens", "throttles", "server_errors", "client_errors"], None),
+                "missing": list(USAGE_METRICS),
+                "unknown_reason": str(exc),
+            }
+        ).model_dump(mode="json")
     return summarize_usage(incident.model_id, WINDOW_DAYS, series, end).model_dump(mode="json")

@@ -75,4 +75,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         notifications=[{"channel": "email", "subject": out.subject}],
     )
     store().append_audit(incident["incident_id"], "outcome", {"status": status, "approval": approval}, at)
-    return out.model_dump(mode="json")
+    # the quota increase requests this incident filed or joined: the workflow follows them
+    watch = [
+        str(r["result"]["request_id"])
+        for r in results
+        if r["type"] == "request_quota_increase"
+        and r["status"] in {"executed", "skipped"}
+        and r["result"].get("request_id")
+    ]
+    return {**out.model_dump(mode="json"), "watch_requests": watch}

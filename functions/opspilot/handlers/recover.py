@@ -5,11 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
+from opspilot.adapters import support
 from opspilot.adapters.incidents import iso
 from opspilot.domain import messages
 from opspilot.domain.model import Incident, Severity
 from opspilot.handlers._runtime import bind_execution, logger, now, parse, state_part, store
+
+
+def note_recovery_on_cases(record: dict[str, Any], resolved_at: str) -> list[str]:
+    """Append a "recovered at" note to the support cases this incident opened or joined."""
+    noted = []
+    for action in record.get("actions") or []:
+        case_id = (action.get("result") or {}).get("case_id")
+        if action.get("type") != "open_support_case" or action.get("status") != "executed" or not case_id:
+            continue
+        body = (
+            f"OpsPilot: every alarm of incident {record['incident'].get('incident_id')} "
+            f"({record['incident'].get('model_id')}) recovered at {resolved_at}."
+        )
+        try:
+            support.add_communication(case_id, body)
+            noted.append(case_id)
+        except ClientError as exc:  # a closed case or no Support API access: the incident still resolves
+            logger.warning("could not note the recovery", extra={"case_id": case_id, "error": str(exc)})
+    return noted
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -42,6 +63,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "notify": False,
         }
     summary = {**record["incident"], "status": record.get("status")}
+    noted = note_recovery_on_cases(record, iso(at))
     out = messages.resolved(summary, iso(at))
     store().update_incident(
         open_id,
@@ -52,5 +74,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         resolved_by_execution=event.get("execution_id"),
         notifications=[*(record.get("notifications") or []), {"channel": "email", "subject": out.subject}],
     )
-    store().append_audit(open_id, "resolved", {"alarm": signal.alarm_name}, at)
+    store().append_audit(open_id, "resolved", {"alarm": signal.alarm_name, "cases_noted": noted}, at)
     return {**out.model_dump(mode="json"), "notify": True}

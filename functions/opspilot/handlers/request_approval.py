@@ -1,71 +1,170 @@
-"""Request Approval: store the task token behind a fresh opaque approval id, send the link.
+"""Request Approval: store the task token behind one approval request, send one link per approver.
 
-The link carries only the approval id (192 random bits); the table is keyed by its SHA-256, so a
-leaked table item does not give a working link, and the task token never leaves the table.
+Invoked by ``WaitForApproval`` (round 1, the approvers) and, after its timeout,
+``WaitForEscalatedApproval`` (round 2, the escalation group), both ``.waitForTaskToken``. Each
+approver gets a link of their own (192 random bits; the table holds only its SHA-256), by email
+through the topic and, when configured, as a button in Slack and Teams. Round 2 supersedes
+round 1: its links stop working.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
-from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
 from opspilot.adapters.incidents import iso
 from opspilot.adapters.messaging import publish
-from opspilot.domain import messages
+from opspilot.domain import approval_messages
+from opspilot.domain.approvals import (
+    DEFAULT_APPROVER,
+    FORM_KEY_BYTES,
+    LINK_ID_BYTES,
+    ROUNDS,
+    ApprovalView,
+    approver_group,
+    build_view,
+    deadline,
+    encode_key,
+    link_key,
+    log_label,
+    request_ref,
+)
+from opspilot.domain.errors import InvalidInput, OpsPilotError
+from opspilot.handlers._approval_runtime import approvals, count, publishes_metrics, record_pending
 from opspilot.handlers._runtime import bind_execution, logger, now, state_part, store
-from opspilot.settings import approval_settings
+from opspilot.settings import ApprovalSettings, approval_settings
 
 
-def approval_key(approval_id: str) -> str:
-    return hashlib.sha256(approval_id.encode()).hexdigest()
+def _chat(
+    settings: ApprovalSettings, view: ApprovalView, links: list[tuple[str, str]], expires: str, round_: int
+) -> list[dict[str, Any]]:
+    """Post the round's message to each configured chat webhook. A failure is recorded, not raised:
+    email is the channel of record."""
+    targets = [
+        ("slack", settings.slack_webhook_secret_arn, approval_messages.slack_message),
+        ("teams", settings.teams_webhook_secret_arn, approval_messages.teams_message),
+    ]
+    if not any(arn for _, arn, _ in targets):
+        return []
+    from opspilot.adapters import webhooks  # urllib.request only where a webhook is configured
+
+    channels: list[dict[str, Any]] = []
+    for name, arn, compose in targets:
+        if not arn:
+            continue
+        try:
+            status = webhooks.post_json(webhooks.webhook_url(arn), compose(view, links, expires, round_))
+            channels.append({"channel": name, "status": "sent", "http_status": status})
+        except (webhooks.WebhookError, OpsPilotError, ClientError) as exc:
+            logger.warning("chat message not sent", extra={"channel": name, "error": str(exc)[:200]})
+            channels.append({"channel": name, "status": "failed", "error": str(exc)[:200]})
+    return channels
+
+
+def _escalate(execution_id: str, ref: str, view: ApprovalView, group: list[str], timeout: int) -> None:
+    """Round 2: round 1's links stop working; the notification topic is told once."""
+    at = now()
+    previous_ref = request_ref(execution_id, 1)
+    if not approvals().supersede(previous_ref, at, ref):
+        return  # decided at the last moment, or already superseded by an earlier attempt
+    previous = approvals().get_request(previous_ref) or {}
+    first = list(previous.get("approvers") or [])
+    subject, body = approval_messages.escalation_notice(view, first, group, timeout)
+    publish(approval_settings().notification_topic_arn, subject, body, {"incident_id": view.incident_id})
+    store().append_audit(view.incident_id, "approval_escalated", {"from": first, "to": group}, at)
+    count("ApprovalsEscalated")
 
 
 @logger.inject_lambda_context(clear_state=True)
+@publishes_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     bind_execution(event)
     settings = approval_settings()
-    token = state_part(event, "task_token")
+    execution_id = str(state_part(event, "execution_id"))
+    task_token = str(state_part(event, "task_token"))
     incident = state_part(event, "state", "incident")
     plan = state_part(event, "state", "plan")
+    round_ = int(event.get("round") or 1)
+    if not 1 <= round_ <= ROUNDS:
+        raise InvalidInput(f"field 'round': {round_} is not between 1 and {ROUNDS}")
     at = now()
-    expires = at + timedelta(
-        seconds=int(plan.get("approval_timeout_seconds") or settings.approval_timeout_seconds)
-    )
-    approval_id = secrets.token_urlsafe(24)
-    approvers = [a.strip() for a in settings.approver_emails.split(",") if a.strip()]
-    store().put_approval(
-        approval_key(approval_id),
-        {
-            "status": "PENDING",
-            "task_token": token,
-            "incident_id": incident["incident_id"],
-            "execution_id": event.get("execution_id"),
-            "plan": plan,
-            "incident": incident,
-            "approvers": approvers,
-            "created_at": iso(at),
-            "expires_at": iso(expires),
-        },
-        expires,
-    )
-    link = f"{settings.approval_base_url.rstrip('/')}/approvals/{approval_id}"
-    subject, body = messages.approval_request(incident, plan, link, iso(expires))
-    publish(
-        settings.notification_topic_arn,
-        subject,
-        body,
-        {"incident_id": incident["incident_id"], "severity": incident.get("severity", "warning")},
-    )
+    timeout = int(plan.get("approval_timeout_seconds") or settings.approval_timeout_seconds)
+    expires = deadline(event.get("entered_at"), at, timeout)
+    group = approver_group(round_, settings.approver_emails, settings.escalation_approver_emails)
+    ref = request_ref(execution_id, round_)
+    view = build_view(incident, plan, event["state"].get("context") or {}, at)
+    if round_ > 1:
+        _escalate(execution_id, ref, view, group, timeout)
+    record = {
+        "round": round_,
+        "task_token": task_token,
+        "form_key": encode_key(secrets.token_bytes(FORM_KEY_BYTES)),
+        "incident_id": view.incident_id,
+        "execution_id": execution_id,
+        "approvers": group,
+        "view": view.model_dump(mode="json"),
+        "created_at": iso(at),
+    }
+    if not approvals().create_request(ref, record, expires):
+        existing = approvals().get_request(ref) or {}
+        approvals().replace_task_token(ref, task_token)
+        if existing.get("channels") or existing.get("status") != "PENDING":
+            logger.info("approval already requested; task token replaced", extra={"round": round_})
+            return {"approval_requested": True, "round": round_, "retried": True}
+        expires_at = str(existing["expires_at"])
+    else:
+        expires_at = iso(expires)
+    links: list[tuple[str, str]] = []
+    for approver in group:
+        link_id = secrets.token_urlsafe(LINK_ID_BYTES)
+        approvals().put_link(
+            link_key(link_id),
+            {"ref": ref, "approver": approver, "round": round_, "incident_id": view.incident_id},
+            expires,
+        )
+        links.append((approver, f"{settings.approval_base_url.rstrip('/')}/approvals/{link_id}"))
+    for approver, url in links:
+        subject, body = approval_messages.approval_email(view, approver, url, expires_at, round_, timeout)
+        attributes = {
+            "incident_id": view.incident_id,
+            "severity": view.severity,
+            "approval_round": str(round_),
+        }
+        if approver != DEFAULT_APPROVER:
+            attributes["approver"] = approver  # per-approver subscriptions filter on this
+        publish(settings.notification_topic_arn, subject, body, attributes)
+    channels = [{"channel": "email", "status": "sent", "messages": len(links)}]
+    channels += _chat(settings, view, links, expires_at, round_)
+    approvals().mark_notified(ref, channels, at)
     store().update_incident(
-        incident["incident_id"],
+        view.incident_id,
         at,
         status="awaiting_approval",
-        approval={"required": True, "status": "pending", "approvers": approvers, "expires_at": iso(expires)},
+        approval={
+            "required": True,
+            "status": "pending",
+            "round": round_,
+            "approvers": group,
+            "expires_at": expires_at,
+            "channels": [c["channel"] for c in channels if c["status"] == "sent"],
+        },
     )
-    store().append_audit(incident["incident_id"], "approval_requested", {"approvers": approvers}, at)
-    logger.info("approval requested", extra={"approval_id_prefix": approval_id[:6]})
-    return {"approval_requested": True}
+    store().append_audit(
+        view.incident_id,
+        "approval_requested",
+        {
+            "round": round_,
+            "approvers": group,
+            "expires_at": expires_at,
+            "channels": channels,
+            "links": [log_label(link_key(url.rsplit("/", 1)[-1])) for _, url in links],
+        },
+        at,
+    )
+    count("ApprovalsRequested")
+    pending = record_pending(at)
+    logger.info("approval requested", extra={"round": round_, "approvers": len(group), "pending": pending})
+    return {"approval_requested": True, "round": round_, "approvers": len(group)}

@@ -1,0 +1,98 @@
+"""CloudWatch alarm definitions and states, read for classification (DescribeAlarms)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from opspilot.adapters.aws import client, raise_translated
+from opspilot.domain.classify import MetricInput
+
+DESCRIBE_BATCH = 100  # DescribeAlarms accepts at most 100 names per call
+
+
+@dataclass(frozen=True)
+class AlarmDefinition:
+    name: str
+    state: str
+    reason: str
+    reason_data: str | None
+    metrics: list[MetricInput]
+
+
+def _dims(dimensions: Iterable[dict[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((d["Name"], d["Value"]) for d in dimensions))
+
+
+def _inputs(alarm: dict[str, Any]) -> list[MetricInput]:
+    if alarm.get("Metrics"):
+        out = []
+        for m in alarm["Metrics"]:
+            stat = m.get("MetricStat")
+            metric = (stat or {}).get("Metric", {})
+            out.append(
+                MetricInput(
+                    id=m["Id"],
+                    namespace=metric.get("Namespace"),
+                    name=metric.get("MetricName"),
+                    dimensions=_dims(metric.get("Dimensions", [])),
+                    stat=(stat or {}).get("Stat"),
+                    period=(stat or {}).get("Period"),
+                    expression=m.get("Expression"),
+                    return_data=m.get("ReturnData"),
+                )
+            )
+        return out
+    return [
+        MetricInput(
+            id="m1",
+            namespace=alarm.get("Namespace"),
+            name=alarm.get("MetricName"),
+            dimensions=_dims(alarm.get("Dimensions", [])),
+            stat=alarm.get("Statistic") or alarm.get("ExtendedStatistic"),
+            period=alarm.get("Period"),
+        )
+    ]
+
+
+def _definition(alarm: dict[str, Any]) -> AlarmDefinition:
+    return AlarmDefinition(
+        name=alarm["AlarmName"],
+        state=alarm["StateValue"],
+        reason=alarm.get("StateReason", ""),
+        reason_data=alarm.get("StateReasonData"),
+        metrics=_inputs(alarm),
+    )
+
+
+def describe(
+    names: list[str], region: str | None = None, cloudwatch: Any | None = None
+) -> list[AlarmDefinition]:
+    """Metric alarms by name, 100 names per call."""
+    cw = cloudwatch or client("cloudwatch", region)
+    found: list[AlarmDefinition] = []
+    try:
+        for i in range(0, len(names), DESCRIBE_BATCH):
+            resp = cw.describe_alarms(AlarmNames=names[i : i + DESCRIBE_BATCH], AlarmTypes=["MetricAlarm"])
+            found.extend(_definition(a) for a in resp.get("MetricAlarms", []))
+    except ClientError as exc:
+        raise_translated(exc, "DescribeAlarms")
+    return found
+
+
+def in_alarm(prefix: str, region: str | None = None, cloudwatch: Any | None = None) -> list[AlarmDefinition]:
+    """Every metric alarm under ``prefix`` currently in ALARM (paginated)."""
+    cw = cloudwatch or client("cloudwatch", region)
+    found: list[AlarmDefinition] = []
+    try:
+        for page in cw.get_paginator("describe_alarms").paginate(
+            AlarmNamePrefix=prefix, StateValue="ALARM", AlarmTypes=["MetricAlarm"]
+        ):
+            # moto 5.2.5 ignores StateValue when AlarmNamePrefix is given; CloudWatch does not
+            found.extend(_definition(a) for a in page.get("MetricAlarms", []) if a["StateValue"] == "ALARM")
+    except ClientError as exc:
+        raise_translated(exc, "DescribeAlarms")
+    return found

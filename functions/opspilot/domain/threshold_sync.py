@@ -1,0 +1,469 @@
+"""Threshold sync, decided without any AWS call: which alarms to look at, and what to write.
+
+A sync run reads the registry (entries, and what the last run applied: one :class:`ModelState` per
+model) and the Bedrock quotas once, then works in two steps:
+
+1. :func:`plan_checks` chooses the alarms worth a DescribeAlarms. A model whose entry changed, or
+   that has no state yet, is *reconciled*: all its alarms are compared with the registry. Any other
+   model is only *quota-checked*: a pressure alarm is looked at only when its recomputed threshold
+   differs from the one recorded. So a run where nothing changed describes and writes nothing:
+   its cost follows what changes, not what exists.
+2. :func:`plan_model` compares the described alarms with the registry and returns the writes, the
+   change records and the model's new state.
+
+A quota that cannot be read (lookup throttled or denied, or the quota missing from the listing)
+leaves the threshold unknown; an alarm with an unknown threshold keeps the one it has. Nothing here
+ever removes, disables or loosens an alarm for lack of a quota.
+
+:func:`plan_threshold_changes` is the quota-only question on its own, for callers such as the
+workflow right after an approved quota increase.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from opspilot.domain.errors import InvalidInput, OpsPilotError
+from opspilot.domain.model_alarms import (
+    KIND_TAG,
+    PRESSURE,
+    DesiredAlarm,
+    QuotaSnapshot,
+    StackDefaults,
+    alarm_name,
+    create_params,
+    current_threshold,
+    desired_alarms,
+    effective_percent,
+    managed_differences,
+    pool_members,
+    pressure_threshold,
+    profiles_by_pool,
+    quota_code_for,
+    replace_params,
+    with_threshold,
+)
+from opspilot.domain.registry import ModelEntry
+
+Reason = Literal[
+    "schedule", "registry_change", "quota_increase", "reconcile", "stack_update", "stack_delete", "manual"
+]
+Action = Literal["create", "threshold", "update", "retag", "delete"]
+
+
+class QuotaLookupFailed(OpsPilotError):
+    """Service Quotas could not be read in this run (throttled, denied): thresholds stay as they are."""
+
+
+class AlarmWriteFailed(OpsPilotError):
+    """CloudWatch refused one alarm write (e.g. LimitExceeded, InvalidParameterValue)."""
+
+
+class SyncIncomplete(OpsPilotError):
+    """A run stopped before every write was made (time budget, throttling); what it did is saved and
+    the next run carries on."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+
+class SyncRequest(_Frozen):
+    """Why a sync runs and what it covers. Empty ``model_ids`` and ``quota_codes``: every model."""
+
+    reason: Reason
+    full: bool = False  # reconcile every alarm in scope, not only quota-driven thresholds
+    model_ids: list[str] = Field(default_factory=list)
+    quota_codes: list[str] = Field(default_factory=list)
+    execution_id: str | None = None
+
+
+class AlarmRecord(_Frozen):
+    """What the last sync applied to one alarm."""
+
+    kind: str
+    threshold: float | None = None
+    quota_code: str | None = None
+    quota_value: float | None = None
+    percent: float | None = None
+
+
+class ModelState(_Frozen):
+    """What the last sync applied to one model (the registry table's ``STATE#`` item)."""
+
+    model_id: str
+    pool: str
+    entry_version: int
+    tags: dict[str, str] = Field(default_factory=dict)
+    alarms: dict[str, AlarmRecord] = Field(default_factory=dict)
+    fingerprint: str = ""  # of the definitions last reconciled; "" forces the next run to reconcile
+    synced_at: str
+
+
+class ChangeRecord(_Frozen):
+    """One change to one alarm: old -> new, the quota it rests on, when and why."""
+
+    model_id: str
+    alarm_name: str
+    kind: str
+    action: Action
+    old_threshold: float | None = None
+    new_threshold: float | None = None
+    quota_code: str | None = None
+    quota_value: float | None = None
+    percent: float | None = None
+    fields: list[str] = Field(default_factory=list)
+    at: str
+    reason: Reason
+    run_id: str
+
+
+class ThresholdChange(_Frozen):
+    model_id: str
+    alarm_name: str
+    kind: str
+    old_threshold: float | None
+    new_threshold: float
+    quota_code: str
+    quota_value: float
+    percent: float
+
+
+@dataclass(frozen=True)
+class Write:
+    """One CloudWatch write: ``put`` (PutMetricAlarm params), ``tag`` (alarm ARN and tags) or
+    ``delete`` (alarm name)."""
+
+    op: Literal["put", "tag", "delete"]
+    alarm_name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    record: ChangeRecord | None = None
+
+
+@dataclass
+class ModelPlan:
+    model_id: str
+    writes: list[Write] = field(default_factory=list)
+    state: ModelState | None = None  # None: forget the model (its entry is gone)
+    kept: list[str] = field(default_factory=list)  # alarms whose threshold was kept (quota unknown)
+    pending: list[str] = field(default_factory=list)  # alarms not created: quota unknown
+
+
+@dataclass(frozen=True)
+class Checks:
+    """The models to reconcile or quota-check, and the alarm names to describe."""
+
+    reconcile: frozenset[str]
+    quota_checked: frozenset[str]
+    names: list[str]
+    desired: dict[str, list[DesiredAlarm]]
+    problems: list[str]
+    kept: list[str]
+
+
+def _state_names(state: ModelState | None) -> list[str]:
+    return list(state.alarms) if state else []
+
+
+def _in_quota_scope(entry: ModelEntry, codes: set[str], quotas: QuotaSnapshot | None) -> bool:
+    if not codes:
+        return True
+    if quotas is None:
+        return False
+    return any(quota_code_for(entry, kind, quotas) in codes for kind in ("rpm", "tpm"))
+
+
+def fingerprint(alarms: Sequence[DesiredAlarm]) -> str:
+    """A digest of everything the registry and the stack decide about a model's alarms except the
+    quota-driven thresholds: names, definitions, pool members, tags. While it is unchanged since the
+    last reconcile, only thresholds can need a write."""
+    canonical = json.dumps([[a.name, a.params, a.tags] for a in alarms], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def models_to_reconcile(
+    request: SyncRequest,
+    entries: Mapping[str, tuple[ModelEntry, int]],
+    states: Mapping[str, ModelState],
+) -> set[str]:
+    """Models whose every alarm is compared: all of them on ``full``; new and removed ones; those
+    named by a registry change and the models sharing their quota pool. :func:`plan_checks` adds
+    every model whose definitions changed since its last reconcile (see :func:`fingerprint`)."""
+    everything = set(entries) | set(states)
+    if request.full:
+        return {m for m in everything if not request.model_ids or m in request.model_ids}
+    chosen = (set(entries) - set(states)) | (set(states) - set(entries))
+    if request.reason == "registry_change":
+        named = set(request.model_ids)
+        pools = {entries[m][0].pool for m in named if m in entries} | {
+            states[m].pool for m in named if m in states
+        }
+        chosen |= named & everything
+        chosen |= {m for m, (e, _) in entries.items() if e.pool in pools}
+        chosen |= {m for m, s in states.items() if s.pool in pools}
+    return chosen
+
+
+def plan_checks(
+    request: SyncRequest,
+    entries: Mapping[str, tuple[ModelEntry, int]],
+    states: Mapping[str, ModelState],
+    quotas: QuotaSnapshot | None,
+    stack: StackDefaults,
+) -> Checks:
+    """Step 1: what to describe. ``entries`` maps model id -> (valid entry, version)."""
+    reconcile = models_to_reconcile(request, entries, states)
+    pools = profiles_by_pool(e for e, _ in entries.values())
+    codes = set(request.quota_codes)
+    names: list[str] = []
+    desired: dict[str, list[DesiredAlarm]] = {}
+    problems: list[str] = []
+    kept: list[str] = []
+    quota_checked: set[str] = set()
+    for model_id in sorted(set(entries) | set(states)):
+        state = states.get(model_id)
+        if model_id not in entries:
+            if model_id in reconcile:
+                names += _state_names(state)
+            continue
+        entry = entries[model_id][0]
+        if model_id not in reconcile and not _in_quota_scope(entry, codes, quotas):
+            continue
+        alarms, issues = desired_alarms(entry, stack, quotas, pool_members(entry, pools))
+        desired[model_id] = alarms
+        problems += issues
+        if model_id not in reconcile and (state is None or state.fingerprint != fingerprint(alarms)):
+            reconcile.add(model_id)
+        if model_id in reconcile:
+            names += [a.name for a in alarms]
+            names += [n for n in _state_names(state) if n not in {a.name for a in alarms}]
+            continue
+        quota_checked.add(model_id)
+        recorded = state.alarms if state else {}
+        for alarm in alarms:
+            if not alarm.is_pressure:
+                continue
+            if alarm.threshold is None:
+                if alarm.name in recorded:
+                    kept.append(alarm.name)
+                continue
+            record = recorded.get(alarm.name)
+            if record is None or record.threshold != alarm.threshold:
+                names.append(alarm.name)
+    return Checks(frozenset(reconcile), frozenset(quota_checked), names, desired, problems, kept)
+
+
+def plan_threshold_changes(
+    entries: Iterable[ModelEntry],
+    states: Mapping[str, ModelState],
+    quotas: QuotaSnapshot,
+    stack: StackDefaults,
+    quota_codes: Sequence[str] = (),
+) -> list[ThresholdChange]:
+    """The pressure alarms whose threshold the current ``quotas`` move away from the one the last
+    sync recorded, e.g. right after an approved quota increase (``quota_codes`` narrows it)."""
+    changes = []
+    for entry in entries:
+        state = states.get(entry.model_id)
+        for kind, quota_kind in PRESSURE.items():
+            code = quota_code_for(entry, quota_kind, quotas)
+            value = quotas.value(code) if code else None
+            if code is None or value is None or (quota_codes and code not in quota_codes):
+                continue
+            name = next(
+                (n for n, r in (state.alarms.items() if state else []) if r.kind == kind),
+                None,
+            )
+            percent = effective_percent(entry, quota_kind, stack)
+            new = float(pressure_threshold(value, percent))
+            old = state.alarms[name].threshold if state and name else None
+            if old != new:
+                changes.append(
+                    ThresholdChange(
+                        model_id=entry.model_id,
+                        alarm_name=name or alarm_name(stack.alarm_name_prefix, entry.model_id, kind),
+                        kind=kind,
+                        old_threshold=old,
+                        new_threshold=new,
+                        quota_code=code,
+                        quota_value=value,
+                        percent=percent,
+                    )
+                )
+    return changes
+
+
+def plan_model(
+    model_id: str,
+    *,
+    entry: tuple[ModelEntry, int] | None,
+    desired: Sequence[DesiredAlarm],
+    checked: Collection[str],
+    described: Mapping[str, Mapping[str, Any]],
+    state: ModelState | None,
+    reconcile: bool,
+    request: SyncRequest,
+    at: str,
+    run_id: str,
+) -> ModelPlan:
+    """Step 2: the writes that bring one model's alarms in line, and its new state.
+
+    ``checked`` are the names :func:`plan_checks` chose and ``described`` what DescribeAlarms
+    returned for them (a checked name missing from it does not exist). On a reconcile every field
+    is compared and tags follow the entry; on a quota check only thresholds move, written back
+    from the described alarm with nothing else changed."""
+    plan = ModelPlan(model_id)
+    recorded = dict(state.alarms) if state else {}
+
+    def record(
+        alarm: DesiredAlarm | None,
+        name: str,
+        kind: str,
+        action: Action,
+        old: float | None,
+        new: float | None,
+        fields: Sequence[str] = (),
+    ) -> ChangeRecord:
+        basis = alarm.basis if alarm else None
+        return ChangeRecord(
+            model_id=model_id,
+            alarm_name=name,
+            kind=kind,
+            action=action,
+            old_threshold=old,
+            new_threshold=new,
+            quota_code=basis.quota_code if basis else None,
+            quota_value=basis.quota_value if basis else None,
+            percent=basis.percent if basis else None,
+            fields=list(fields),
+            at=at,
+            reason=request.reason,
+            run_id=run_id,
+        )
+
+    def delete(name: str, kind: str) -> None:
+        old = current_threshold(described[name])
+        plan.writes.append(Write("delete", name, record=record(None, name, kind, "delete", old, None)))
+
+    if entry is None:  # removed from the registry: its alarms go, and so does its state
+        for name, alarm_record in recorded.items():
+            if name in described:
+                delete(name, alarm_record.kind)
+        return plan
+    model_entry, version = entry
+    tags = {k: v for k, v in (desired[0].tags if desired else {}).items() if k != KIND_TAG}
+    retag = reconcile and (state is None or state.tags != tags)
+    records: dict[str, AlarmRecord] = {}
+    for alarm in desired:
+        if not reconcile and alarm.name not in checked:
+            if alarm.name in recorded:
+                records[alarm.name] = recorded[alarm.name]  # not looked at: unchanged
+            continue
+        current = described.get(alarm.name)
+        if current is None:
+            if alarm.is_pressure and alarm.threshold is None:
+                plan.pending.append(alarm.name)  # created by a later run, once the quota is known
+                continue
+            rec = record(alarm, alarm.name, alarm.kind, "create", None, alarm.threshold)
+            plan.writes.append(Write("put", alarm.name, create_params(alarm), rec))
+            records[alarm.name] = _alarm_record(alarm, alarm.threshold)
+            continue
+        old = current_threshold(current)
+        unknown = alarm.is_pressure and alarm.threshold is None
+        target = old if unknown else alarm.threshold
+        if unknown:
+            plan.kept.append(alarm.name)
+        differences = managed_differences(alarm, current) if reconcile else []
+        if differences:
+            params = replace_params(alarm, old)
+            rec = record(alarm, alarm.name, alarm.kind, "update", old, params.get("Threshold"), differences)
+            plan.writes.append(Write("put", alarm.name, params, rec))
+        elif target is not None and old is not None and target != old:
+            rec = record(alarm, alarm.name, alarm.kind, "threshold", old, target)
+            plan.writes.append(Write("put", alarm.name, with_threshold(current, target), rec))
+        if retag:
+            rec = record(alarm, alarm.name, alarm.kind, "retag", old, old, sorted(alarm.tags))
+            params = {"ResourceARN": current["AlarmArn"], "Tags": alarm.tags}
+            plan.writes.append(Write("tag", alarm.name, params, rec))
+        if unknown and alarm.name in recorded:
+            records[alarm.name] = recorded[alarm.name].model_copy(update={"threshold": target})
+        else:
+            records[alarm.name] = _alarm_record(alarm, target)
+    if reconcile:
+        wanted = {a.name for a in desired}
+        for name, alarm_record in recorded.items():
+            if name not in wanted and name in described:
+                delete(name, alarm_record.kind)
+    plan.state = ModelState(
+        model_id=model_id,
+        pool=model_entry.pool,
+        entry_version=version if reconcile or state is None else state.entry_version,
+        tags=tags,
+        alarms=records,
+        fingerprint=fingerprint(desired) if reconcile else (state.fingerprint if state else ""),
+        synced_at=at,
+    )
+    return plan
+
+
+def _alarm_record(alarm: DesiredAlarm, threshold: float | None) -> AlarmRecord:
+    basis = alarm.basis
+    return AlarmRecord(
+        kind=alarm.kind,
+        threshold=threshold,
+        quota_code=basis.quota_code if basis else None,
+        quota_value=basis.quota_value if basis else None,
+        percent=basis.percent if basis else None,
+    )
+
+
+@dataclass(frozen=True)
+class StackEvent:
+    """A CloudFormation custom resource request: the stack is created, updated or deleted."""
+
+    request_type: str  # Create | Update | Delete
+    response_url: str
+    stack_id: str
+    request_id: str
+    logical_resource_id: str
+    physical_resource_id: str | None
+
+
+def request_from_event(event: Any) -> tuple[SyncRequest, StackEvent | None]:
+    """What started the sync: a registry stream batch, a stack lifecycle request, or a direct
+    invocation (the daily schedule's input, the workflow after a quota increase, a person)."""
+    if not isinstance(event, Mapping):
+        raise InvalidInput("field '<event>': expected an object")
+    if isinstance(event.get("Records"), list):
+        model_ids = []
+        for i, record in enumerate(event["Records"]):
+            sk = (((record or {}).get("dynamodb") or {}).get("Keys") or {}).get("sk", {}).get("S", "")
+            if not sk.startswith("ENTRY#"):
+                raise InvalidInput(
+                    f"field 'Records[{i}].dynamodb.Keys.sk': not a registry entry key ({sk!r})"
+                )
+            model_ids.append(sk.removeprefix("ENTRY#"))
+        return SyncRequest(reason="registry_change", model_ids=sorted(set(model_ids))), None
+    if "RequestType" in event and "ResponseURL" in event:
+        stack = StackEvent(
+            request_type=str(event["RequestType"]),
+            response_url=str(event["ResponseURL"]),
+            stack_id=str(event.get("StackId", "")),
+            request_id=str(event.get("RequestId", "")),
+            logical_resource_id=str(event.get("LogicalResourceId", "")),
+            physical_resource_id=event.get("PhysicalResourceId"),
+        )
+        reason: Reason = "stack_delete" if stack.request_type == "Delete" else "stack_update"
+        return SyncRequest(reason=reason), stack
+    try:
+        return SyncRequest.model_validate(dict(event)), None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "<event>"
+        raise InvalidInput(f"field '{field}': {first['msg']}") from exc

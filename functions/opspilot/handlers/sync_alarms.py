@@ -1,0 +1,80 @@
+"""Sync Alarms: provision every registered model's alarms and keep their thresholds in line with
+the current quotas. Runs daily, on every registry change (DynamoDB stream), on stack create,
+update and delete (custom resource), and when invoked with ``{"reason": "quota_increase",
+"quota_codes": [...]}`` after an approved quota increase."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from opspilot.adapters.cloudwatch_alarms import CloudWatchAlarms
+from opspilot.adapters.messaging import publish
+from opspilot.adapters.quotas import QuotaLookupUnavailable, list_bedrock_quotas
+from opspilot.adapters.registry import RegistryStore
+from opspilot.adapters.stack_response import respond
+from opspilot.domain.model_alarms import StackDefaults
+from opspilot.domain.threshold_sync import QuotaLookupFailed, SyncIncomplete, request_from_event
+from opspilot.handlers._runtime import bind_execution, logger, now
+from opspilot.services.alarm_sync import SyncDependencies, run_sync
+from opspilot.settings import sync_settings
+
+
+@cache
+def registry() -> RegistryStore:
+    settings = sync_settings()
+    return RegistryStore(settings.registry_table_name, settings.incident_retention_days)
+
+
+def _quotas() -> list[dict[str, Any]]:
+    try:
+        return list_bedrock_quotas()
+    except QuotaLookupUnavailable as exc:
+        raise QuotaLookupFailed(str(exc)) from exc
+
+
+def _report_failure(subject: str, message: str) -> None:
+    publish(sync_settings().notification_topic_arn, subject, message, {"kind": "alarm_sync"})
+
+
+def dependencies(context: LambdaContext) -> SyncDependencies:
+    return SyncDependencies(
+        registry=registry(),
+        alarms=CloudWatchAlarms(),
+        list_quotas=_quotas,
+        now=now,
+        remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
+        report_failure=_report_failure,
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    bind_execution(event)
+    request, stack_event = request_from_event(event)
+    settings = sync_settings()
+    stack = StackDefaults(
+        settings.alarm_name_prefix, settings.threshold_percent, settings.increase_percent, settings.stack_name
+    )
+    physical_id = f"{settings.stack_name}-model-alarms"
+    try:
+        report = run_sync(request, stack, dependencies(context))
+    except Exception as exc:
+        if stack_event is None:
+            raise
+        logger.exception("sync failed during a stack request")
+        respond(
+            stack_event, "SUCCESS" if request.reason == "stack_update" else "FAILED", physical_id, str(exc)
+        )
+        return {"reason": request.reason, "error": str(exc)}
+    summary = report.summary()
+    logger.info("alarm sync", extra={"sync": {k: v for k, v in summary.items() if not isinstance(v, list)}})
+    if stack_event is not None:  # never block a deploy; never leave alarms behind on delete
+        failed = request.reason == "stack_delete" and (report.failures or not report.complete)
+        status, why = ("FAILED", "; ".join(report.failures)[:900]) if failed else ("SUCCESS", "")
+        respond(stack_event, status, physical_id, why, {"Alarms": str(report.created + report.deleted)})
+    elif not report.complete:
+        raise SyncIncomplete(f"sync {report.run_id} stopped early: {report.failures[-1:] or 'time budget'}")
+    return summary

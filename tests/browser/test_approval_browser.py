@@ -1,0 +1,120 @@
+"""The approval page in a real browser: headless Chromium (Debian's package) driven by Playwright.
+
+The scenario runs as ``opspilot simulate --interactive`` would: the real state machine waits at
+WaitForApproval, the approval API is served on localhost, and the browser is the approver. The
+test fails (it never skips) when Chromium is missing: `make chromium` installs it.
+"""
+
+from __future__ import annotations
+
+import io
+import queue
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opspilot_cli.interactive import ApprovalServer, InteractiveSession
+from opspilot_cli.runner import run_scenario
+from opspilot_cli.scenario import load
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+# No sandbox (CI runs as root), no GPU, and none of Chromium's own network traffic: this machine's
+# network refuses it (see docs/approvals.md).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def test_chromium_is_installed() -> None:
+    assert CHROMIUM.exists(), (
+        f"{CHROMIUM} is missing: the browser test needs Debian's chromium package. "
+        "Run `make chromium` (apt-get install -y chromium); Playwright never downloads a browser here."
+    )
+
+
+def test_an_approver_approves_in_the_browser_and_the_workflow_acts() -> None:
+    test_chromium_is_installed()
+    from playwright.sync_api import expect, sync_playwright
+
+    links: queue.Queue[tuple[str, str, int]] = queue.Queue()
+    session = InteractiveSession(out=io.StringIO(), on_link=lambda *link: links.put(link))
+    outcome: dict[str, Any] = {}
+
+    def simulate() -> None:
+        try:
+            outcome["report"] = run_scenario(
+                load(ROOT / "scenarios" / "rpm-pressure.yaml"), interactive=session
+            )
+        except BaseException as exc:  # reported by the assertion below
+            outcome["error"] = exc
+
+    with ApprovalServer(session, port=0):
+        runner = threading.Thread(target=simulate, name="simulate", daemon=True)
+        runner.start()
+        sent = {approver: url for approver, url, _ in (links.get(timeout=90), links.get(timeout=30))}
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            response = page.goto(sent["platform-lead@example.com"])
+            assert response is not None and response.status == 200
+            expect(page.locator("h1")).to_have_text("Approve the quota increase for amazon.nova-pro-v1:0?")
+            expect(page.locator(".approver")).to_have_text("platform-lead@example.com")
+            change = page.locator("tr[data-quota='L-1F3A5C7E']")
+            expect(change.locator(".current")).to_have_text("1,000")
+            expect(change.locator(".requested")).to_have_text("1,500")
+            chart = page.locator("svg.usage-chart[data-kind='rpm']")
+            expect(chart).to_be_visible()
+            expect(chart.locator("rect.peak")).to_have_count(14)
+            expect(chart.locator("line.quota")).to_have_count(1)
+            expect(chart.locator("line.threshold")).to_have_count(1)
+            assert chart.bounding_box() is not None and chart.bounding_box()["width"] > 300  # type: ignore[index]
+            page.fill("input[name='desired.L-1F3A5C7E']", "1250")
+            page.fill("#comment", "approved in a real browser")
+            page.click("button.approve")
+            expect(page.locator("h1")).to_have_text("Approved")
+            expect(page.locator(".decided")).to_contain_text("platform-lead@example.com")
+            expect(page.locator(".values")).to_contain_text("1,500 lowered to 1,250")
+            other = browser.new_page()
+            response = other.goto(sent["sre-oncall@example.com"])
+            assert response is not None and response.status == 409
+            expect(other.locator("h1")).to_have_text("Already decided")
+            browser.close()
+        runner.join(timeout=90)
+    assert "error" not in outcome, outcome.get("error")
+    (incident,) = outcome["report"]["incidents"]
+    states = incident["execution"]["states"]
+    assert incident["execution"]["status"] == "SUCCEEDED"
+    assert states.index("WaitForApproval") < states.index("ExecuteAction")
+    assert outcome["report"]["changes_sent_to_aws"] == [
+        {
+            "service": "service-quotas",
+            "operation": "RequestServiceQuotaIncrease",
+            "params": {
+                "ServiceCode": "bedrock",
+                "QuotaCode": "L-1F3A5C7E",
+                "DesiredValue": 1250.0,
+                "SupportCaseAllowed": True,
+            },
+        }
+    ]
+    (action,) = incident["actions"]
+    assert action["status"] == "executed"
+    decision = incident["approval_rounds"][0]["decision"]
+    assert (decision["by"], decision["comment"], decision["source_ip"]) == (
+        "platform-lead@example.com",
+        "approved in a real browser",
+        "127.0.0.1",
+    )
+    assert "HeadlessChrome" in decision["user_agent"]

@@ -1,0 +1,216 @@
+"""Request Approval against moto: one link per approver, escalation, retries, chat channels.
+
+What approvers receive is read from the notification topic through the simulator's inbox queue
+(an SQS subscription), and from the chat webhooks captured at the HTTP boundary.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from opspilot.adapters.approvals import ApprovalStore
+from opspilot.adapters.incidents import IncidentStore, iso
+from opspilot.domain.approvals import link_key, request_ref
+from opspilot.handlers import request_approval
+from opspilot.settings import approval_settings
+from opspilot_cli import chat_capture
+from opspilot_cli.approver import approval_event, call
+from opspilot_cli.moto_shim import LambdaContextStub
+from opspilot_cli.stack import SimulatedStack
+
+CTX: Any = LambdaContextStub(function_name="RequestApprovalFunction")
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:opspilot-sim-IncidentStateMachine:e1"
+LINK = re.compile(r"/approvals/([A-Za-z0-9_-]{32})")
+SLACK = "https://hooks.slack.com/services/T0000/B0000/secretsecretsecret"
+TEAMS = "https://contoso.webhook.office.com/webhookb2/0000/IncomingWebhook/secret"
+INCIDENT = {
+    "incident_id": "inc-7",
+    "model_id": "amazon.nova-pro-v1:0",
+    "region": "us-east-1",
+    "category": "quota_pressure",
+    "severity": "critical",
+    "alarm_name": "opspilot-nova-pro-throttles",
+}
+PLAN = {
+    "scenario": "high_usage",
+    "rule": "pilot-approve-every-change",
+    "summary": "Pilot: every change needs approval.",
+    "approval_required": True,
+    "approval_timeout_seconds": 3600,
+    "actions": [
+        {
+            "action_id": "request_quota_increase:L-1F3A5C7E",
+            "type": "request_quota_increase",
+            "reason": "RPM quota 1,000 -> 1,500 (+50%).",
+            "params": {"ServiceCode": "bedrock", "QuotaCode": "L-1F3A5C7E", "DesiredValue": 1500.0},
+        }
+    ],
+    "evidence": {"threshold_percent": 80, "rpm_quota": 1000, "rpm_threshold": 800, "peak_rpm": 990},
+}
+CONTEXT = {
+    "usage": {"daily_peak_rpm": [900.0 + i for i in range(14)], "steady_rpm": 500},
+    "quotas": {
+        "quotas": [
+            {"kind": "rpm", "quota_code": "L-1F3A5C7E", "quota_name": "Requests per minute", "value": 1000},
+        ]
+    },
+}
+
+
+def invoke(round_: int = 1, token: str = "task-token-1", entered: datetime | None = None) -> dict[str, Any]:
+    event = {
+        "execution_id": EXECUTION,
+        "task_token": token,
+        "round": round_,
+        "entered_at": iso(entered or datetime.now(UTC)),
+        "state": {"incident": INCIDENT, "plan": PLAN, "context": CONTEXT},
+    }
+    return dict(request_approval.handler(event, CTX))
+
+
+def inbox(stack: SimulatedStack) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs", region_name=stack.region)
+    out: list[dict[str, Any]] = []
+    while msgs := sqs.receive_message(QueueUrl=stack.inbox_queue_url, MaxNumberOfMessages=10).get("Messages"):
+        for m in msgs:
+            body = json.loads(m["Body"])
+            attrs = {k: v["Value"] for k, v in (body.get("MessageAttributes") or {}).items()}
+            out.append({"subject": body["Subject"], "message": body["Message"], "attributes": attrs})
+            sqs.delete_message(QueueUrl=stack.inbox_queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return out
+
+
+@pytest.fixture
+def incident(stack: SimulatedStack) -> IncidentStore:
+    store = IncidentStore(stack.table_name, 30)
+    store.put_incident("inc-7", {"status": "planned", "incident": INCIDENT}, datetime.now(UTC))
+    return store
+
+
+@pytest.fixture
+def escalation(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("ESCALATION_APPROVER_EMAILS", "head@example.com")
+    approval_settings.cache_clear()
+    yield
+    approval_settings.cache_clear()
+
+
+def test_each_approver_gets_a_link_of_their_own(stack: SimulatedStack, incident: IncidentStore) -> None:
+    invoke()
+    messages = inbox(stack)
+    assert [m["attributes"].get("approver") for m in messages] == ["lead@example.com", "oncall@example.com"]
+    links = [LINK.search(m["message"]).group(1) for m in messages]  # type: ignore[union-attr]
+    assert len(set(links)) == 2
+    first = messages[0]
+    assert first["subject"] == "[OpsPilot] Approval needed: amazon.nova-pro-v1:0 quota_pressure"
+    assert "L-1F3A5C7E Requests per minute: 1,000 -> 1,500" in first["message"]
+    assert "decide as lead@example.com" in first["message"]
+    for link, approver in zip(links, ("lead@example.com", "oncall@example.com"), strict=True):
+        page = call(approval_event(link, "GET"))
+        assert page["statusCode"] == 200 and f"<b class=approver>{approver}</b>" in page["body"]
+    record = ApprovalStore(stack.table_name).get_request(request_ref(EXECUTION, 1)) or {}
+    assert record["approvers"] == ["lead@example.com", "oncall@example.com"]
+    assert record["channels"] == [{"channel": "email", "status": "sent", "messages": 2}]
+    stored = json.dumps(record)
+    assert all(link not in stored for link in links), "the table holds hashes, never link ids"
+    approval = (incident.get_incident("inc-7") or {})["approval"]
+    assert (approval["status"], approval["round"], approval["channels"]) == ("pending", 1, ["email"])
+    (audit,) = incident.audit_trail("inc-7")
+    assert audit["data"]["links"] == [link_key(link)[:12] for link in links]
+
+
+def test_the_link_expires_when_the_workflow_stops_waiting(
+    stack: SimulatedStack, incident: IncidentStore
+) -> None:
+    entered = datetime.now(UTC) - timedelta(minutes=10)
+    invoke(entered=entered)
+    record = ApprovalStore(stack.table_name).get_request(request_ref(EXECUTION, 1)) or {}
+    assert record["expires_at"] == iso(entered + timedelta(seconds=3600))
+
+
+def test_a_retried_invocation_sends_nothing_twice(stack: SimulatedStack, incident: IncidentStore) -> None:
+    invoke(token="first-attempt")
+    assert len(inbox(stack)) == 2
+    assert invoke(token="second-attempt")["retried"] is True
+    assert inbox(stack) == []
+    record = ApprovalStore(stack.table_name).get_request(request_ref(EXECUTION, 1)) or {}
+    assert record["task_token"] == "second-attempt"
+
+
+def test_escalation_supersedes_the_first_links_and_asks_the_second_group(
+    stack: SimulatedStack, incident: IncidentStore, escalation: None
+) -> None:
+    invoke()
+    first_links = [LINK.search(m["message"]).group(1) for m in inbox(stack)]  # type: ignore[union-attr]
+    invoke(round_=2, token="task-token-2")
+    notice, escalated = inbox(stack)
+    assert notice["subject"] == "[OpsPilot] approval escalated: amazon.nova-pro-v1:0"
+    assert "approver" not in notice["attributes"], "the notice goes to the general subscription"
+    assert escalated["attributes"]["approver"] == "head@example.com"
+    assert escalated["subject"].startswith("[OpsPilot] Escalated approval needed")
+    assert "last round (2 of 2)" in escalated["message"]
+    for link in first_links:
+        page = call(approval_event(link, "GET"))
+        assert page["statusCode"] == 410 and "This link no longer works" in page["body"]
+    new_link = LINK.search(escalated["message"]).group(1)  # type: ignore[union-attr]
+    page = call(approval_event(new_link, "GET"))
+    assert page["statusCode"] == 200 and "round 2 of 2" in page["body"]
+    store = ApprovalStore(stack.table_name)
+    assert (store.get_request(request_ref(EXECUTION, 1)) or {})["status"] == "SUPERSEDED"
+    assert [p["round"] for p in store.pending(datetime.now(UTC))] == [2]
+    kinds = [a["kind"] for a in incident.audit_trail("inc-7")]
+    assert kinds.count("approval_escalated") == 1
+
+
+@pytest.fixture
+def webhooks(stack: SimulatedStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[chat_capture.ChatCapture]:
+    secrets = boto3.client("secretsmanager", region_name=stack.region)
+    slack = secrets.create_secret(Name="slack", SecretString=SLACK)["ARN"]
+    teams = secrets.create_secret(Name="teams", SecretString=json.dumps({"url": TEAMS}))["ARN"]
+    monkeypatch.setenv("SLACK_WEBHOOK_SECRET_ARN", slack)
+    monkeypatch.setenv("TEAMS_WEBHOOK_SECRET_ARN", teams)
+    approval_settings.cache_clear()
+    with chat_capture.installed(chat_capture.ChatCapture()) as capture:
+        yield capture
+    approval_settings.cache_clear()
+
+
+def test_slack_and_teams_get_a_button_per_approver(
+    stack: SimulatedStack, incident: IncidentStore, webhooks: chat_capture.ChatCapture
+) -> None:
+    invoke()
+    emailed = {m["attributes"]["approver"]: LINK.search(m["message"]).group(0) for m in inbox(stack)}  # type: ignore[union-attr]
+    slack, teams = webhooks.posts
+    assert (slack.channel, teams.channel) == ("slack", "teams")
+    for post in (slack, teams):
+        buttons = post.buttons()
+        assert [b["title"] for b in buttons] == ["Review as lead@example.com", "Review as oncall@example.com"]
+        assert [b["url"].split("/approvals/")[1] for b in buttons] == [
+            emailed[a].split("/approvals/")[1] for a in ("lead@example.com", "oncall@example.com")
+        ]
+    assert slack.payload["text"].startswith("OpsPilot: Approval needed")
+    assert teams.payload["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+    record = ApprovalStore(stack.table_name).get_request(request_ref(EXECUTION, 1)) or {}
+    assert [c["channel"] for c in record["channels"]] == ["email", "slack", "teams"]
+
+
+def test_a_failing_webhook_is_recorded_and_email_still_goes_out(
+    stack: SimulatedStack,
+    incident: IncidentStore,
+    webhooks: chat_capture.ChatCapture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    webhooks.status["slack"] = 500
+    invoke()
+    assert len(inbox(stack)) == 2
+    record = ApprovalStore(stack.table_name).get_request(request_ref(EXECUTION, 1)) or {}
+    slack = next(c for c in record["channels"] if c["channel"] == "slack")
+    assert slack == {"channel": "slack", "status": "failed", "error": "HTTP 500"}
+    assert "secretsecret" not in json.dumps(record) + capsys.readouterr().out

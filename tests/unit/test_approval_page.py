@@ -1,0 +1,194 @@
+"""The approval pages and messages, rendered from a snapshot: what a person sees and receives."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from html.parser import HTMLParser
+
+import pytest
+
+from opspilot.domain import approval_messages
+from opspilot.domain import approval_page as pages
+from opspilot.domain.approvals import ApprovalView, CaseChange, QuotaChange, UsageChart
+
+PEAKS = [300.0, 320, 340, 360, 380, 400, 420, 440, 460, 480, 500, 520, 540, 560]
+CHART = UsageChart(
+    kind="rpm", unit="requests per minute", daily_peaks=PEAKS, quota=500, threshold=400, requested=750
+)
+VIEW = ApprovalView(
+    incident_id="inc-fd9ebc8569e4e65b",
+    model_id="us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+    region="us-east-1",
+    category="quota_pressure",
+    severity="critical",
+    alarm_name="opspilot-claude37-throttles",
+    scenario="high_usage",
+    rule="pilot-approve-every-change",
+    summary="Pilot: every change needs approval.",
+    quota_changes=[
+        QuotaChange(
+            action_id="request_quota_increase:L-3D8CC480",
+            quota_code="L-3D8CC480",
+            quota_name="Cross-region model inference requests per minute for Anthropic Claude 3.7 Sonnet",
+            kind="rpm",
+            current=500,
+            requested=750,
+            reason="RPM quota 500 -> 750 (+50%).",
+        )
+    ],
+    evidence=[("Peak RPM, 14 days", "560"), ("RPM threshold", "400")],
+    forecast=["RPM: quota reached in 10.8 days at the current trend"],
+    charts=[CHART],
+    usage_end="2026-11-30",
+)
+
+
+class Elements(HTMLParser):
+    """Every start tag with its attributes; fails on nothing, so the assertions decide."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def elements(document: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = Elements()
+    parser.feed(document)
+    return parser.tags
+
+
+def test_the_confirm_page_shows_the_change_the_reason_and_the_form() -> None:
+    page = pages.confirm_page(VIEW, "lead@example.com", 1, "2026-12-01T10:00:00.000Z", "TOKEN123")
+    assert "<code>L-3D8CC480</code>" in page
+    assert "Cross-region model inference requests per minute for Anthropic Claude 3.7 Sonnet" in page
+    assert '<td class="n current">500</td>' in page and '<td class="n requested">750</td>' in page
+    assert "pilot-approve-every-change" in page and "high_usage" in page
+    assert "Peak RPM, 14 days" in page and "10.8 days" in page
+    assert "You are deciding as <b class=approver>lead@example.com</b>" in page
+    tags = elements(page)
+    (form,) = [a for t, a in tags if t == "form"]
+    assert form["method"] == "post" and "action" not in form  # posts back to the same link
+    inputs = {a["name"]: a for t, a in tags if t in {"input", "textarea"}}
+    assert inputs["token"]["type"] == "hidden" and inputs["token"]["value"] == "TOKEN123"
+    value = inputs["desired.L-3D8CC480"]
+    assert (value["value"], value["max"], value["min"]) == ("750", "750", "501")
+    buttons = [(a["name"], a["value"]) for t, a in tags if t == "button"]
+    assert buttons == [("decision", "approve"), ("decision", "reject")]
+
+
+def test_no_external_asset_and_no_script() -> None:
+    page = pages.confirm_page(VIEW, "lead@example.com", 1, "x", "t")
+    tags = elements(page)
+    assert not [t for t, _ in tags if t in {"script", "img", "link", "iframe", "object", "embed"}]
+    urls = [v for _, a in tags for k, v in a.items() if k in {"src", "href", "action"} and v]
+    assert urls == []
+    assert re.findall(r"https?://[^\"' ]+", page) == ["http://www.w3.org/2000/svg"]  # the SVG namespace
+
+
+def test_the_chart_draws_14_days_against_the_quota_and_the_threshold() -> None:
+    svg = pages.usage_chart(CHART, date(2026, 11, 30))
+    bars = re.findall(r'<rect class="peak" x="[\d.]+" y="([\d.]+)" width="[\d.]+" height="([\d.]+)"', svg)
+    assert len(bars) == 14
+    heights = [float(h) for _, h in bars]
+    assert heights == sorted(heights) and heights[0] < heights[-1]  # growing usage, growing bars
+    lines = dict(re.findall(r'<line class="(quota|threshold|requested)" x1="\d+" y1="([\d.]+)"', svg))
+    assert float(lines["requested"]) < float(lines["quota"]) < float(lines["threshold"])  # SVG y grows down
+    bottom = float(re.findall(r'y2="([\d.]+)" stroke="#59636e"', svg)[0])
+    # the 560 bar is above the 500 quota line: its top is higher on the page
+    top_of_last = float(bars[-1][0])
+    assert top_of_last < float(lines["quota"]) < bottom
+    assert "2026-11-17: peak 300 RPM" in svg and "2026-11-30: peak 560 RPM" in svg
+    assert svg.count('fill="#bc4c00"') == 9  # the days at or above the threshold (400) stand out
+    assert "quota 500" in svg and "threshold 400" in svg and "requested 750" in svg
+
+
+def test_a_case_shows_its_subject_and_a_preview_of_its_text() -> None:
+    case = CaseChange(
+        action_id="open_support_case:investigation",
+        subject="[OpsPilot] investigation: m in us-east-1",
+        severity="high",
+        body_preview="Model: m\nRegion: us-east-1",
+        body_chars=1200,
+    )
+    view = VIEW.model_copy(update={"quota_changes": [], "cases": [case], "charts": []})
+    page = pages.confirm_page(view, "a@example.com", 2, "x", "t")
+    assert "Approve the support case for" in page
+    assert "<td class=subject>[OpsPilot] investigation: m in us-east-1</td>" in page
+    assert "<pre class=preview>Model: m\nRegion: us-east-1</pre>" in page
+    assert "first 26 of 1,200 characters" in page
+    assert "escalated (round 2 of 2)" in page
+
+
+def test_everything_from_the_workflow_is_escaped() -> None:
+    hostile = '<script>alert("x")</script>'
+    view = VIEW.model_copy(update={"model_id": hostile, "summary": hostile, "evidence": [(hostile, hostile)]})
+    page = pages.confirm_page(view, hostile, 1, hostile, '"><b>')
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert 'value="&quot;&gt;&lt;b&gt;"' in page
+    decided = pages.decided_page(
+        {"status": "approved", "by": hostile, "at": hostile, "comment": hostile}, view
+    )
+    assert "<script>" not in decided
+
+
+@pytest.mark.parametrize(
+    ("document", "words"),
+    [
+        (pages.already_decided_page({"status": "approved", "by": "a@x.com", "at": "T1"}), "approved</b> by"),
+        (pages.expired_page("T2", 1), "goes to the escalation group"),
+        (pages.expired_page("T2", 2), "ends without any change"),
+        (pages.superseded_page("T3"), "escalated to a second group"),
+        (pages.moved_on_page({"status": "approved", "by": "a@x.com", "at": "T4"}), "had stopped waiting"),
+        (pages.unknown_link_page(), "This link is not valid"),
+        (pages.refusal_page("Bad request", "why"), "Nothing was changed"),
+    ],
+)
+def test_every_answer_is_a_page_that_says_what_happened(document: str, words: str) -> None:
+    assert document.startswith("<!doctype html>") and words in document
+
+
+def test_the_decided_page_shows_who_when_and_a_lowered_value() -> None:
+    decision = {
+        "status": "approved",
+        "by": "lead@example.com",
+        "at": "2026-11-30T10:00:00.000Z",
+        "values": {"request_quota_increase:L-3D8CC480": 600},
+        "comment": "enough for now",
+    }
+    page = pages.decided_page(decision, VIEW)
+    assert "<b class=by>lead@example.com</b>" in page and "2026-11-30T10:00:00.000Z" in page
+    assert "<code>L-3D8CC480</code>: 750 lowered to <b>600</b>" in page
+    assert "Comment: enough for now" in page
+
+
+def test_the_email_carries_the_summary_and_one_link() -> None:
+    link = "https://api.example/approvals/" + "A" * 32
+    subject, body = approval_messages.approval_email(VIEW, "lead@example.com", link, "T", 1, 86400)
+    assert (
+        subject == "[OpsPilot] Approval needed: us.anthropic.claude-3-7-sonnet-20250219-v1:0 quota_pressure"
+    )
+    assert "  - L-3D8CC480 Cross-region model inference requests per minute" in body
+    assert "500 -> 750" in body and "Policy rule: pilot-approve-every-change" in body
+    assert body.splitlines()[-1] == link and body.count("/approvals/") == 1
+    _, escalated = approval_messages.approval_email(VIEW, "head@example.com", link, "T", 2, 86400)
+    assert "did not decide within 24 hours" in escalated and "last round (2 of 2)" in escalated
+
+
+def test_chat_messages_have_one_button_per_approver() -> None:
+    links = [("lead@example.com", "https://x/approvals/1"), ("oncall@example.com", "https://x/approvals/2")]
+    slack = approval_messages.slack_message(VIEW, links, "T", 1)
+    (actions,) = [b for b in slack["blocks"] if b["type"] == "actions"]
+    assert [(e["text"]["text"], e["url"]) for e in actions["elements"]] == [
+        ("Review as lead@example.com", "https://x/approvals/1"),
+        ("Review as oncall@example.com", "https://x/approvals/2"),
+    ]
+    assert "L-3D8CC480 500 -> 750" in slack["text"]
+    teams = approval_messages.teams_message(VIEW, links, "T", 2)
+    card = teams["attachments"][0]["content"]
+    assert card["type"] == "AdaptiveCard" and card["body"][0]["text"].startswith("OpsPilot: Escalated")
+    assert [a["url"] for a in card["actions"]] == ["https://x/approvals/1", "https://x/approvals/2"]
+    assert all(a["type"] == "Action.OpenUrl" for a in card["actions"])

@@ -1,0 +1,77 @@
+"""RequestServiceQuotaIncrease errors, as the simulated Service Quotas returns them (modeled error
+shapes of botocore's service-quotas model): each has a recorded outcome, none fails the incident."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from opspilot_cli.runner import run_scenario
+from opspilot_cli.scenario import validate
+
+
+def scenario(fault: str, times: int) -> dict[str, Any]:
+    return validate(
+        {
+            "name": "quota-request-" + fault.lower().replace("exception", ""),
+            "parameters": {"Environment": "production", "DryRun": False},
+            "models": [{"model_id": "amazon.nova-pro-v1:0", "usage": {"rpm_steady": 400, "rpm_peak": 950}}],
+            "quotas": [
+                {
+                    "code": "L-1F3A5C7E",
+                    "name": "On-demand model inference requests per minute for Amazon Nova Pro",
+                    "value": 1000,
+                }
+            ],
+            "quota_decisions": [{"code": "L-1F3A5C7E", "status": "APPROVED"}],
+            "alarms": [
+                {
+                    "name": "opspilot-nova-rpm",
+                    "metric": "Invocations",
+                    "model_id": "amazon.nova-pro-v1:0",
+                    "threshold": 800,
+                }
+            ],
+            "faults": [
+                {
+                    "service": "service-quotas",
+                    "operation": "RequestServiceQuotaIncrease",
+                    "error": fault,
+                    "times": times,
+                }
+            ],
+            "events": [{"alarm": "opspilot-nova-rpm", "state": "ALARM"}],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "recorded"),
+    [
+        ("QuotaExceededException", "failed", "QuotaExceededException"),
+        ("IllegalArgumentException", "failed", "IllegalArgumentException"),
+        ("NoSuchResourceException", "failed", "NoSuchResourceException"),
+        ("ResourceAlreadyExistsException", "skipped", "ResourceAlreadyExistsException"),
+        ("AccessDeniedException", "failed", "AccessDeniedException"),
+    ],
+)
+def test_each_request_error_is_a_recorded_outcome(fault: str, status: str, recorded: str) -> None:
+    report = run_scenario(scenario(fault, times=1))
+    (incident,) = report["incidents"]
+    (action,) = incident["actions"]
+    assert action["status"] == status
+    assert recorded in str(action["result"])
+    assert incident["execution"]["status"] == "SUCCEEDED", "an action's failure is recorded, not a crash"
+    assert any("handled" in n["subject"] for n in incident["notifications"])
+
+
+def test_throttling_is_retried_then_the_request_goes_through() -> None:
+    # botocore makes 3 attempts (all throttled: one call as recorded), then the workflow's Retry
+    # runs ExecuteAction again, which finds no request filed and sends it once more
+    report = run_scenario(scenario("TooManyRequestsException", times=3))
+    (incident,) = report["incidents"]
+    (action,) = incident["actions"]
+    assert action["status"] == "executed"
+    assert [c["operation"] for c in report["changes_sent_to_aws"]] == ["RequestServiceQuotaIncrease"] * 2
+    assert report["quota_requests"][0]["status"] == "APPROVED"

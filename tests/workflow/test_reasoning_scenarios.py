@@ -1,0 +1,70 @@
+"""Issue 3 end to end: the reasoning a user sees in the report, from real handler runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Report = Callable[[str], dict[str, Any]]
+
+
+def test_a_mix_of_server_errors_and_tpm_pressure_is_both_questions(scenario_report: Report) -> None:
+    report = scenario_report("mixed-errors-and-tpm")
+    (incident,) = report["incidents"]
+    alarms = {a["alarm_name"]: a for a in incident["triggering_alarms"]}
+    assert set(alarms) == {"opspilot-claude37-tpm", "opspilot-claude37-5xx"}
+    assert alarms["opspilot-claude37-tpm"]["observed_per_minute"] == 884000.0  # 4,420,000 over 5 minutes
+    assert incident["scenario"] == "high_usage", (
+        "the alarm's per-minute figure is above the 800,000 threshold"
+    )
+    assert incident["policy_rule"] == "production-high-usage-within-guardrails + failure-investigate"
+    assert [a["type"] for a in incident["planned_actions"]] == ["request_quota_increase", "open_support_case"]
+    sent = {c["operation"]: c["params"] for c in report["changes_sent_to_aws"]}
+    assert sent["RequestServiceQuotaIncrease"]["QuotaCode"] == "L-6E888CC2", (
+        "TPM only: the signal is about tokens"
+    )
+    assert sent["CreateCase"]["subject"].startswith("[OpsPilot] investigation")
+    assert [r["code"] for r in incident["recommendations"]] == ["consider_global_profile", "prompt_caching"]
+
+
+def test_an_application_profile_uses_its_models_quota(scenario_report: Report) -> None:
+    report = scenario_report("app-profile-siblings")
+    (incident,) = report["incidents"]
+    assert incident["model_id"].endswith("application-inference-profile/chatprod01")
+    assert incident["triggering_alarms"][0]["observed_per_minute"] == 231
+    assert [c["params"]["QuotaCode"] for c in report["changes_sent_to_aws"]] == ["L-254CACF4"]
+    assert incident["execution"]["api_calls"].get("bedrock:GetInferenceProfile") == 1
+
+
+def test_a_composite_alarm_is_classified_from_its_triggering_alarms(scenario_report: Report) -> None:
+    (incident,) = scenario_report("composite-alarm")["incidents"]
+    assert {a["alarm_name"] for a in incident["triggering_alarms"]} == {
+        "opspilot-nova-throttles",
+        "opspilot-nova-5xx",
+    }
+    assert incident["category"] == "quota_pressure" and incident["severity"] == "critical"
+    assert "failure-investigate" in incident["policy_rule"]
+
+
+def test_an_unknown_metric_is_an_unclassifiable_incident_with_the_reason(scenario_report: Report) -> None:
+    (incident,) = scenario_report("unknown-metric")["incidents"]
+    assert incident["status"] == "unclassifiable"
+    assert "no rule for metric 'OutputImageCount'" in incident["failure"]["cause"]
+    assert incident["notifications"], "never a silent success"
+
+
+def test_gathering_the_context_costs_at_most_six_aws_calls(scenario_report: Report) -> None:
+    (incident,) = scenario_report("app-profile-siblings")["incidents"]
+    gather = {
+        k: v
+        for k, v in incident["execution"]["api_calls"].items()
+        if k.split(":")[1]
+        in {
+            "GetMetricData",
+            "ListServiceQuotas",
+            "ListRequestedServiceQuotaChangeHistory",
+            "DescribeCases",
+            "GetInferenceProfile",
+        }
+    }
+    assert sum(gather.values()) <= 6, gather
