@@ -34,7 +34,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/opspilot simulate $(SCENARIOS)
 
 ## make test: lint, types, template and ASL validation, all tests (offline)
-test: lint typecheck validate
+test: chromium lint typecheck validate
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed
