@@ -27,6 +27,7 @@ class CoreSettings(_Settings):
     environment: Environment = Field(alias="OPSPILOT_ENVIRONMENT")
     alarm_name_prefix: str = Field(alias="ALARM_NAME_PREFIX")
     incident_retention_days: int = Field(alias="INCIDENT_RETENTION_DAYS", gt=0)
+    support_case_lookback_days: int = Field(alias="SUPPORT_CASE_LOOKBACK_DAYS", default=14, gt=0)
 
 
 class DecideSettings(CoreSettings):

@@ -111,3 +111,35 @@ def test_an_application_profile_resolves_to_the_model_whose_quota_it_uses(
 def test_application_profile_arns_are_recognised() -> None:
     assert is_application_profile("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc1")
     assert not is_application_profile("us.anthropic.claude-3-7-sonnet-20250219-v1:0")
+
+
+def test_a_quota_that_is_not_adjustable_becomes_a_quota_request_case() -> None:
+    from opspilot.domain.decide import DecisionSettings, plan_actions
+    from opspilot.domain.model import Incident, QuotaContext, QuotaInfo, SupportContext, UsageSummary
+    from opspilot.domain.policy import load_policy
+
+    s = signal("Invocations")
+    category, severity, scope, categories = combine([s])
+    incident = Incident(
+        incident_id="inc-1", model_id="amazon.nova-pro-v1:0", region="us-east-1", account="123456789012",
+        environment="pilot", category=category, severity=severity, quota_scope=scope, alarm_name="a",
+        signals=[s], categories=categories, opened_at="2026-11-30T10:00:00Z",
+    )  # fmt: skip
+    usage = UsageSummary(
+        model_id="amazon.nova-pro-v1:0", days=14, datapoints=100, steady_rpm=300, peak_rpm=900, steady_tpm=1,
+        peak_tpm=1, tpm_source=None, avg_input_tokens=None, avg_output_tokens=None, throttles=None,
+        server_errors=None, client_errors=None,
+    )  # fmt: skip
+    fixed = QuotaInfo(
+        kind="rpm", quota_code="L-1F3A5C7E", quota_name="Nova Pro RPM", value=1000, adjustable=False
+    )
+    plan = plan_actions(
+        incident, usage, QuotaContext(quotas=[fixed]), SupportContext(plan="business_or_enterprise"),
+        load_policy(), DecisionSettings(80, 50, 3600),
+    )  # fmt: skip
+    (action,) = plan.actions
+    assert action.type.value == "open_support_case"
+    assert action.action_id == "open_support_case:quota_request:L-1F3A5C7E"
+    assert action.params["subject"] == "[OpsPilot] quota request: amazon.nova-pro-v1:0 in us-east-1"
+    assert "1,000 -> 1,500" in action.reason
+    assert plan.approval_required

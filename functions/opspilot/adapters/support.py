@@ -55,3 +55,13 @@ def add_communication(case_id: str, body: str, support: Any | None = None) -> No
         api.add_communication_to_case(caseId=case_id, communicationBody=body)
     except ClientError as exc:
         raise_translated(exc, "AddCommunicationToCase")
+
+
+def severity_codes(support: Any | None = None) -> list[str]:
+    """The severities this account's plan offers (DescribeSeverityLevels), lowest first."""
+    api = _support(support)
+    try:
+        levels = api.describe_severity_levels(language="en")["severityLevels"]
+    except ClientError as exc:
+        raise_translated(exc, "DescribeSeverityLevels")
+    return [str(level["code"]) for level in levels]

@@ -201,6 +201,33 @@ def case_body(
     return "\n".join(lines)
 
 
+def _quota_request_case(
+    rule: Rule,
+    incident: Incident,
+    usage: UsageSummary,
+    quotas: QuotaContext,
+    scenario: Scenario,
+    increase: float,
+    quota: QuotaInfo,
+) -> PlannedAction:
+    target = desired_value(quota.value, increase)
+    return PlannedAction(
+        action_id=f"{ActionType.OPEN_SUPPORT_CASE.value}:quota_request:{quota.quota_code}",
+        type=ActionType.OPEN_SUPPORT_CASE,
+        reason=f"{rule.summary} {quota.quota_name} is not adjustable in Service Quotas: ask AWS Support for "
+        f"{number(quota.value)} -> {number(target)}.",
+        params={
+            "subject": f"[OpsPilot] quota request: {incident.model_id} in {incident.region}",
+            "serviceCode": SUPPORT_SERVICE_CODE,
+            "categoryCode": SUPPORT_CATEGORY_CODE,
+            "severityCode": "high" if incident.severity is Severity.CRITICAL else "normal",
+            "issueType": "technical",
+            "language": "en",
+            "communicationBody": case_body(incident, usage, quotas, scenario, increase),
+        },
+    )
+
+
 def _rule_actions(
     rule: Rule,
     incident: Incident,
@@ -217,6 +244,11 @@ def _rule_actions(
                 if quota is None:
                     continue
                 target = desired_value(quota.value, increase)
+                if not quota.adjustable:  # Service Quotas cannot take the request: ask AWS Support
+                    actions.append(
+                        _quota_request_case(rule, incident, usage, quotas, scenario, increase, quota)
+                    )
+                    continue
                 actions.append(
                     PlannedAction(
                         action_id=f"{action_type.value}:{quota.quota_code}",

@@ -8,3 +8,13 @@ def number(value: float) -> str:
     if float(value).is_integer():
         return f"{int(value):,}"
     return f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+SEVERITY_ORDER = ("low", "normal", "high", "urgent", "critical")
+
+
+def allowed_severity(wanted: str, offered: list[str]) -> str:
+    """The wanted support-case severity, or the highest the plan offers below it."""
+    rank = {code: i for i, code in enumerate(SEVERITY_ORDER)}
+    below = [c for c in offered if c in rank and rank[c] <= rank.get(wanted, 1)]
+    return max(below, key=lambda c: rank[c]) if below else wanted

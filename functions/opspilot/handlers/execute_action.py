@@ -16,7 +16,7 @@ from opspilot.adapters.aws import error_code
 from opspilot.adapters.messaging import read_flag
 from opspilot.domain.approvals import apply_approved_value
 from opspilot.domain.errors import AwsPermissionError
-from opspilot.domain.format import number
+from opspilot.domain.format import allowed_severity, number
 from opspilot.domain.model import ActionResult, ActionStatus, ActionType, PlannedAction
 from opspilot.handlers._runtime import bind_execution, logger, now, parse, state_part, store
 from opspilot.settings import action_settings
@@ -88,27 +88,56 @@ def _check_and_request(action: PlannedAction, region: str) -> tuple[ActionStatus
     }
 
 
-def _support_case(action: PlannedAction) -> tuple[ActionStatus, dict[str, Any]]:
-    plan, cases = support.open_opspilot_cases(now())
+def _support_case(action: PlannedAction) -> tuple[ActionStatus, dict[str, Any], dict[str, Any]]:
+    """One open case per (region, model, case type): append to it, else open one. Returns the
+    outcome and the parameters actually sent (the severity is capped to what the plan offers)."""
+    plan, cases = support.open_opspilot_cases(now(), action_settings().support_case_lookback_days)
+    manual = {"console_url": CONSOLE_CREATE_CASE, **action.params}
     if plan == "basic":
-        return ActionStatus.SKIPPED, {
-            "summary": "no Business/Enterprise support: the pre-filled case is in this notification",
-            "reason": "support_plan_basic",
-            "manual_filing": {"console_url": CONSOLE_CREATE_CASE, **action.params},
-        }
+        return (
+            ActionStatus.SKIPPED,
+            {
+                "summary": "no Business/Enterprise support: the pre-filled case is in this notification",
+                "reason": "support_plan_basic",
+                "manual_filing": manual,
+            },
+            action.params,
+        )
     existing = next((c for c in cases if c["subject"] == action.params["subject"]), None)
     if existing:
-        support.add_communication(existing["caseId"], action.params["communicationBody"])
-        return ActionStatus.EXECUTED, {
-            "summary": f"added the evidence to open case {existing.get('displayId') or existing['caseId']}",
-            "case_id": existing["caseId"],
-            "appended": True,
-        }
+        sent = {"caseId": existing["caseId"], "communicationBody": action.params["communicationBody"]}
+        support.add_communication(sent["caseId"], sent["communicationBody"])
+        return (
+            ActionStatus.EXECUTED,
+            {
+                "summary": f"added the evidence to open case {existing.get('displayId', existing['caseId'])}",
+                "case_id": existing["caseId"],
+                "appended": True,
+            },
+            sent,
+        )
+    params = {
+        **action.params,
+        "severityCode": allowed_severity(action.params["severityCode"], support.severity_codes()),
+    }
     try:
-        case_id = support.create_case(action.params)
+        case_id = support.create_case(params)
     except ClientError as exc:
-        return ActionStatus.FAILED, {"summary": f"CreateCase: {error_code(exc)}", "error": error_code(exc)}
-    return ActionStatus.EXECUTED, {"summary": f"opened support case {case_id}", "case_id": case_id}
+        code = error_code(exc)
+        if code == "CaseCreationLimitExceeded":  # queue it with people rather than lose it
+            return (
+                ActionStatus.FAILED,
+                {
+                    "summary": "AWS Support's case-creation rate was exceeded: "
+                    "the pre-filled case is in this notification",
+                    "reason": "case_creation_limit",
+                    "error": code,
+                    "manual_filing": manual,
+                },
+                params,
+            )
+        return ActionStatus.FAILED, {"summary": f"CreateCase: {code}", "error": code}, params
+    return ActionStatus.EXECUTED, {"summary": f"opened support case {case_id}", "case_id": case_id}, params
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -126,16 +155,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     incident = store().get_incident(incident_id) or {}
     region = str(incident.get("incident", {}).get("region") or "") or None
     result: dict[str, Any]
+    sent = action.params
     if read_flag(action_settings().dry_run_parameter_name):
         status, result = ActionStatus.DRY_RUN, {"summary": "dry run: request recorded, nothing sent"}
     elif action.type is ActionType.REQUEST_QUOTA_INCREASE:
         status, result = _quota_increase(action, region or "us-east-1")
     else:
-        status, result = _support_case(action)
+        status, result, sent = _support_case(action)
     if planned_value is not None:
         result["planned_value"] = planned_value  # the approver approved a lower value
     outcome = ActionResult(
-        action_id=action.action_id, type=action.type, status=status, params=action.params, result=result
+        action_id=action.action_id, type=action.type, status=status, params=sent, result=result
     )
     record = outcome.model_dump(mode="json")
     store().complete_action(incident_id, action.action_id, record, now())

@@ -9,13 +9,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from opspilot.adapters.support import open_opspilot_cases
 from opspilot.domain.model import Incident, SupportCase, SupportContext
 from opspilot.handlers._runtime import bind_execution, logger, now, parse, state_part
+from opspilot.settings import core_settings
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     bind_execution(event)
     incident = parse(Incident, state_part(event, "state", "incident"), "incident")
-    plan, cases = open_opspilot_cases(now())
+    plan, cases = open_opspilot_cases(now(), core_settings().support_case_lookback_days)
     mine = [
         SupportCase(
             case_id=c["caseId"], display_id=c.get("displayId"), subject=c["subject"], status=c["status"]

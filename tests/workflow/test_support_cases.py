@@ -1,0 +1,71 @@
+"""Support cases: one open case per (Region, model, case type), the plan's limits, the rate limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from opspilot_cli.runner import run_scenario
+from opspilot_cli.scenario import validate
+
+SUBJECT = "[OpsPilot] investigation: amazon.nova-pro-v1:0 in us-east-1"
+
+
+def scenario(name: str, **extra: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "name": name,
+        "parameters": {"Environment": "production", "DryRun": False, "ApproverEmails": "oncall@example.com"},
+        "models": [{"model_id": "amazon.nova-pro-v1:0", "usage": {"rpm_steady": 40, "rpm_peak": 90}}],
+        "alarms": [
+            {
+                "name": "opspilot-nova-5xx",
+                "metric": "InvocationServerErrors",
+                "model_id": "amazon.nova-pro-v1:0",
+                "threshold": 5,
+            }
+        ],
+        "events": [{"alarm": "opspilot-nova-5xx", "state": "ALARM", "approval": "approve"}],
+    }
+    doc.update(extra)
+    return validate(doc)
+
+
+def operations(report: dict[str, Any]) -> list[str]:
+    return [c["operation"] for c in report["changes_sent_to_aws"]]
+
+
+def test_a_new_signal_is_appended_to_the_open_case_not_a_second_case() -> None:
+    report = run_scenario(
+        scenario("case-append", support={"plan": "business", "cases": [{"subject": SUBJECT}]})
+    )
+    assert operations(report) == ["AddCommunicationToCase"]
+    (case,) = report["support_cases"]
+    assert case["communications"] == 1
+    (action,) = report["incidents"][0]["actions"]
+    assert action["result"]["appended"] is True
+    assert action["params"]["caseId"] == case["case_id"], "the params are those sent to AWS"
+
+
+def test_a_resolved_case_is_not_reused() -> None:
+    resolved = {"plan": "business", "cases": [{"subject": SUBJECT, "status": "resolved"}]}
+    report = run_scenario(scenario("case-resolved", support=resolved))
+    assert operations(report) == ["CreateCase"]
+
+
+@pytest.mark.parametrize("plan", ["business", "enterprise"])
+def test_the_case_severity_follows_the_incident_within_the_plan(plan: str) -> None:
+    report = run_scenario(scenario(f"case-severity-{plan}", support={"plan": plan}))
+    (created,) = [c["params"] for c in report["changes_sent_to_aws"] if c["operation"] == "CreateCase"]
+    assert created["severityCode"] == "high"  # a critical incident: server errors
+
+
+def test_the_case_creation_rate_limit_sends_the_case_to_people_instead() -> None:
+    faults = [{"service": "support", "operation": "CreateCase", "error": "CaseCreationLimitExceeded"}]
+    report = run_scenario(scenario("case-rate-limited", support={"plan": "business"}, faults=faults))
+    (incident,) = report["incidents"]
+    (action,) = incident["actions"]
+    assert (action["status"], action["result"]["reason"]) == ("failed", "case_creation_limit")
+    (outcome,) = [n for n in incident["notifications"] if "handled" in n["subject"]]
+    assert "File this support case by hand" in outcome["message"]
+    assert SUBJECT in outcome["message"]
