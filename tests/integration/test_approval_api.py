@@ -423,6 +423,21 @@ def test_a_decision_the_workflow_no_longer_waits_for_says_so(
     assert again["statusCode"] == 409 and "Too late" in again["body"]
 
 
+@pytest.mark.parametrize("code", ["ThrottlingException", "KmsThrottlingException"])
+def test_a_decision_that_cannot_reach_the_workflow_is_undone_and_can_be_retried(
+    approval: ApprovalStore, sfn: Stubber, stack: SimulatedStack, code: str
+) -> None:
+    sfn.add_client_error("send_task_success", service_error_code=code, http_status_code=400)
+    page = post(form())
+    assert page["statusCode"] == 503 and "nothing was changed" in page["body"]
+    request = approval.get_request("ref-1") or {}
+    assert request["status"] == "PENDING" and "decision" not in request
+    kinds = [a["kind"] for a in IncidentStore(stack.table_name, 30).audit_trail("inc-1")]
+    assert "approval_not_delivered" in kinds
+    sfn.add_response("send_task_success", {})
+    assert post(form())["statusCode"] == 200, "the approver's second click goes through"
+
+
 # ------------------------------------------------------------------------- logs and metrics
 
 

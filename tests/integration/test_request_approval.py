@@ -182,19 +182,21 @@ def webhooks(stack: SimulatedStack, monkeypatch: pytest.MonkeyPatch) -> Iterator
     approval_settings.cache_clear()
 
 
-def test_slack_and_teams_get_a_button_per_approver(
+def test_slack_and_teams_get_a_link_of_their_own_never_an_approvers(
     stack: SimulatedStack, incident: IncidentStore, webhooks: chat_capture.ChatCapture
 ) -> None:
     invoke()
     emailed = {m["attributes"]["approver"]: LINK.search(m["message"]).group(0) for m in inbox(stack)}  # type: ignore[union-attr]
     slack, teams = webhooks.posts
     assert (slack.channel, teams.channel) == ("slack", "teams")
+    personal = {url.split("/approvals/")[1] for url in emailed.values()}
+    chat_ids = []
     for post in (slack, teams):
-        buttons = post.buttons()
-        assert [b["title"] for b in buttons] == ["Review as lead@example.com", "Review as oncall@example.com"]
-        assert [b["url"].split("/approvals/")[1] for b in buttons] == [
-            emailed[a].split("/approvals/")[1] for a in ("lead@example.com", "oncall@example.com")
-        ]
+        (button,) = post.buttons()
+        assert button["title"] == f"Review as {post.channel} channel"
+        chat_ids.append(button["url"].split("/approvals/")[1])
+    assert not personal & set(chat_ids), "a shared channel never carries an approver's personal link"
+    assert len(set(chat_ids)) == 2
     assert slack.payload["text"].startswith("OpsPilot: Approval needed")
     assert teams.payload["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
     record = ApprovalStore(stack.table_name).get_request(request_ref(EXECUTION, 1)) or {}

@@ -50,7 +50,7 @@ NEW = {"datapoints": 0, "steady_rpm": None, "peak_rpm": None, "steady_tpm": None
         (2_000_000, 80, 1_600_000),
         (333, 80, 266),  # 266.4
         (10, 75, 7),  # 7.5
-        (7, 12.5, 0),  # 0.875
+        (7, 12.5, 1),  # 0.875, but never below 1: a threshold of 0 would always fire
         (100, 100, 100),
         (400, 1, 4),
     ],

@@ -46,3 +46,11 @@ def test_a_file_that_is_not_yaml_says_so(tmp_path: Path) -> None:
     bad.write_text("name: [unclosed\n")
     with pytest.raises(ScenarioError, match="not valid YAML"):
         load(bad)
+
+
+def test_a_scenario_may_override_exactly_the_templates_parameters() -> None:
+    from opspilot_cli.scenario import schema
+    from opspilot_cli.template import load_template
+
+    allowed = schema()["properties"]["parameters"]["propertyNames"]["enum"]
+    assert sorted(allowed) == sorted(load_template()["Parameters"])

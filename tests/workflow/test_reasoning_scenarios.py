@@ -68,3 +68,9 @@ def test_gathering_the_context_costs_at_most_six_aws_calls(scenario_report: Repo
         }
     }
     assert sum(gather.values()) <= 6, gather
+
+
+def test_a_registered_models_own_threshold_percent_decides(scenario_report: Report) -> None:
+    (incident,) = scenario_report("registry-percent-wins")["incidents"]
+    assert incident["evidence"]["rpm_threshold"] == 900  # 90 % of 1,000, not the stack's 80 %
+    assert incident["scenario"] == "low_usage"

@@ -71,3 +71,20 @@ def test_recovery_notes_the_open_case_and_resolves(scenario_report: Report) -> N
     assert [n["subject"] for n in ok["notifications"]] == [
         "[OpsPilot] RESOLVED amazon.nova-pro-v1:0: all alarms OK"
     ]
+
+
+def test_one_incident_owns_all_of_a_models_alarms_and_resolves_when_all_are_ok(
+    scenario_report: Report,
+) -> None:
+    opened, second_alarm, first_ok, last_ok = scenario_report("two-alarms-recover")["incidents"]
+    assert {a["alarm_name"] for a in opened["triggering_alarms"]} == {
+        "opspilot-nova-throttles",
+        "opspilot-nova-rpm",
+    }
+    assert second_alarm["attached_to_open_incident"] and second_alarm["incident_id"] == opened["incident_id"]
+    assert second_alarm["execution"]["lambda_invocations"] == 0
+    assert first_ok["notifications"] == [], "one alarm still in ALARM: not resolved yet"
+    assert [n["subject"] for n in last_ok["notifications"]] == [
+        "[OpsPilot] RESOLVED amazon.nova-pro-v1:0: all alarms OK"
+    ]
+    assert last_ok["status"] == "resolved" and last_ok["incident_id"] == opened["incident_id"]

@@ -69,3 +69,15 @@ def test_the_case_creation_rate_limit_sends_the_case_to_people_instead() -> None
     (outcome,) = [n for n in incident["notifications"] if "handled" in n["subject"]]
     assert "File this support case by hand" in outcome["message"]
     assert SUBJECT in outcome["message"]
+
+
+def test_an_action_failing_unexpectedly_is_recorded_and_the_incident_carries_on() -> None:
+    faults = [{"service": "support", "operation": "AddCommunicationToCase", "error": "CaseIdNotFound"}]
+    support = {"plan": "business", "cases": [{"subject": SUBJECT}]}
+    report = run_scenario(scenario("case-vanished", support=support, faults=faults))
+    (incident,) = report["incidents"]
+    (action,) = incident["actions"]
+    assert action["status"] == "failed"
+    assert action["result"]["error"] == "CaseIdNotFound"
+    assert incident["status"] == "acted" and incident["execution"]["status"] == "SUCCEEDED"
+    assert any("handled" in n["subject"] for n in incident["notifications"])

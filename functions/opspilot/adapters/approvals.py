@@ -120,6 +120,23 @@ class ApprovalStore:
             "supersede approval",
         )
 
+    def reopen(self, ref: str, decided_at: str, expires_at: str) -> bool:
+        """DECIDED -> PENDING again, when the decision could not be delivered to the workflow (so
+        the approver can simply try again). Only the decision made at ``decided_at`` is undone."""
+        return self._conditional(
+            ref,
+            "SET #s = :pending, gsi1pk = :gpk, gsi1sk = :gsk REMOVE decision, decided_at",
+            "#s = :decided AND decided_at = :at",
+            {
+                ":pending": "PENDING",
+                ":decided": "DECIDED",
+                ":at": decided_at,
+                ":gpk": PENDING_KEY,
+                ":gsk": f"{expires_at}#{ref}",
+            },
+            "reopen approval",
+        )
+
     def mark_moved_on(self, ref: str, reason: str, now: datetime) -> None:
         """DECIDED -> MOVED_ON: the decision reached a workflow that had stopped waiting."""
         self._conditional(

@@ -24,6 +24,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from opspilot.adapters.aws import client, error_code, raise_translated
+from opspilot.domain.errors import TransientAwsError
 
 _SER = TypeSerializer()
 _DESER = TypeDeserializer()
@@ -132,6 +133,9 @@ class IncidentStore:
         except ClientError as exc:
             if error_code(exc) != "TransactionCanceledException":
                 raise_translated(exc, "open incident")
+            reasons = {str(r.get("Code")) for r in exc.response.get("CancellationReasons", [])} - {"None"}
+            if reasons - {"ConditionalCheckFailed"}:  # throttled or conflicting: worth a retry
+                raise TransientAwsError(f"open incident: transaction cancelled ({sorted(reasons)})") from exc
         if self.get_incident(incident_id) is not None:
             return incident_id, False  # our own earlier attempt succeeded
         owner = self.open_incident_for_alarm(alarm_name)
@@ -227,6 +231,86 @@ class IncidentStore:
         return items[:limit]
 
     # ------------------------------------------------------------------ alarm pointers
+    def claim_more_alarms(
+        self, incident_id: str, alarm_names: list[str], now: datetime, pointer_hours: int = 24
+    ) -> list[str]:
+        """Point the model's other alarms in ALARM at this incident too, so their own events attach
+        to it and it resolves only when all of them are OK. An alarm another open incident owns
+        stays with that incident. Returns the alarms claimed."""
+        claimed = []
+        for name in alarm_names:
+            pointer = {
+                "pk": f"ALARM#{name}",
+                "sk": "OPEN",
+                "incident_id": incident_id,
+                "opened_at": iso(now),
+                "expires_at": iso(now + timedelta(hours=pointer_hours)),
+                "repeat_count": 0,
+                "ttl": int((now + timedelta(hours=pointer_hours)).timestamp()),
+            }
+            try:
+                self.ddb.put_item(
+                    TableName=self.table,
+                    Item=_to_item(pointer),
+                    ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR incident_id = :id",
+                    ExpressionAttributeValues={":now": {"S": iso(now)}, ":id": {"S": incident_id}},
+                )
+                claimed.append(name)
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise_translated(exc, f"claim alarm {name}")
+        if claimed:
+            names = {f"#a{i}": name for i, name in enumerate(claimed)}
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=_to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
+                UpdateExpression="SET " + ", ".join(f"alarms.{k} = :alarm" for k in names),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={":alarm": {"S": "ALARM"}},
+            )
+        return claimed
+
+    def mark_alarm_ok(self, incident_id: str, alarm_name: str, now: datetime) -> dict[str, Any] | None:
+        """Set one alarm of the incident to OK, atomically; the incident as it now is, or None when
+        it is already resolved (a second OK event, or a retry after resolving)."""
+        try:
+            resp = self.ddb.update_item(
+                TableName=self.table,
+                Key=_to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
+                UpdateExpression="SET alarms.#a = :ok, updated_at = :now",
+                ConditionExpression="attribute_exists(pk) AND #s <> :resolved",
+                ExpressionAttributeNames={"#a": alarm_name, "#s": "status"},
+                ExpressionAttributeValues=_to_item({":ok": "OK", ":now": iso(now), ":resolved": "resolved"}),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise_translated(exc, f"mark {alarm_name} OK")
+        return _from_item(resp["Attributes"])
+
+    def resolve(self, incident_id: str, now: datetime, **fields: Any) -> bool:
+        """Mark the incident resolved, once: False when another execution resolved it first."""
+        fields = {"status": "resolved", "resolved_at": iso(now), "updated_at": iso(now), **fields}
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = _to_item(
+            {f":v{i}": value for i, value in enumerate(fields.values())} | {":resolved": "resolved"}
+        )
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=_to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
+                UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+                ConditionExpression="attribute_exists(pk) AND #f0 <> :resolved",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+            return True
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise_translated(exc, f"resolve incident {incident_id}")
+
     def open_incident_for_alarm(self, alarm_name: str) -> str | None:
         resp = self.ddb.get_item(
             TableName=self.table,

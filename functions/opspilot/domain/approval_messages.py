@@ -121,8 +121,8 @@ def slack_message(
                 "elements": [
                     {
                         "type": "mrkdwn",
-                        "text": "Each button opens one approver's confirm page and decides as that "
-                        "approver. Opening a page changes nothing.",
+                        "text": "The button opens the confirm page; a decision made there is recorded "
+                        "as made through this channel. Opening the page changes nothing.",
                     }
                 ],
             },
@@ -171,7 +171,8 @@ def teams_message(
             {"type": "FactSet", "facts": facts},
             {
                 "type": "TextBlock",
-                "text": "Each button opens one approver's confirm page. Opening a page changes nothing.",
+                "text": "The button opens the confirm page; a decision made there is recorded as made "
+                "through this channel. Opening the page changes nothing.",
                 "isSubtle": True,
                 "wrap": True,
             },

@@ -12,8 +12,9 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from opspilot.domain.errors import UnclassifiableSignal
+from opspilot.domain.errors import InvalidAlarmEvent, UnclassifiableSignal
 from opspilot.domain.model import Category, MetricRef, QuotaScope, Severity, Signal
 
 BEDROCK_NAMESPACE = "AWS/Bedrock"
@@ -220,6 +221,35 @@ def combine(signals: Iterable[Signal]) -> tuple[Category, Severity, QuotaScope, 
 def needs_investigation(signals: Iterable[Signal]) -> bool:
     """A failure that says nothing about quota (server errors, latency) calls for a support case."""
     return any(s.category is Category.FAILURE and s.quota_scope is QuotaScope.NONE for s in signals)
+
+
+def composite_recovery(alarm_name: str, reason: str) -> Signal:
+    """A composite alarm back to OK: its metrics are those of its children, so the signal names
+    the composite itself; Recover finds the incident the composite's ALARM opened."""
+    return Signal(
+        alarm_name=alarm_name,
+        state="OK",
+        metric=MetricRef(namespace="AWS/CloudWatch", name="CompositeAlarm", stat="-", period=0),
+        category=Category.RECOVERY,
+        severity=Severity.WARNING,
+        quota_scope=QuotaScope.NONE,
+        reason=reason,
+    )
+
+
+def cloudwatch_time(text: str) -> datetime:
+    """CloudWatch's timestamps (``2026-11-30T10:00:00.000+0000``) as an aware datetime."""
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidAlarmEvent(f"field 'detail.state.timestamp': not a timestamp: {text!r}") from exc
+    if moment.tzinfo is None:
+        raise InvalidAlarmEvent(f"field 'detail.state.timestamp': no time zone in {text!r}")
+    return moment
 
 
 def incident_id_for(event_id: str) -> str:

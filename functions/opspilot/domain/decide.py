@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -23,6 +24,7 @@ from opspilot.domain.model import (
     SupportContext,
     UsageSummary,
 )
+from opspilot.domain.model_alarms import pressure_threshold
 from opspilot.domain.policy import Policy, Rule, select_rule
 from opspilot.domain.quotas import parse_model_id
 from opspilot.domain.recommend import recommend
@@ -36,11 +38,21 @@ class DecisionSettings:
     threshold_percent: float
     increase_percent: float
     approval_timeout_seconds: int
+    # per-model overrides from the model registry; None takes threshold_percent
+    rpm_threshold_percent: float | None = None
+    tpm_threshold_percent: float | None = None
+
+    def percent_for(self, kind: str) -> float:
+        override = self.rpm_threshold_percent if kind == "rpm" else self.tpm_threshold_percent
+        return override if override is not None else self.threshold_percent
 
 
 def threshold(quota_value: float, percent: float) -> int:
-    """The usage level that counts as pressure: floor(quota x percent / 100)."""
-    return math.floor(quota_value * percent / 100)
+    """The usage level that counts as pressure: floor(quota x percent / 100), never below 1.
+
+    The same function sets the pressure alarms' thresholds (domain/model_alarms.py), so an alarm
+    and the decision about it always agree."""
+    return pressure_threshold(quota_value, percent)
 
 
 def desired_value(current: float, increase_percent: float, maximum: float | None = None) -> float:
@@ -99,10 +111,14 @@ def alarm_peak(incident: Incident, kind: str) -> float | None:
 
 
 def decide_scenario(
-    incident: Incident, usage: UsageSummary, quotas: QuotaContext, percent: float
+    incident: Incident, usage: UsageSummary, quotas: QuotaContext, percent: float | Mapping[str, float]
 ) -> tuple[Scenario, dict[str, Any]]:
-    """The scenario and the evidence it rests on."""
-    evidence: dict[str, Any] = {"threshold_percent": percent}
+    """The scenario and the evidence it rests on. ``percent``: one threshold percent, or one per
+    quota kind ({"rpm": 70, "tpm": 85}, from the model registry)."""
+    percents = dict(percent) if isinstance(percent, Mapping) else {"rpm": percent, "tpm": percent}
+    evidence: dict[str, Any] = {
+        "threshold_percent": percents["rpm"] if len(set(percents.values())) == 1 else percents
+    }
     if incident.quota_scope is QuotaScope.NONE:
         return Scenario.NON_QUOTA, evidence
     if usage.datapoints == 0 or quotas.unknown_reason is not None:
@@ -119,7 +135,7 @@ def decide_scenario(
             evidence[f"peak_{kind}_from_alarm"] = True
         if quota is None or peak is None:
             continue
-        limit = threshold(quota.value, percent)
+        limit = threshold(quota.value, percents[kind])
         evidence[f"{kind}_quota"] = quota.value
         evidence[f"{kind}_threshold"] = limit
         evidence[f"peak_{kind}"] = peak
@@ -144,6 +160,18 @@ def _forecast(usage: UsageSummary, quotas: QuotaContext) -> dict[str, str]:
         else:
             out[kind] = f"quota reached in {days:g} days at the current trend"
     return out
+
+
+CASE_TYPES = ("investigation", "quota request")
+
+
+def case_subject(case_type: str, model_id: str, region: str) -> str:
+    """The subject that identifies OpsPilot's one open case per (Region, model, case type)."""
+    return f"[OpsPilot] {case_type}: {model_id} in {region}"
+
+
+def case_subjects(model_id: str, region: str) -> set[str]:
+    return {case_subject(t, model_id, region) for t in CASE_TYPES}
 
 
 def _figure(value: float | None) -> str:
@@ -217,7 +245,7 @@ def _quota_request_case(
         reason=f"{rule.summary} {quota.quota_name} is not adjustable in Service Quotas: ask AWS Support for "
         f"{number(quota.value)} -> {number(target)}.",
         params={
-            "subject": f"[OpsPilot] quota request: {incident.model_id} in {incident.region}",
+            "subject": case_subject("quota request", incident.model_id, incident.region),
             "serviceCode": SUPPORT_SERVICE_CODE,
             "categoryCode": SUPPORT_CATEGORY_CODE,
             "severityCode": "high" if incident.severity is Severity.CRITICAL else "normal",
@@ -270,7 +298,7 @@ def _rule_actions(
                     type=action_type,
                     reason=rule.summary,
                     params={
-                        "subject": f"[OpsPilot] investigation: {incident.model_id} in {incident.region}",
+                        "subject": case_subject("investigation", incident.model_id, incident.region),
                         "serviceCode": SUPPORT_SERVICE_CODE,
                         "categoryCode": SUPPORT_CATEGORY_CODE,
                         "severityCode": "high" if incident.severity is Severity.CRITICAL else "normal",
@@ -329,7 +357,8 @@ def plan_actions(
     A mix of signals is not masked: when quota pressure comes with failures that say nothing about
     quota (server errors, latency), the quota rule and the investigation rule both apply.
     """
-    scenario, evidence = decide_scenario(incident, usage, quotas, settings.threshold_percent)
+    percents = {kind: settings.percent_for(kind) for kind in ("rpm", "tpm")}
+    scenario, evidence = decide_scenario(incident, usage, quotas, percents)
     rules = [select_rule(policy, incident.environment, scenario, incident.category)]
     if scenario is not Scenario.NON_QUOTA and needs_investigation(incident.signals):
         rules.append(select_rule(policy, incident.environment, Scenario.NON_QUOTA, Category.FAILURE))

@@ -16,5 +16,8 @@ SEVERITY_ORDER = ("low", "normal", "high", "urgent", "critical")
 def allowed_severity(wanted: str, offered: list[str]) -> str:
     """The wanted support-case severity, or the highest the plan offers below it."""
     rank = {code: i for i, code in enumerate(SEVERITY_ORDER)}
-    below = [c for c in offered if c in rank and rank[c] <= rank.get(wanted, 1)]
-    return max(below, key=lambda c: rank[c]) if below else wanted
+    known = [c for c in offered if c in rank]
+    below = [c for c in known if rank[c] <= rank.get(wanted, 1)]
+    if below:
+        return max(below, key=lambda c: rank[c])
+    return min(known, key=lambda c: rank[c]) if known else wanted

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
 from opspilot.adapters.incidents import iso
 from opspilot.adapters.messaging import fail_workflow_task, resume_workflow
@@ -34,7 +35,7 @@ from opspilot.domain.approvals import (
     token_matches,
     workflow_output,
 )
-from opspilot.domain.errors import TaskNoLongerWaiting
+from opspilot.domain.errors import OpsPilotError, TaskNoLongerWaiting
 from opspilot.handlers._approval_runtime import approvals, count, publishes_metrics, record_pending
 from opspilot.handlers._runtime import logger, now, store
 
@@ -117,6 +118,17 @@ def _decide(
         count("ApprovalDecisionsTooLate")
         logger.warning("decision reached a workflow that no longer waits", extra={"error": str(exc)})
         return 409, pages.moved_on_page(detail)
+    except (OpsPilotError, ClientError) as exc:  # throttled or denied after retries: undo, nothing half-done
+        approvals().reopen(ref, iso(at), str(request["expires_at"]))
+        store().update_incident(incident_id, at, approval={"required": True, "status": "pending"})
+        store().append_audit(incident_id, "approval_not_delivered", {**detail, "error": str(exc)}, at)
+        logger.error("decision not delivered to the workflow; approval reopened", extra={"error": str(exc)})
+        page = pages.refusal_page(
+            "Decision not delivered",
+            "Your decision could not reach the workflow, so nothing was changed and the approval is "
+            "open again. Please try again in a minute.",
+        )
+        return 503, page
     count("ApprovalsApproved" if decision.decision == "approve" else "ApprovalsRejected")
     record_pending(at)
     logger.info("approval decided", extra={"decision": decision.decision, "round": round_})

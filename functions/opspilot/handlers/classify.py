@@ -7,12 +7,16 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opspilot.adapters import alarm_state
+from opspilot.adapters.incidents import iso
 from opspilot.domain.classify import (
     ENVIRONMENT_TAG,
     MODEL_DIMENSION,
+    MODEL_TAG,
     OWNER_TAG,
     classify_metric,
+    cloudwatch_time,
     combine,
+    composite_recovery,
     incident_id_for,
     inputs_from_event,
     metric_of,
@@ -44,8 +48,8 @@ def triggering_signals(alarm: AlarmStateChangeEvent) -> list[Signal]:
                 detail.alarm_name, detail.state.value, inputs, detail.state.reason, detail.state.reason_data
             )
         ]
-    if detail.state.value == "OK":
-        raise UnclassifiableSignal(f"composite alarm '{detail.alarm_name}': OK carries no triggering alarms")
+    if detail.state.value == "OK":  # the composite's own incident recovers, by the composite's name
+        return [composite_recovery(detail.alarm_name, detail.state.reason)]
     names = triggering_alarms(detail.alarm_name, detail.state.reason_data)
     found = alarm_state.describe(names, alarm.region)
     if not found:
@@ -79,7 +83,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     alarm = parse_alarm_event(state_part(event, "state"))
     tags = alarm.detail.alarm_tags
     signals = triggering_signals(alarm)
-    model_id = model_id_of(alarm.detail.alarm_name, signals[0].metric, tags)
+    if alarm.is_composite and signals[0].category is Category.RECOVERY:
+        model_id = tags.get(MODEL_TAG) or "composite"
+    else:
+        model_id = model_id_of(alarm.detail.alarm_name, signals[0].metric, tags)
     if signals[0].category is not Category.RECOVERY:
         signals += other_alarms_of(model_id, {s.alarm_name for s in signals}, alarm.region)
     category, severity, scope, categories = combine(signals)
@@ -97,7 +104,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         signals=signals,
         categories=categories,
         owner=tags.get(OWNER_TAG),
-        opened_at=alarm.detail.state.timestamp,
+        opened_at=iso(cloudwatch_time(alarm.detail.state.timestamp)),
     )
     logger.info("classified", extra={"category": category, "model_id": model_id, "signals": len(signals)})
     if category is Category.RECOVERY:
@@ -106,6 +113,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         incident.model_dump(mode="json"), alarm.detail.alarm_name, event["execution_id"], at
     )
     if created:
+        if not alarm.is_composite:  # a composite's children may not send events of their own
+            store().claim_more_alarms(incident_id, [s.alarm_name for s in signals[1:]], at)
         store().append_audit(
             incident_id, "opened", {"signals": [s.model_dump(mode="json") for s in signals]}, at
         )

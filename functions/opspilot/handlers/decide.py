@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from opspilot.domain.decide import DecisionSettings, plan_actions
 from opspilot.domain.model import Incident, QuotaContext, SupportContext, UsageSummary
 from opspilot.domain.policy import Policy, load_policy
+from opspilot.handlers._registry import model_entry
 from opspilot.handlers._runtime import bind_execution, logger, now, parse, state_part, store
 from opspilot.settings import decide_settings
 
@@ -25,6 +26,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     incident = parse(Incident, state_part(event, "state", "incident"), "incident")
     ctx = state_part(event, "state", "context")
     settings = decide_settings()
+    entry = model_entry(incident.model_id)  # a registered model's own percents win
     plan = plan_actions(
         incident,
         parse(UsageSummary, ctx.get("usage"), "context.usage"),
@@ -32,7 +34,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         parse(SupportContext, ctx.get("support"), "context.support"),
         policy(),
         DecisionSettings(
-            settings.threshold_percent, settings.increase_percent, settings.approval_timeout_seconds
+            settings.threshold_percent,
+            entry.get("increase_percent") or settings.increase_percent,
+            settings.approval_timeout_seconds,
+            rpm_threshold_percent=entry.get("rpm_threshold_percent"),
+            tpm_threshold_percent=entry.get("tpm_threshold_percent"),
         ),
     )
     at = now()

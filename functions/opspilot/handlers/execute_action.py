@@ -15,7 +15,7 @@ from opspilot.adapters import quotas, support
 from opspilot.adapters.aws import error_code
 from opspilot.adapters.messaging import read_flag
 from opspilot.domain.approvals import apply_approved_value
-from opspilot.domain.errors import AwsPermissionError
+from opspilot.domain.errors import AwsPermissionError, InvalidInput
 from opspilot.domain.format import allowed_severity, number
 from opspilot.domain.model import ActionResult, ActionStatus, ActionType, PlannedAction
 from opspilot.handlers._runtime import bind_execution, logger, now, parse, state_part, store
@@ -153,13 +153,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.info("action already done; not acting again", extra={"action_id": action.action_id})
         return {k: previous[k] for k in ("action_id", "type", "status", "params", "result")}
     incident = store().get_incident(incident_id) or {}
-    region = str(incident.get("incident", {}).get("region") or "") or None
+    region = str((incident.get("incident") or {}).get("region") or "")
+    if not region:  # never guess a Region for a change
+        raise InvalidInput(f"incident {incident_id}: no Region on record, so no action is taken")
     result: dict[str, Any]
     sent = action.params
     if read_flag(action_settings().dry_run_parameter_name):
         status, result = ActionStatus.DRY_RUN, {"summary": "dry run: request recorded, nothing sent"}
     elif action.type is ActionType.REQUEST_QUOTA_INCREASE:
-        status, result = _quota_increase(action, region or "us-east-1")
+        status, result = _quota_increase(action, region)
     else:
         status, result, sent = _support_case(action)
     if planned_value is not None:

@@ -14,6 +14,7 @@ from opspilot.adapters.quotas import QuotaLookupUnavailable, list_bedrock_quotas
 from opspilot.domain.errors import AwsPermissionError, InvalidInput, TransientAwsError
 from opspilot.domain.model import Incident, PendingRequest, QuotaContext, QuotaInfo
 from opspilot.domain.quotas import is_application_profile, match_quota, parse_model_id, underlying_model
+from opspilot.handlers._registry import model_entry
 from opspilot.handlers._runtime import bind_execution, logger, parse, state_part
 from opspilot.settings import gather_quotas_settings
 
@@ -48,7 +49,8 @@ def quota_context(model_id: str, region: str) -> QuotaContext:
         return QuotaContext(unknown_reason=str(exc))
     by_code = {q["QuotaCode"]: q for q in listed}
     names = [(q["QuotaCode"], q["QuotaName"]) for q in listed]
-    chosen = overrides().get(model_id) or overrides().get(quota_id) or {}
+    registered = {k: v for k, v in (model_entry(model_id).get("quota_codes") or {}).items() if v}
+    chosen = registered or overrides().get(model_id) or overrides().get(quota_id) or {}
     quotas = []
     for kind in ("rpm", "tpm"):
         code = match_quota(quota_id, kind, names, chosen)

@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opspilot.adapters.support import open_opspilot_cases
+from opspilot.domain.decide import case_subjects
 from opspilot.domain.model import Incident, SupportCase, SupportContext
 from opspilot.handlers._runtime import bind_execution, logger, now, parse, state_part
 from opspilot.settings import core_settings
@@ -22,6 +23,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             case_id=c["caseId"], display_id=c.get("displayId"), subject=c["subject"], status=c["status"]
         )
         for c in cases
-        if incident.model_id in c["subject"] and incident.region in c["subject"]
+        if c["subject"] in case_subjects(incident.model_id, incident.region)
     ]
     return SupportContext(plan=plan, open_cases=mine).model_dump(mode="json")

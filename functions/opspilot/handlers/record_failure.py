@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from opspilot.adapters.incidents import iso
 from opspilot.domain import messages
 from opspilot.domain.classify import incident_id_for
 from opspilot.handlers._runtime import bind_execution, logger, now, state_part, store
@@ -58,7 +59,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                     "severity": "critical",
                 },
                 "gsi1pk": f"MODEL#{incident.get('model_id') or 'unknown'}",
-                "gsi1sk": at.isoformat(),
+                "gsi1sk": iso(at),
             },
             at,
         )

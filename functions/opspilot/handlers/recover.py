@@ -49,30 +49,31 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "message": "",
             "notify": False,
         }
-    alarms = dict(record.get("alarms") or {})
-    alarms[signal.alarm_name] = "OK"
-    store().release_alarm(signal.alarm_name, open_id)
-    if any(state != "OK" for state in alarms.values()):
-        store().update_incident(open_id, at, alarms=alarms)
+    quiet = {
+        "incident_id": open_id,
+        "severity": Severity.WARNING.value,
+        "subject": "",
+        "message": "",
+        "notify": False,
+    }
+    # one atomic update per OK event: concurrent OK events cannot lose each other's alarm
+    current = store().mark_alarm_ok(open_id, signal.alarm_name, at)
+    if current is None:  # already resolved
+        store().release_alarm(signal.alarm_name, open_id)
+        return quiet
+    if any(state != "OK" for state in (current.get("alarms") or {}).values()):
         store().append_audit(open_id, "alarm_ok", {"alarm": signal.alarm_name}, at)
-        return {
-            "incident_id": open_id,
-            "severity": Severity.WARNING.value,
-            "subject": "",
-            "message": "",
-            "notify": False,
-        }
+        store().release_alarm(signal.alarm_name, open_id)
+        return quiet
     summary = {**record["incident"], "status": record.get("status")}
-    noted = note_recovery_on_cases(record, iso(at))
     out = messages.resolved(summary, iso(at))
-    store().update_incident(
-        open_id,
-        at,
-        alarms=alarms,
-        status="resolved",
-        resolved_at=iso(at),
-        resolved_by_execution=event.get("execution_id"),
-        notifications=[*(record.get("notifications") or []), {"channel": "email", "subject": out.subject}],
-    )
+    notifications = [*(current.get("notifications") or []), {"channel": "email", "subject": out.subject}]
+    if not store().resolve(
+        open_id, at, resolved_by_execution=event.get("execution_id"), notifications=notifications
+    ):
+        store().release_alarm(signal.alarm_name, open_id)
+        return quiet  # another execution resolved it and announced it
+    noted = note_recovery_on_cases(current, iso(at))
     store().append_audit(open_id, "resolved", {"alarm": signal.alarm_name, "cases_noted": noted}, at)
+    store().release_alarm(signal.alarm_name, open_id)  # last: a retry before this still finds the incident
     return {**out.model_dump(mode="json"), "notify": True}

@@ -10,6 +10,7 @@ round 1: its links stop working.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -39,10 +40,16 @@ from opspilot.settings import ApprovalSettings, approval_settings
 
 
 def _chat(
-    settings: ApprovalSettings, view: ApprovalView, links: list[tuple[str, str]], expires: str, round_: int
+    settings: ApprovalSettings,
+    view: ApprovalView,
+    new_link: Callable[[str], tuple[str, str]],
+    expires: str,
+    round_: int,
 ) -> list[dict[str, Any]]:
-    """Post the round's message to each configured chat webhook. A failure is recorded, not raised:
-    email is the channel of record."""
+    """Post the round's message to each configured chat webhook. A chat channel is shared, so it
+    gets a link of its own, bound to the channel ("slack channel"), never an approver's personal
+    link: the audit then says a decision came through the channel (with source IP and browser).
+    A failure is recorded, not raised: email is the channel of record."""
     targets = [
         ("slack", settings.slack_webhook_secret_arn, approval_messages.slack_message),
         ("teams", settings.teams_webhook_secret_arn, approval_messages.teams_message),
@@ -56,6 +63,7 @@ def _chat(
         if not arn:
             continue
         try:
+            links = [new_link(f"{name} channel")]
             status = webhooks.post_json(webhooks.webhook_url(arn), compose(view, links, expires, round_))
             channels.append({"channel": name, "status": "sent", "http_status": status})
         except (webhooks.WebhookError, OpsPilotError, ClientError) as exc:
@@ -117,15 +125,18 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         expires_at = str(existing["expires_at"])
     else:
         expires_at = iso(expires)
-    links: list[tuple[str, str]] = []
-    for approver in group:
+
+    def new_link(approver: str) -> tuple[str, str]:
+        """A fresh link bound to one recipient: an approver, or a chat channel."""
         link_id = secrets.token_urlsafe(LINK_ID_BYTES)
         approvals().put_link(
             link_key(link_id),
             {"ref": ref, "approver": approver, "round": round_, "incident_id": view.incident_id},
             expires,
         )
-        links.append((approver, f"{settings.approval_base_url.rstrip('/')}/approvals/{link_id}"))
+        return approver, f"{settings.approval_base_url.rstrip('/')}/approvals/{link_id}"
+
+    links = [new_link(approver) for approver in group]
     for approver, url in links:
         subject, body = approval_messages.approval_email(view, approver, url, expires_at, round_, timeout)
         attributes = {
@@ -137,7 +148,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             attributes["approver"] = approver  # per-approver subscriptions filter on this
         publish(settings.notification_topic_arn, subject, body, attributes)
     channels = [{"channel": "email", "status": "sent", "messages": len(links)}]
-    channels += _chat(settings, view, links, expires_at, round_)
+    channels += _chat(settings, view, new_link, expires_at, round_)
     approvals().mark_notified(ref, channels, at)
     store().update_incident(
         view.incident_id,
