@@ -49,21 +49,6 @@ def test_an_action_is_claimed_once_and_its_result_returned_after(stack: Simulate
     assert again is not None and again["status"] == "executed" and again["result"] == {"request_id": "r1"}
 
 
-def test_an_approval_is_decided_once(stack: SimulatedStack) -> None:
-    store = IncidentStore(stack.table_name, 30)
-    expires = NOW + timedelta(hours=1)
-    store.put_approval("k", {"status": "PENDING", "expires_at": "2026-11-30T11:00:00.000Z"}, expires)
-    assert store.decide_approval("k", {"decision": "approve"}, NOW) is True
-    assert store.decide_approval("k", {"decision": "reject"}, NOW) is False
-    assert store.get_approval("k")["decision"] == {"decision": "approve"}  # type: ignore[index]
-
-
-def test_an_expired_approval_cannot_be_decided(stack: SimulatedStack) -> None:
-    store = IncidentStore(stack.table_name, 30)
-    store.put_approval("k", {"status": "PENDING", "expires_at": "2026-11-30T09:00:00.000Z"}, NOW)
-    assert store.decide_approval("k", {"decision": "approve"}, NOW) is False
-
-
 def test_incidents_are_listed_by_model_newest_first(stack: SimulatedStack) -> None:
     store = IncidentStore(stack.table_name, 30)
     for i, hour in enumerate((8, 9, 7)):

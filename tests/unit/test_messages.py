@@ -42,22 +42,15 @@ def plan(make_incident: MakeIncident, make_usage: MakeUsage, make_quotas: MakeQu
     return planned.model_dump(mode="json")
 
 
-def test_approval_request_has_the_link_and_every_planned_action(
+def test_the_outcome_carries_the_decision_and_its_evidence(
     incident: dict[str, Any], plan: dict[str, Any]
 ) -> None:
-    subject, message = messages.approval_request(incident, plan, LINK, EXPIRES)
+    message = messages.outcome(incident, plan, {"status": "approved", "by": "lead@example.com"}, []).message
 
-    assert (
-        subject == "[OpsPilot] Approval needed: us.anthropic.claude-3-7-sonnet-20250219-v1:0 quota_pressure"
-    )
-    assert LINK in message.splitlines()
-    assert f"link valid until {EXPIRES}" in message
-    for action in plan["actions"]:
-        assert f"  - request_quota_increase: {action['reason']}" in message.splitlines()
-    assert "RPM quota 250 -> 375 (+50%)." in message
     assert "Policy rule: pilot-approve-every-change" in message
     assert "Forecast:  RPM quota reached in 1 days at the current trend" in message
     assert f"Incident:  {incident['incident_id']}" in message
+    assert "Approval:  approved by lead@example.com" in message.splitlines()
 
 
 @pytest.mark.parametrize(
@@ -152,7 +145,6 @@ def test_failure_cause_is_bounded() -> None:
 
 def _subjects(incident: dict[str, Any], plan: dict[str, Any], error: str) -> list[str]:
     return [
-        messages.approval_request(incident, plan, LINK, EXPIRES)[0],
         messages.outcome(incident, plan, {"status": "rejected"}, []).subject,
         messages.outcome(incident, plan, {"status": "expired"}, []).subject,
         messages.failure(str(incident["incident_id"]), incident, error, "cause").subject,

@@ -1,4 +1,4 @@
-"""The incident table: incidents, their audit trail, alarm pointers, action claims, approvals.
+"""The incident table: incidents, their audit trail, alarm pointers and action claims.
 
 Single-table layout (see docs/architecture.md):
 
@@ -9,8 +9,9 @@ INCIDENT#<id>        META                    classification, plan, approval, act
 INCIDENT#<id>        AUDIT#<time>#<kind>     one audit-trail entry
 INCIDENT#<id>        ACTION#<action id>      the claim that makes an action run at most once
 ALARM#<name>         OPEN                    the alarm's open incident (the intake reads it)
-APPROVAL#<sha256>    APPROVAL                a pending approval and its task token
 ==================== ======================= ===============================================
+
+Approvals live in the same table; adapters/approvals.py reads and writes them.
 """
 
 from __future__ import annotations
@@ -371,46 +372,3 @@ class IncidentStore:
             ConsistentRead=True,
         )
         return [_from_item(i) for i in resp["Items"]]
-
-    # ------------------------------------------------------------------ approvals
-    def put_approval(self, approval_key: str, record: dict[str, Any], expires: datetime) -> None:
-        item = {
-            "pk": f"APPROVAL#{approval_key}",
-            "sk": "APPROVAL",
-            **record,
-            "ttl": int(expires.timestamp()) + 86400,
-        }
-        try:
-            self.ddb.put_item(
-                TableName=self.table, Item=_to_item(item), ConditionExpression="attribute_not_exists(pk)"
-            )
-        except ClientError as exc:
-            raise_translated(exc, "store approval")
-
-    def get_approval(self, approval_key: str) -> dict[str, Any] | None:
-        resp = self.ddb.get_item(
-            TableName=self.table,
-            Key=_to_item({"pk": f"APPROVAL#{approval_key}", "sk": "APPROVAL"}),
-            ConsistentRead=True,
-        )
-        item = resp.get("Item")
-        return _from_item(item) if item else None
-
-    def decide_approval(self, approval_key: str, decision: dict[str, Any], now: datetime) -> bool:
-        """PENDING -> DECIDED, once. False when it was already decided (or expired)."""
-        try:
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=_to_item({"pk": f"APPROVAL#{approval_key}", "sk": "APPROVAL"}),
-                UpdateExpression="SET #s = :decided, decision = :d, decided_at = :now",
-                ConditionExpression="#s = :pending AND expires_at > :now",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=_to_item(
-                    {":decided": "DECIDED", ":pending": "PENDING", ":d": decision, ":now": iso(now)}
-                ),
-            )
-            return True
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise_translated(exc, "decide approval")

@@ -37,17 +37,6 @@ def _plan_lines(plan: dict[str, Any]) -> list[str]:
     return lines
 
 
-def approval_request(
-    incident: dict[str, Any], plan: dict[str, Any], link: str, expires_at: str
-) -> tuple[str, str]:
-    subject = f"[OpsPilot] Approval needed: {incident.get('model_id')} {incident.get('category')}"
-    lines = [*_header(incident), *_plan_lines(plan), _RULE, "Planned changes:"]
-    for action in plan.get("actions", []):
-        lines.append(f"  - {action['type']}: {action['reason']}")
-    lines += [_RULE, f"Review and decide (link valid until {expires_at}):", link]
-    return subject[:100], "\n".join(lines)
-
-
 def outcome(
     incident: dict[str, Any],
     plan: dict[str, Any],
