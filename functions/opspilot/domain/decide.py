@@ -237,8 +237,8 @@ def _quota_request_case(
     scenario: Scenario,
     increase: float,
     quota: QuotaInfo,
+    target: float,
 ) -> PlannedAction:
-    target = desired_value(quota.value, increase)
     return PlannedAction(
         action_id=f"{ActionType.OPEN_SUPPORT_CASE.value}:quota_request:{quota.quota_code}",
         type=ActionType.OPEN_SUPPORT_CASE,
@@ -263,7 +263,9 @@ def _rule_actions(
     quotas: QuotaContext,
     scenario: Scenario,
     increase: float,
+    max_values: dict[str, float] | None = None,
 ) -> list[PlannedAction]:
+    max_values = max_values or {}
     actions: list[PlannedAction] = []
     for action_type in rule.actions:
         if action_type is ActionType.REQUEST_QUOTA_INCREASE:
@@ -271,10 +273,13 @@ def _rule_actions(
                 quota = _quota(quotas, kind)
                 if quota is None:
                     continue
-                target = desired_value(quota.value, increase)
+                maximum = max_values.get(quota.quota_code)
+                target = desired_value(quota.value, increase, maximum)
+                if target <= quota.value:  # already at the most the policy allows: nothing to ask
+                    continue
                 if not quota.adjustable:  # Service Quotas cannot take the request: ask AWS Support
                     actions.append(
-                        _quota_request_case(rule, incident, usage, quotas, scenario, increase, quota)
+                        _quota_request_case(rule, incident, usage, quotas, scenario, increase, quota, target)
                     )
                     continue
                 actions.append(
@@ -317,7 +322,16 @@ def _needs_approval(
     if not actions:
         return False
     if rule.approval == "guardrails":
-        within = scenario is Scenario.HIGH_USAGE and increase <= policy.guardrails.max_auto_increase_percent
+        capped = any(
+            a.params.get("QuotaCode") in policy.guardrails.max_values
+            and a.params.get("DesiredValue") == policy.guardrails.max_values[a.params["QuotaCode"]]
+            for a in actions
+        )
+        within = (
+            scenario is Scenario.HIGH_USAGE
+            and increase <= policy.guardrails.max_auto_increase_percent
+            and not capped
+        )
         return not within
     return rule.approval == "required"
 
@@ -366,7 +380,15 @@ def plan_actions(
     approval_required = False
     for rule in rules:
         rule_scenario = scenario if rule is rules[0] else Scenario.NON_QUOTA
-        planned = _rule_actions(rule, incident, usage, quotas, rule_scenario, settings.increase_percent)
+        planned = _rule_actions(
+            rule,
+            incident,
+            usage,
+            quotas,
+            rule_scenario,
+            settings.increase_percent,
+            policy.guardrails.max_values,
+        )
         approval_required |= _needs_approval(rule, planned, rule_scenario, policy, settings.increase_percent)
         actions += [a for a in planned if a.action_id not in {b.action_id for b in actions}]
     evidence["usage"] = usage_evidence(usage)

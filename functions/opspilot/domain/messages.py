@@ -8,6 +8,8 @@ from opspilot.domain.format import number
 from opspilot.domain.model import Outcome, Severity
 
 _RULE = "-" * 60
+CASE_URL = "https://support.console.aws.amazon.com/support/home#/case/?displayId={}"
+QUOTA_REQUESTS_URL = "https://console.aws.amazon.com/servicequotas/home/requests"
 
 
 def _header(incident: dict[str, Any]) -> list[str]:
@@ -56,6 +58,11 @@ def outcome(
         lines.append(
             f"  - {result['type']} [{result['status']}] {result.get('result', {}).get('summary', '')}"
         )
+        details = result.get("result", {})
+        if details.get("request_id"):
+            lines.append(f"    quota request {details['request_id']}: {QUOTA_REQUESTS_URL}")
+        if details.get("case_id"):
+            lines.append(f"    support case: {CASE_URL.format(details['case_id'])}")
         manual = result.get("result", {}).get("manual_filing")
         if manual:
             lines += [

@@ -35,6 +35,9 @@ class Rule(_Strict):
 
 class Guardrails(_Strict):
     max_auto_increase_percent: float = Field(gt=0)
+    # the most OpsPilot may ever ask for, per quota code (Service Quotas publishes no maximum):
+    # requests are capped here, and a capped request is outside the guardrails (a person approves)
+    max_values: dict[str, float] = Field(default_factory=dict)
 
 
 class Policy(_Strict):

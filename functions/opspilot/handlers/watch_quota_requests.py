@@ -14,11 +14,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opspilot.adapters.quotas import request_status
 from opspilot.domain.format import number
+from opspilot.domain.messages import CASE_URL, QUOTA_REQUESTS_URL
 from opspilot.domain.watch import WATCH_LIMIT_SECONDS, WatchState, advance, outcome_of
 from opspilot.handlers._runtime import bind_execution, logger, now, state_part, store
 
-CASE_URL = "https://support.console.aws.amazon.com/support/home#/case/?displayId={}"
-REQUESTS_URL = "https://console.aws.amazon.com/servicequotas/home/requests"
 _VERB = {
     "approved": "quota increase approved",
     "denied": "quota increase denied",
@@ -41,7 +40,8 @@ def _message(incident: dict[str, Any], outcome: str, requests: list[dict[str, An
     if outcome == "approved":
         lines += ["", "The model's alarm thresholds are re-derived from the new quota now."]
     elif outcome == "pending":
-        lines += ["", f"OpsPilot stopped watching after {WATCH_LIMIT_SECONDS // 86400} days: {REQUESTS_URL}"]
+        days = WATCH_LIMIT_SECONDS // 86400
+        lines += ["", f"OpsPilot stopped watching after {days} days: {QUOTA_REQUESTS_URL}"]
     return subject, "\n".join(lines)
 
 
