@@ -65,4 +65,7 @@ def test_pending_approvals_are_counted_on_the_index_only() -> None:
 def test_the_shared_email_subscription_does_not_get_other_peoples_links() -> None:
     subscription = RESOURCES["NotificationEmailSubscription"]["Properties"]
     assert subscription["FilterPolicyScope"] == "MessageAttributes"
-    assert subscription["FilterPolicy"] == {"approver": [{"exists": False}]}
+    when_critical_only, otherwise = subscription["FilterPolicy"]["Fn::If"][1:]
+    for policy in (when_critical_only, otherwise):
+        assert policy["approver"] == [{"exists": False}]
+    assert when_critical_only["$or"] == [{"severity": ["critical"]}, {"severity": [{"exists": False}]}]

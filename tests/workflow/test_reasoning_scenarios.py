@@ -62,6 +62,7 @@ def test_gathering_the_context_costs_at_most_six_aws_calls(scenario_report: Repo
         in {
             "GetMetricData",
             "ListServiceQuotas",
+            "ListAWSDefaultServiceQuotas",
             "ListRequestedServiceQuotaChangeHistory",
             "DescribeCases",
             "GetInferenceProfile",

@@ -30,6 +30,20 @@ def list_bedrock_quotas(region: str | None = None, sq: Any | None = None) -> lis
     return quotas
 
 
+def list_default_values(region: str | None = None, sq: Any | None = None) -> dict[str, float]:
+    """AWS's default value of every Bedrock quota (one paginated ListAWSDefaultServiceQuotas)."""
+    sq = sq or client("service-quotas", region)
+    defaults: dict[str, float] = {}
+    try:
+        for page in sq.get_paginator("list_aws_default_service_quotas").paginate(ServiceCode=SERVICE_CODE):
+            defaults.update({q["QuotaCode"]: float(q["Value"]) for q in page["Quotas"]})
+    except ClientError as exc:
+        if error_code(exc) in TRANSIENT_CODES | DENIED_CODES:
+            raise QuotaLookupUnavailable(f"ListAWSDefaultServiceQuotas: {error_code(exc)}") from exc
+        raise_translated(exc, "ListAWSDefaultServiceQuotas")
+    return defaults
+
+
 def list_open_requests(region: str | None = None, sq: Any | None = None) -> list[dict[str, Any]]:
     """Bedrock quota increase requests still open (PENDING or CASE_OPENED)."""
     sq = sq or client("service-quotas", region)

@@ -218,8 +218,9 @@ def case_body(
     ]
     for q in quotas.quotas:
         wanted = desired_value(q.value, increase_percent)
+        default = f" (AWS default {number(q.default_value)})" if q.default_value is not None else ""
         lines.append(
-            f"  - {q.quota_name} ({q.quota_code}): {number(q.value)}, would request {number(wanted)}"
+            f"  - {q.quota_name} ({q.quota_code}): {number(q.value)}{default}, would request {number(wanted)}"
         )
     for kind, text in _forecast(usage, quotas).items():
         lines.append(f"Forecast ({kind.upper()}): {text}")

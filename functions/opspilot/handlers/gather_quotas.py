@@ -10,7 +10,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from opspilot.adapters.models import profile_model_arns
-from opspilot.adapters.quotas import QuotaLookupUnavailable, list_bedrock_quotas, list_open_requests
+from opspilot.adapters.quotas import (
+    QuotaLookupUnavailable,
+    list_bedrock_quotas,
+    list_default_values,
+    list_open_requests,
+)
 from opspilot.domain.errors import AwsPermissionError, InvalidInput, TransientAwsError
 from opspilot.domain.model import Incident, PendingRequest, QuotaContext, QuotaInfo
 from opspilot.domain.quotas import is_application_profile, match_quota, parse_model_id, underlying_model
@@ -43,6 +48,7 @@ def quota_context(model_id: str, region: str) -> QuotaContext:
     try:
         quota_id = quota_model(model_id, region)
         listed = list_bedrock_quotas(region)
+        defaults = list_default_values(region)
         requests = list_open_requests(region)
     except (QuotaLookupUnavailable, AwsPermissionError, TransientAwsError, ClientError, ValueError) as exc:
         logger.warning("quota lookup unavailable", extra={"reason": str(exc)})
@@ -63,6 +69,7 @@ def quota_context(model_id: str, region: str) -> QuotaContext:
                 quota_code=code,
                 quota_name=q["QuotaName"],
                 value=q["Value"],
+                default_value=defaults.get(code),
                 adjustable=q.get("Adjustable", False),
                 inference_type=parse_model_id(quota_id).inference_type,
             )
