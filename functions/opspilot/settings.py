@@ -27,9 +27,9 @@ class CoreSettings(_Settings):
     environment: Environment = Field(alias="OPSPILOT_ENVIRONMENT")
     alarm_name_prefix: str = Field(alias="ALARM_NAME_PREFIX")
     incident_retention_days: int = Field(alias="INCIDENT_RETENTION_DAYS", gt=0)
-    support_case_lookback_days: int = Field(alias="SUPPORT_CASE_LOOKBACK_DAYS", default=14, gt=0)
+    support_case_lookback_days: int = Field(alias="SUPPORT_CASE_LOOKBACK_DAYS", gt=0)
     # the model registry (issue 6): per-model percents and quota codes win over the stack's
-    model_registry_table_name: str = Field(alias="MODEL_REGISTRY_TABLE_NAME", default="")
+    model_registry_table_name: str = Field(alias="MODEL_REGISTRY_TABLE_NAME", min_length=3)
 
 
 class DecideSettings(CoreSettings):

@@ -68,4 +68,8 @@ def test_the_shared_email_subscription_does_not_get_other_peoples_links() -> Non
     when_critical_only, otherwise = subscription["FilterPolicy"]["Fn::If"][1:]
     for policy in (when_critical_only, otherwise):
         assert policy["approver"] == [{"exists": False}]
-    assert when_critical_only["$or"] == [{"severity": ["critical"]}, {"severity": [{"exists": False}]}]
+    assert when_critical_only["$or"] == [
+        {"severity": ["critical"]},
+        {"severity": [{"exists": False}]},
+        {"kind": ["approval_request"]},
+    ]

@@ -75,3 +75,15 @@ def test_a_registered_models_own_threshold_percent_decides(scenario_report: Repo
     (incident,) = scenario_report("registry-percent-wins")["incidents"]
     assert incident["evidence"]["rpm_threshold"] == 900  # 90 % of 1,000, not the stack's 80 %
     assert incident["scenario"] == "low_usage"
+
+
+def test_an_approved_increase_moves_the_models_alarm_thresholds(scenario_report: Report) -> None:
+    report = scenario_report("quota-approved-thresholds-follow")
+    (incident,) = report["incidents"]
+    assert {r["status"] for r in report["quota_requests"]} == {"APPROVED"}
+    writes = [c["params"] for c in report["changes_sent_to_aws"] if c["operation"] == "PutMetricAlarm"]
+    after = {w["AlarmName"]: w["Threshold"] for w in writes}  # the last write of each alarm
+    assert after["opspilot-amazon-nova-pro-v1-0-rpm-pressure"] == 1200.0  # 80 % of the new 1,500
+    assert after["opspilot-amazon-nova-pro-v1-0-tpm-pressure"] == 2_400_000.0  # 80 % of 3,000,000
+    assert "ResyncThresholds" in incident["execution"]["states"]
+    assert any("quota increase approved" in n["subject"] for n in incident["notifications"])

@@ -80,6 +80,11 @@ _REGION_GEOGRAPHY = (
 )
 
 
+def geography_of(region: str) -> str | None:
+    """The cross-region profile prefix that serves a Region (``us-east-1`` -> ``us``)."""
+    return next((g for prefix, g in _REGION_GEOGRAPHY if region.startswith(prefix)), None)
+
+
 def is_application_profile(model_id: str) -> bool:
     return bool(APPLICATION_PROFILE.match(model_id))
 

@@ -18,7 +18,7 @@ from opspilot.domain.model import (
     Scenario,
     UsageSummary,
 )
-from opspilot.domain.quotas import parse_model_id
+from opspilot.domain.quotas import geography_of, is_application_profile, parse_model_id
 
 PROMPT_CACHING_MIN_INPUT_TOKENS = 2000  # average input tokens per request
 PROMPT_CACHING_MIN_INPUT_OUTPUT_RATIO = 4.0
@@ -33,19 +33,23 @@ def _profile(incident: Incident, quotas: QuotaContext, scenario: Scenario) -> Re
     )
     if not under_pressure:
         return None
-    ref = parse_model_id(incident.model_id)
     evidence = {q.kind: {"quota": q.quota_code, "value": q.value} for q in quotas.quotas}
-    if ref.inference_type == "on_demand":
+    if is_application_profile(incident.model_id):  # the quota's inference type says what it uses
+        kinds = {q.inference_type for q in quotas.quotas}
+        inference_type = kinds.pop() if len(kinds) == 1 else "unknown"
+    else:
+        inference_type = parse_model_id(incident.model_id).inference_type
+    if inference_type == "on_demand":
+        geography = geography_of(incident.region)
+        example = f" (here: {geography}.<model id>)" if geography else ""
         return Recommendation(
             code="use_cross_region_profile",
             text=f"{incident.model_id} runs on a single-region on-demand quota. A cross-region inference "
-            "profile (for example us."
-            + incident.model_id
-            + ") draws on its own, separate cross-region quota "
-            "and spreads load across Regions.",
+            f"profile{example} draws on its own, separate cross-region quota and spreads load across "
+            "Regions.",
             evidence=evidence,
         )
-    if ref.inference_type == "cross_region":
+    if inference_type == "cross_region":
         return Recommendation(
             code="consider_global_profile",
             text=f"{incident.model_id} is a geographic cross-region profile under pressure. Where data "

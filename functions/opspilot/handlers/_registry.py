@@ -12,19 +12,15 @@ from opspilot.settings import core_settings
 
 
 @cache
-def _registry() -> RegistryStore | None:
-    name = core_settings().model_registry_table_name
-    return RegistryStore(name) if name else None
+def _registry() -> RegistryStore:
+    return RegistryStore(core_settings().model_registry_table_name)
 
 
 def model_entry(model_id: str) -> dict[str, Any]:
     """The registered settings of ``model_id`` ({} when the model is not registered). A denied
     read falls back to the stack's defaults, and says so in the log; throttling is retried."""
-    registry = _registry()
-    if registry is None:
-        return {}
     try:
-        stored = registry.get_entry(model_id)
+        stored = _registry().get_entry(model_id)
     except AwsPermissionError as exc:
         logger.warning("model registry unreadable: using the stack's defaults", extra={"reason": str(exc)})
         return {}

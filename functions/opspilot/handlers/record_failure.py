@@ -63,8 +63,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             },
             at,
         )
-    if alarm_name:
-        store().release_alarm(str(alarm_name), incident_id)  # the next event starts a fresh attempt
+    # every alarm this incident claimed: their next events start a fresh attempt
+    claimed = set((store().get_incident(incident_id) or {}).get("alarms") or {}) | (
+        {alarm_name} if alarm_name else set()
+    )
+    for name in sorted(str(n) for n in claimed):
+        store().release_alarm(name, incident_id)
     store().append_audit(incident_id, "failed", failure, at)
     logger.error("workflow failed", extra={"error": error_name, "incident_id": incident_id})
     out = messages.failure(

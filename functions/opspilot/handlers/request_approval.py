@@ -143,6 +143,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "incident_id": view.incident_id,
             "severity": view.severity,
             "approval_round": str(round_),
+            "kind": "approval_request",  # passes the severity preference: approvals always arrive
         }
         if approver != DEFAULT_APPROVER:
             attributes["approver"] = approver  # per-approver subscriptions filter on this

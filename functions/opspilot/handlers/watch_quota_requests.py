@@ -38,7 +38,7 @@ def _message(incident: dict[str, Any], outcome: str, requests: list[dict[str, An
         if r.get("CaseId"):
             lines.append(f"  support case: {CASE_URL.format(r['CaseId'])}")
     if outcome == "approved":
-        lines += ["", "The model's alarm thresholds are re-derived from the new quota now."]
+        lines += ["", "If the model is in the registry, its alarm thresholds follow the new quota next."]
     elif outcome == "pending":
         days = WATCH_LIMIT_SECONDS // 86400
         lines += ["", f"OpsPilot stopped watching after {days} days: {QUOTA_REQUESTS_URL}"]
