@@ -56,9 +56,25 @@ def pending_approvals(run: ScenarioRun) -> list[dict[str, Any]]:
 
 def chat_messages(run: ScenarioRun) -> list[dict[str, Any]]:
     return [
-        {"channel": post.channel, "host": post.host, "buttons": [b["title"] for b in post.buttons()]}
+        {
+            "channel": post.channel,
+            "host": post.host,
+            "title": _title(post.payload),
+            "buttons": [b["title"] for b in post.buttons()],
+        }
         for post in run.chat.posts
     ]
+
+
+def _title(payload: dict[str, Any]) -> str:
+    """A chat message's headline: Slack's ``text``, or the first TextBlock of a Teams card."""
+    if "text" in payload:
+        return str(payload["text"])
+    for attachment in payload.get("attachments") or []:
+        for block in (attachment.get("content") or {}).get("body") or []:
+            if block.get("type") == "TextBlock":
+                return str(block.get("text", ""))
+    return ""
 
 
 def render(incident: dict[str, Any]) -> list[str]:

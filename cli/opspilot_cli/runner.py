@@ -109,6 +109,37 @@ def _drain_inbox(run: ScenarioRun) -> None:
                 }
             )
             sqs.delete_message(QueueUrl=run.stack.inbox_queue_url, ReceiptHandle=m["ReceiptHandle"])
+            _deliver_to_chat_forwarder(run, envelope, attrs)
+
+
+def _deliver_to_chat_forwarder(run: ScenarioRun, envelope: dict[str, Any], attrs: dict[str, Any]) -> None:
+    """SNS -> Lambda delivery, which moto does not do for our in-process functions: the template's
+    ChatForwarderFunction (deployed only when a chat webhook is configured) gets each message its
+    subscription's filter policy admits, as an SNS event."""
+    params = run.stack.parameters
+    if not (params.get("SlackWebhookSecretArn") or params.get("TeamsWebhookSecretArn")):
+        return
+    if attrs.get("approver") is not None or attrs.get("kind") == "approval_request":
+        return
+    event = {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": envelope.get("MessageId"),
+                    "TopicArn": run.stack.topic_arn,
+                    "Subject": envelope.get("Subject"),
+                    "Message": envelope.get("Message", ""),
+                    "MessageAttributes": envelope.get("MessageAttributes") or {},
+                },
+            }
+        ]
+    }
+    run.client("lambda").invoke(
+        FunctionName=run.stack.function_by_logical_id["ChatForwarderFunction"], Payload=json.dumps(event)
+    )
 
 
 def _answer_approvals(run: ScenarioRun, event_spec: dict[str, Any]) -> None:

@@ -91,6 +91,20 @@ def approval_settings() -> ApprovalSettings:
     return load_settings(ApprovalSettings)
 
 
+class ChatSettings(CoreSettings):
+    slack_webhook_secret_arn: str = Field(
+        alias="SLACK_WEBHOOK_SECRET_ARN", pattern=r"^$|^arn:aws[a-z-]*:secretsmanager:"
+    )
+    teams_webhook_secret_arn: str = Field(
+        alias="TEAMS_WEBHOOK_SECRET_ARN", pattern=r"^$|^arn:aws[a-z-]*:secretsmanager:"
+    )
+
+
+@cache
+def chat_settings() -> ChatSettings:
+    return load_settings(ChatSettings)
+
+
 @cache
 def gather_quotas_settings() -> GatherQuotasSettings:
     return load_settings(GatherQuotasSettings)

@@ -56,7 +56,8 @@ def test_links_go_to_email_slack_and_teams(scenario_report: Report) -> None:
             "slack",
             "teams",
         ]
-    assert [(m["channel"], m["buttons"]) for m in report["chat_messages"]] == [
+    with_buttons = [(m["channel"], m["buttons"]) for m in report["chat_messages"] if m["buttons"]]
+    assert with_buttons == [
         ("slack", ["Review as slack channel"]),
         ("teams", ["Review as teams channel"]),
         ("slack", ["Review as slack channel"]),
@@ -130,3 +131,14 @@ def test_execute_action_receives_the_approval() -> None:
     assert selector["approval.$"] == "$.approval"
     assert ASL["States"]["ApprovalNeeded"]["Default"] == "ApprovalNotRequired"
     assert ASL["States"]["ApprovalNotRequired"]["Result"] == {"required": False, "status": "not_required"}
+
+
+def test_every_incident_notification_reaches_chat_too(scenario_report: Report) -> None:
+    report = scenario_report("approval-escalated")
+    (incident,) = report["incidents"]
+    titles = {(m["channel"], m["title"]) for m in report["chat_messages"] if not m["buttons"]}
+    outcome = next(n["subject"] for n in incident["notifications"] if "handled" in n["subject"])
+    decided = next(n["subject"] for n in incident["notifications"] if "quota increase" in n["subject"])
+    for channel in ("slack", "teams"):
+        assert (channel, outcome) in titles
+        assert (channel, decided) in titles

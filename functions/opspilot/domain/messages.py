@@ -81,6 +81,24 @@ def outcome(
     )
 
 
+def opened(incident: dict[str, Any]) -> Outcome:
+    """A new incident: what fired and what OpsPilot does next (one message, before any action)."""
+    subject = f"[OpsPilot] opened ({incident.get('severity', '')}): {incident.get('model_id')}"
+    lines = [
+        *_header(incident),
+        "Signals:   " + ", ".join(str(s.get("alarm_name")) for s in incident.get("signals") or []),
+        "",
+        "OpsPilot is gathering the evidence and will decide by the policy; the next message says what",
+        "it did, or asks for approval.",
+    ]
+    return Outcome(
+        incident_id=str(incident.get("incident_id")),
+        severity=Severity(incident.get("severity", "warning")),
+        subject=subject[:100],
+        message="\n".join(lines),
+    )
+
+
 def failure(incident_id: str, context: dict[str, Any], error: str, cause: str) -> Outcome:
     subject = (
         f"[OpsPilot] FAILED {context.get('model_id') or context.get('alarm_name') or incident_id}: {error}"

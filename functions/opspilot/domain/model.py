@@ -106,6 +106,7 @@ class Incident(Frozen):
     signals: list[Signal]  # every alarm of this model in ALARM, the triggering one first
     categories: list[Category] = Field(default_factory=list)  # every category present, primary first
     owner: str | None = None  # owner / business process, from the alarm's tags
+    opened_notice: Outcome | None = None  # the "opened" notification, for a new incident only
     opened_at: str
     attached: bool = False  # True when this event joined an incident another execution owns
 
@@ -217,3 +218,6 @@ class Outcome(Frozen):
     subject: str
     message: str
     notify: bool = True
+
+
+Incident.model_rebuild()  # Outcome is defined after Incident

@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opspilot.adapters import alarm_state
 from opspilot.adapters.incidents import iso
+from opspilot.domain import messages
 from opspilot.domain.classify import (
     ENVIRONMENT_TAG,
     MODEL_DIMENSION,
@@ -128,6 +129,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         store().append_audit(
             incident_id, "attached", {"event_id": alarm.id, "alarm": alarm.detail.alarm_name}, at
         )
-    return incident.model_copy(update={"incident_id": incident_id, "attached": attached}).model_dump(
-        mode="json"
-    )
+    result = incident.model_copy(update={"incident_id": incident_id, "attached": attached})
+    if not attached:
+        result = result.model_copy(update={"opened_notice": messages.opened(result.model_dump(mode="json"))})
+    return result.model_dump(mode="json")
