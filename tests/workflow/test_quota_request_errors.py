@@ -75,3 +75,22 @@ def test_throttling_is_retried_then_the_request_goes_through() -> None:
     assert action["status"] == "executed"
     assert [c["operation"] for c in report["changes_sent_to_aws"]] == ["RequestServiceQuotaIncrease"] * 2
     assert report["quota_requests"][0]["status"] == "APPROVED"
+
+
+def test_a_failure_while_watching_keeps_what_was_done() -> None:
+    doc = scenario("QuotaExceededException", times=1)
+    doc["name"] = "watch-denied"
+    doc["faults"] = [
+        {
+            "service": "service-quotas",
+            "operation": "GetRequestedServiceQuotaChange",
+            "error": "AccessDeniedException",
+        }
+    ]
+    report = run_scenario(validate(doc))
+    (incident,) = report["incidents"]
+    assert incident["execution"]["status"] == "FAILED"
+    assert incident["status"] == "acted", "the request was filed: the record must still say so"
+    assert incident["failure"]["error"] == "AwsPermissionError"
+    assert [a["status"] for a in incident["actions"]] == ["executed"]
+    assert any("FAILED" in n["subject"] for n in incident["notifications"])

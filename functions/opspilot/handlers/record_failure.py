@@ -13,6 +13,7 @@ from opspilot.domain.classify import incident_id_for
 from opspilot.handlers._runtime import bind_execution, logger, now, state_part, store
 
 UNCLASSIFIABLE = frozenset({"InvalidAlarmEvent", "UnclassifiableSignal"})
+SETTLED = frozenset({"acted", "notified", "rejected", "approval_expired", "resolved"})
 
 
 def lambda_error_message(cause: Any) -> str:
@@ -42,8 +43,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     at = now()
     failure = {"error": error_name, "cause": cause[:4000], "execution_id": event.get("execution_id")}
-    if incident and store().get_incident(incident_id) is not None:
-        store().update_incident(incident_id, at, status="failed", failure=failure)
+    existing = store().get_incident(incident_id) if incident else None
+    settled = existing is not None and existing.get("status") in SETTLED
+    if existing is not None:
+        # a failure after the incident acted (e.g. while watching its quota requests) is recorded,
+        # but does not turn what was done into "failed"
+        store().update_incident(incident_id, at, failure=failure, **({} if settled else {"status": "failed"}))
     else:
         store().put_incident(
             incident_id,
@@ -63,11 +68,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             },
             at,
         )
-    # every alarm this incident claimed: their next events start a fresh attempt
-    claimed = set((store().get_incident(incident_id) or {}).get("alarms") or {}) | (
-        {alarm_name} if alarm_name else set()
-    )
-    for name in sorted(str(n) for n in claimed):
+    # every alarm this incident claimed: their next events start a fresh attempt (unless the
+    # incident already acted: it stays the alarms' open incident until they recover)
+    claimed = set((existing or {}).get("alarms") or {}) | ({alarm_name} if alarm_name else set())
+    for name in sorted(str(n) for n in claimed) if not settled else []:
         store().release_alarm(name, incident_id)
     store().append_audit(incident_id, "failed", failure, at)
     logger.error("workflow failed", extra={"error": error_name, "incident_id": incident_id})
