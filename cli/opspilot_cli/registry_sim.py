@@ -27,6 +27,7 @@ from opspilot.domain.registry import ModelEntry, RegistryError, validate_entry
 from opspilot_cli.eventpattern import matches
 from opspilot_cli.stack import SimulatedStack
 from opspilot_cli.template import load_template, parameter_defaults
+from opspilot_cli.world import state_change_event
 
 SYNC_FUNCTION = "SyncAlarmsFunction"
 
@@ -228,30 +229,18 @@ def provisioned_alarm_event(
     configuration: dict[str, Any] = {"description": described.get("AlarmDescription", ""), "metrics": metrics}
     if described.get("ThresholdMetricId"):
         configuration["thresholdMetricId"] = described["ThresholdMetricId"]
-    detail: dict[str, Any] = {
-        "alarmName": alarm["name"],
-        "state": {
-            "value": state,
-            "reason": reason,
-            "timestamp": stamp,
-            "reasonData": json.dumps(reason_data),
-        },
-        "previousState": {"value": previous, "reason": "", "timestamp": stamp},
-        "configuration": configuration,
-    }
-    if alarm["tags"]:
-        detail["alarmTags"] = dict(alarm["tags"])
-    return {
-        "version": "0",
-        "id": event_id,
-        "detail-type": "CloudWatch Alarm State Change",
-        "source": "aws.cloudwatch",
-        "account": account,
-        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [described["AlarmArn"]],
-        "detail": detail,
-    }
+    return state_change_event(
+        alarm["name"],
+        described["AlarmArn"],
+        state,
+        previous,
+        reason,
+        json.dumps(reason_data),
+        configuration,
+        alarm["tags"],
+        event_id,
+        at,
+    )
 
 
 def render(provisioning: dict[str, Any]) -> list[str]:

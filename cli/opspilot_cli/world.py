@@ -218,14 +218,45 @@ def alarm_event(
             "threshold": float(alarm.get("threshold", 1)),
         }
     )
+    configuration = {"description": f"{alarm['metric']} on {alarm['model_id']}", "metrics": metrics}
+    arn = f"arn:aws:cloudwatch:{region}:{account}:alarm:{alarm['name']}"
+    return state_change_event(
+        alarm["name"],
+        arn,
+        state,
+        previous,
+        reason,
+        reason_data,
+        configuration,
+        alarm.get("tags"),
+        event_id,
+        at,
+    )
+
+
+def state_change_event(
+    name: str,
+    arn: str,
+    state: str,
+    previous: str,
+    reason: str,
+    reason_data: str,
+    configuration: dict[str, Any],
+    tags: dict[str, str] | None,
+    event_id: str,
+    at: datetime,
+) -> dict[str, Any]:
+    """The "CloudWatch Alarm State Change" EventBridge envelope, as CloudWatch sends it."""
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
+    region, account = arn.split(":")[3], arn.split(":")[4]
     detail: dict[str, Any] = {
-        "alarmName": alarm["name"],
+        "alarmName": name,
         "state": {"value": state, "reason": reason, "timestamp": stamp, "reasonData": reason_data},
         "previousState": {"value": previous, "reason": "", "timestamp": stamp},
-        "configuration": {"description": f"{alarm['metric']} on {alarm['model_id']}", "metrics": metrics},
+        "configuration": configuration,
     }
-    if alarm.get("tags"):
-        detail["alarmTags"] = dict(alarm["tags"])
+    if tags:
+        detail["alarmTags"] = dict(tags)
     return {
         "version": "0",
         "id": event_id,
@@ -234,6 +265,6 @@ def alarm_event(
         "account": account,
         "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
-        "resources": [f"arn:aws:cloudwatch:{region}:{account}:alarm:{alarm['name']}"],
+        "resources": [arn],
         "detail": detail,
     }

@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from opspilot.adapters.aws import client, error_code, raise_translated
-from opspilot.adapters.incidents import _from_item, _to_item, iso
+from opspilot.adapters.incidents import _from_item, _to_item, iso, read_item
 
 PENDING_INDEX = "by-model"
 PENDING_KEY = "APPROVALS#PENDING"
@@ -74,12 +74,9 @@ class ApprovalStore:
             raise_translated(exc, "store approval request")
 
     def get_request(self, ref: str) -> dict[str, Any] | None:
-        try:
-            resp = self.ddb.get_item(TableName=self.table, Key=self._request_key(ref), ConsistentRead=True)
-        except ClientError as exc:
-            raise_translated(exc, "get approval request")
-        item = resp.get("Item")
-        return _from_item(item) if item else None
+        return read_item(
+            self.ddb, self.table, {"pk": f"APPROVAL#{ref}", "sk": "REQUEST"}, "get approval request"
+        )
 
     def replace_task_token(self, ref: str, task_token: str) -> bool:
         """A retried RequestApproval brings a new task token; only a PENDING request takes it."""
@@ -177,16 +174,9 @@ class ApprovalStore:
             raise_translated(exc, "store approval link")
 
     def get_link(self, link_hash: str) -> dict[str, Any] | None:
-        try:
-            resp = self.ddb.get_item(
-                TableName=self.table,
-                Key=_to_item({"pk": f"APPROVAL#{link_hash}", "sk": "LINK"}),
-                ConsistentRead=True,
-            )
-        except ClientError as exc:
-            raise_translated(exc, "get approval link")
-        item = resp.get("Item")
-        return _from_item(item) if item else None
+        return read_item(
+            self.ddb, self.table, {"pk": f"APPROVAL#{link_hash}", "sk": "LINK"}, "get approval link"
+        )
 
     # ------------------------------------------------------------------ pending
     def pending(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:

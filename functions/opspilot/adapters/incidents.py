@@ -57,6 +57,31 @@ def _from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _plain(_DESER.deserialize(v)) for k, v in item.items()}
 
 
+def _pointer(alarm_name: str, incident_id: str, now: datetime, hours: int) -> dict[str, Any]:
+    """The item that makes an alarm's next ALARM events attach to its open incident (the intake
+    reads it), until it expires."""
+    expires = now + timedelta(hours=hours)
+    return {
+        "pk": f"ALARM#{alarm_name}",
+        "sk": "OPEN",
+        "incident_id": incident_id,
+        "opened_at": iso(now),
+        "expires_at": iso(expires),
+        "repeat_count": 0,
+        "ttl": int(expires.timestamp()),
+    }
+
+
+def read_item(ddb: Any, table: str, key: dict[str, str], what: str) -> dict[str, Any] | None:
+    """One item by key, read consistently; None when there is none."""
+    try:
+        resp = ddb.get_item(TableName=table, Key=_to_item(key), ConsistentRead=True)
+    except ClientError as exc:
+        raise_translated(exc, what)
+    item = resp.get("Item")
+    return _from_item(item) if item else None
+
+
 class IncidentStore:
     """All reads and writes of the incident table. ``dynamodb`` is injectable for tests."""
 
@@ -101,15 +126,7 @@ class IncidentStore:
             "updated_at": iso(now),
             "ttl": self._ttl(now),
         }
-        pointer = {
-            "pk": f"ALARM#{alarm_name}",
-            "sk": "OPEN",
-            "incident_id": incident_id,
-            "opened_at": iso(now),
-            "expires_at": iso(now + timedelta(hours=pointer_hours)),
-            "repeat_count": 0,
-            "ttl": int((now + timedelta(hours=pointer_hours)).timestamp()),
-        }
+        pointer = _pointer(alarm_name, incident_id, now, pointer_hours)
         try:
             self.ddb.transact_write_items(
                 TransactItems=[
@@ -147,16 +164,9 @@ class IncidentStore:
         return owner, False
 
     def get_incident(self, incident_id: str) -> dict[str, Any] | None:
-        try:
-            resp = self.ddb.get_item(
-                TableName=self.table,
-                Key=_to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
-                ConsistentRead=True,
-            )
-        except ClientError as exc:
-            raise_translated(exc, "get incident")
-        item = resp.get("Item")
-        return _from_item(item) if item else None
+        return read_item(
+            self.ddb, self.table, {"pk": f"INCIDENT#{incident_id}", "sk": "META"}, "get incident"
+        )
 
     def update_incident(self, incident_id: str, now: datetime, **fields: Any) -> None:
         fields["updated_at"] = iso(now)
@@ -240,15 +250,7 @@ class IncidentStore:
         stays with that incident. Returns the alarms claimed."""
         claimed = []
         for name in alarm_names:
-            pointer = {
-                "pk": f"ALARM#{name}",
-                "sk": "OPEN",
-                "incident_id": incident_id,
-                "opened_at": iso(now),
-                "expires_at": iso(now + timedelta(hours=pointer_hours)),
-                "repeat_count": 0,
-                "ttl": int((now + timedelta(hours=pointer_hours)).timestamp()),
-            }
+            pointer = _pointer(name, incident_id, now, pointer_hours)
             try:
                 self.ddb.put_item(
                     TableName=self.table,

@@ -24,7 +24,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from opspilot.adapters.aws import client, error_code, raise_translated
-from opspilot.adapters.incidents import _from_item, _to_item, iso
+from opspilot.adapters.incidents import _from_item, _to_item, iso, read_item
 from opspilot.domain.errors import OpsPilotError
 from opspilot.domain.registry import ModelEntry
 from opspilot.domain.threshold_sync import ChangeRecord, ModelState
@@ -102,13 +102,7 @@ class RegistryStore:
         return ModelState.model_validate_json(item["state"]) if item else None
 
     def _get(self, sk: str) -> dict[str, Any] | None:
-        try:
-            resp = self.ddb.get_item(
-                TableName=self.table, Key=_to_item({"pk": REGISTRY_PK, "sk": sk}), ConsistentRead=True
-            )
-        except ClientError as exc:
-            raise_translated(exc, "GetItem registry")
-        return _from_item(resp["Item"]) if "Item" in resp else None
+        return read_item(self.ddb, self.table, {"pk": REGISTRY_PK, "sk": sk}, "GetItem registry")
 
     def put_entry(self, entry: ModelEntry, *, expected_version: int | None, by: str, now: datetime) -> int:
         """Write ``entry``; ``expected_version`` None means it must be new. Returns the new version."""
