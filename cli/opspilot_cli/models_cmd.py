@@ -390,7 +390,7 @@ def _show(args: argparse.Namespace) -> int:
             "version": stored.version if stored else None,
             "updated_at": stored.updated_at if stored else None,
             "updated_by": stored.updated_by if stored else None,
-            "state": state.model_dump(mode="json") if state else None,
+            "state": state.to_json() if state else None,
             "changes": [{k: v for k, v in c.items() if k not in {"pk", "sk", "ttl"}} for c in changes],
         }
         print(json.dumps(doc, indent=2, default=str))

@@ -149,7 +149,7 @@ def approval(stack: SimulatedStack) -> ApprovalStore:
         "incident_id": "inc-1",
         "execution_id": "arn:aws:states:us-east-1:123456789012:execution:m:e",
         "approvers": ["lead@example.com", "oncall@example.com"],
-        "view": VIEW.model_dump(mode="json"),
+        "view": VIEW.to_json(),
         "created_at": iso(NOW),
     }
     assert store.create_request("ref-1", record, expires)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,26 @@ def test_no_star_resource_on_anything_that_changes_state(logical: str, statement
 def test_every_function_handler_imports(logical: str) -> None:
     module, _, attr = FUNCTIONS[logical]["Properties"]["Handler"].rpartition(".")
     assert callable(getattr(importlib.import_module(module), attr))
+
+
+# What a handler may load: the standard library, what the Lambda runtime provides (boto3 and its
+# dependencies) and what functions/requirements.txt ships (Powertools and its dependencies).
+LAMBDA_RUNTIME = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six", "certifi"}
+SHIPPED = {"opspilot", "aws_lambda_powertools", "typing_extensions"}
+
+
+def test_handlers_load_only_what_the_lambda_package_ships() -> None:
+    """A fresh process imports every handler: nothing outside the package (no pydantic, no moto,
+    no yaml) may come along, or the deployed function fails or its cold start grows."""
+    modules = sorted({f["Properties"]["Handler"].rpartition(".")[0] for f in FUNCTIONS.values()})
+    code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m)\nprint(*sys.modules)"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code, *modules], check=True, capture_output=True, text=True
+    ).stdout.split()
+    tops = {name.partition(".")[0] for name in loaded}
+    venv_hooks = {t for t in tops if t.startswith(("__editable__", "_distutils_hack", "__m"))}  # and __main__
+    assert tops - sys.stdlib_module_names - LAMBDA_RUNTIME - SHIPPED - venv_hooks == set()
+    assert "opspilot" in tops and "aws_lambda_powertools" in tops  # the check saw the handlers
 
 
 def test_functions_share_one_code_package_on_the_right_runtime() -> None:

@@ -114,7 +114,7 @@ def test_a_case_shows_its_subject_and_a_preview_of_its_text() -> None:
         body_preview="Model: m\nRegion: us-east-1",
         body_chars=1200,
     )
-    view = VIEW.model_copy(update={"quota_changes": [], "cases": [case], "charts": []})
+    view = VIEW.replace(quota_changes=[], cases=[case], charts=[])
     page = pages.confirm_page(view, "a@example.com", 2, "x", "t")
     assert "Approve the support case for" in page
     assert "<td class=subject>[OpsPilot] investigation: m in us-east-1</td>" in page
@@ -125,7 +125,7 @@ def test_a_case_shows_its_subject_and_a_preview_of_its_text() -> None:
 
 def test_everything_from_the_workflow_is_escaped() -> None:
     hostile = '<script>alert("x")</script>'
-    view = VIEW.model_copy(update={"model_id": hostile, "summary": hostile, "evidence": [(hostile, hostile)]})
+    view = VIEW.replace(model_id=hostile, summary=hostile, evidence=[(hostile, hostile)])
     page = pages.confirm_page(view, hostile, 1, hostile, '"><b>')
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert 'value="&quot;&gt;&lt;b&gt;"' in page

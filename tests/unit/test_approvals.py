@@ -30,7 +30,7 @@ from opspilot.domain.approvals import (
     token_matches,
     workflow_output,
 )
-from opspilot.domain.model import PlannedAction
+from opspilot.domain.model import ActionType, PlannedAction
 
 KEY = encode_key(b"\x01" * 32)
 AT = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
@@ -149,7 +149,7 @@ def test_the_view_holds_what_changes_and_why() -> None:
     assert (chart.kind, chart.quota, chart.threshold, chart.requested) == ("rpm", 500, 400, 750)
     assert ("Throttled requests, 14 days", "12") in view.evidence
     assert view.forecast == ["RPM: quota reached in 10.8 days"]
-    assert ApprovalView.model_validate(view.model_dump(mode="json")) == view  # stored and read back
+    assert ApprovalView.parse(view.to_json()) == view  # stored and read back
 
 
 def fields(**values: str) -> dict[str, list[str]]:
@@ -272,7 +272,7 @@ def test_link_states(record: dict[str, Any], state: LinkState) -> None:
 
 ACTION = PlannedAction(
     action_id="request_quota_increase:L-3D8CC480",
-    type="request_quota_increase",  # type: ignore[arg-type]
+    type=ActionType.REQUEST_QUOTA_INCREASE,
     reason="r",
     params={"ServiceCode": "bedrock", "QuotaCode": "L-3D8CC480", "DesiredValue": 750.0},
 )

@@ -115,7 +115,7 @@ def test_anomaly_band_alarm_per_metric(load_event: LoadEvent, metric: str, scope
 def test_watched_metric_reads_the_alarm_configuration(load_event: LoadEvent) -> None:
     metric = watched_metric(parse_alarm_event(load_event("alarm-input-tokens-anomaly.json")))
 
-    assert metric.model_dump() == {
+    assert metric.to_json() == {
         "namespace": "AWS/Bedrock",
         "name": "InputTokenCount",
         "dimensions": {"ModelId": "anthropic.claude-3-5-sonnet-20240620-v1:0"},

@@ -24,7 +24,7 @@ SNS_SUBJECT_MAX = 100
 
 @pytest.fixture
 def incident(make_incident: MakeIncident) -> dict[str, Any]:
-    return make_incident(environment=Environment.PILOT).model_dump(mode="json")
+    return make_incident(environment=Environment.PILOT).to_json()
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def plan(make_incident: MakeIncident, make_usage: MakeUsage, make_quotas: MakeQu
         DecisionSettings(threshold_percent=80, increase_percent=50, approval_timeout_seconds=86400),
     )
     assert len(planned.actions) == 2
-    return planned.model_dump(mode="json")
+    return planned.to_json()
 
 
 def test_the_outcome_carries_the_decision_and_its_evidence(
@@ -164,7 +164,7 @@ def _subjects(incident: dict[str, Any], plan: dict[str, Any], error: str) -> lis
 def test_subjects_fit_sns(
     make_incident: MakeIncident, plan: dict[str, Any], model_id: str, error: str
 ) -> None:
-    incident = make_incident(model_id=model_id).model_dump(mode="json")
+    incident = make_incident(model_id=model_id).to_json()
 
     for subject in _subjects(incident, plan, error):
         assert 0 < len(subject) <= SNS_SUBJECT_MAX, subject
@@ -177,7 +177,7 @@ def test_outcome_subject_keeps_the_verb_for_a_model_arn(
     make_incident: MakeIncident, plan: dict[str, Any], verb: str
 ) -> None:
     model_arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/k3mq8z2b7c1d"
-    incident = make_incident(model_id=model_arn).model_dump(mode="json")
+    incident = make_incident(model_id=model_arn).to_json()
     status = "rejected" if verb == "rejected" else "expired"
 
     out = messages.outcome(incident, plan, {"status": status}, [])
@@ -187,7 +187,7 @@ def test_outcome_subject_keeps_the_verb_for_a_model_arn(
 
 
 def test_resolved_names_the_model_and_the_time(make_incident: MakeIncident) -> None:
-    incident = {**make_incident().model_dump(mode="json"), "status": "acted"}
+    incident = {**make_incident().to_json(), "status": "acted"}
 
     out = messages.resolved(incident, "2026-11-30T10:41:07Z")
 

@@ -48,8 +48,12 @@ def refused(raw: dict[str, Any], **context: Any) -> RegistryError:
         (entry(rpm_threshold_percent=0), "rpm_threshold_percent", "more than 0 and at most 100"),
         (entry(tpm_threshold_percent=120), "tpm_threshold_percent", "at most 100 (percent), got 120"),
         (entry(increase_percent=1500), "increase_percent", "at most 1000"),
-        (entry(rpm_threshold_percent="eighty"), "rpm_threshold_percent", "valid number"),
-        (entry(environment="staging"), "environment", "'production', 'pilot' or 'experimentation'"),
+        (entry(rpm_threshold_percent="eighty"), "rpm_threshold_percent", "must be a number, got a string"),
+        (
+            entry(environment="staging"),
+            "environment",
+            "'experimentation', got 'staging'",
+        ),
         (entry(owner="claims; drop table"), "owner", "becomes a tag"),
         (entry(quota_codes={"rpm": "L-1f3a5c7e"}), "quota_codes.rpm", "is not a quota code"),
         (entry(quota_codes={"rpm": "L-1F3A5C7E", "rps": "L-1F3A5C7E"}), "quota_codes.rps", "unknown field"),
@@ -72,7 +76,7 @@ def refused(raw: dict[str, Any], **context: Any) -> RegistryError:
         (
             entry(alarms={"throttles": {"evaluation_periods": 0}}),
             "alarms.throttles.evaluation_periods",
-            "or equal to 1",
+            "must be at least 1, got 0",
         ),
     ],
 )

@@ -96,7 +96,7 @@ def test_custom_document_replaces_the_rules() -> None:
             json.dumps(document(guardrails={"max_auto_increase_percent": 0})),
             "guardrails.max_auto_increase_percent",
         ),
-        (json.dumps([]), "valid dictionary"),
+        (json.dumps([]), "must be an object, got a list"),
     ],
     ids=[
         "bad-json",

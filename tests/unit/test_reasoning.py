@@ -115,15 +115,22 @@ def test_application_profile_arns_are_recognised() -> None:
 
 def test_a_quota_that_is_not_adjustable_becomes_a_quota_request_case() -> None:
     from opspilot.domain.decide import DecisionSettings, plan_actions
-    from opspilot.domain.model import Incident, QuotaContext, QuotaInfo, SupportContext, UsageSummary
+    from opspilot.domain.model import (
+        Environment,
+        Incident,
+        QuotaContext,
+        QuotaInfo,
+        SupportContext,
+        UsageSummary,
+    )
     from opspilot.domain.policy import load_policy
 
     s = signal("Invocations")
     category, severity, scope, categories = combine([s])
     incident = Incident(
         incident_id="inc-1", model_id="amazon.nova-pro-v1:0", region="us-east-1", account="123456789012",
-        environment="pilot", category=category, severity=severity, quota_scope=scope, alarm_name="a",
-        signals=[s], categories=categories, opened_at="2026-11-30T10:00:00Z",
+        environment=Environment.PILOT, category=category, severity=severity, quota_scope=scope,
+        alarm_name="a", signals=[s], categories=categories, opened_at="2026-11-30T10:00:00Z",
     )  # fmt: skip
     usage = UsageSummary(
         model_id="amazon.nova-pro-v1:0", days=14, datapoints=100, steady_rpm=300, peak_rpm=900, steady_tpm=1,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from opspilot.domain.classify import MetricInput, classify_metric, combine, metric_of
-from opspilot.domain.model import Incident, QuotaContext, Scenario, UsageSummary
+from opspilot.domain.model import Environment, Incident, QuotaContext, Scenario, UsageSummary
 from opspilot.domain.recommend import recommend
 
 
@@ -21,9 +21,9 @@ def incident(
     )
     category, severity, scope, categories = combine([s])
     return Incident(
-        incident_id="i", model_id=model, region="us-east-1", account="123456789012", environment=env,
-        category=category, severity=severity, quota_scope=scope, alarm_name="a", signals=[s],
-        categories=categories, opened_at="2026-11-30T10:00:00Z",
+        incident_id="i", model_id=model, region="us-east-1", account="123456789012",
+        environment=Environment(env), category=category, severity=severity, quota_scope=scope,
+        alarm_name="a", signals=[s], categories=categories, opened_at="2026-11-30T10:00:00Z",
     )  # fmt: skip
 
 

@@ -208,9 +208,7 @@ def test_a_quota_scoped_sync_only_touches_models_on_that_quota(provisioned: Any)
     request = SyncRequest(reason="quota_increase", quota_codes=["L-99999999"])
     checks, _ = run(request, entries, states, quotas(rpm=2000), existing)
     assert checks.names == []
-    checks, _ = run(
-        request.model_copy(update={"quota_codes": [RPM]}), entries, states, quotas(rpm=2000), existing
-    )
+    checks, _ = run(request.replace(quota_codes=[RPM]), entries, states, quotas(rpm=2000), existing)
     assert checks.names == ["opspilot-amazon-nova-pro-v1-0-rpm-pressure"]
 
 

@@ -15,6 +15,7 @@ the sync, filtered to ``ENTRY#`` items, so the sync's own writes never trigger i
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ class RegistryStore:
                         stored = _stored(item)
                         entries[stored.model_id] = stored
                     elif item["sk"].startswith(STATE):
-                        state = ModelState.model_validate_json(item["state"])
+                        state = ModelState.parse(json.loads(item["state"]))
                         states[state.model_id] = state
         except ClientError as exc:
             raise_translated(exc, "Query registry")
@@ -99,7 +100,7 @@ class RegistryStore:
 
     def get_state(self, model_id: str) -> ModelState | None:
         item = self._get(STATE + model_id)
-        return ModelState.model_validate_json(item["state"]) if item else None
+        return ModelState.parse(json.loads(item["state"])) if item else None
 
     def _get(self, sk: str) -> dict[str, Any] | None:
         return read_item(self.ddb, self.table, {"pk": REGISTRY_PK, "sk": sk}, "GetItem registry")
@@ -111,7 +112,7 @@ class RegistryStore:
             "pk": REGISTRY_PK,
             "sk": ENTRY + entry.model_id,
             "model_id": entry.model_id,
-            "entry": entry.model_dump(mode="json", exclude_defaults=True),
+            "entry": entry.to_json(exclude_defaults=True),
             "version": version,
             "updated_at": iso(now),
             "updated_by": by,
@@ -165,12 +166,20 @@ class RegistryStore:
             if state is None:
                 requests.append({"DeleteRequest": {"Key": _to_item(key)}})
             else:
-                requests.append({"PutRequest": {"Item": _to_item(key | {"state": state.model_dump_json()})}})
+                requests.append(
+                    {
+                        "PutRequest": {
+                            "Item": _to_item(
+                                key | {"state": json.dumps(state.to_json(), separators=(",", ":"))}
+                            )
+                        }
+                    }
+                )
         for change in changes:
             item = {
                 "pk": f"CHANGES#{change.model_id}",
                 "sk": f"{change.at}#{change.alarm_name}#{change.action}",
-                **change.model_dump(mode="json"),
+                **change.to_json(),
                 "ttl": ttl,
             }
             requests.append({"PutRequest": {"Item": _to_item(item)}})

@@ -29,7 +29,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from opspilot.domain.format import number
-from opspilot.domain.model import ActionType, Frozen, PlannedAction
+from opspilot.domain.model import ActionType, PlannedAction
+from opspilot.domain.records import Record, spec
 
 LINK_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 LINK_ID_BYTES = 24  # secrets.token_urlsafe(24): 32 characters, 192 random bits
@@ -123,7 +124,7 @@ def deadline(entered_at: str | None, now: datetime, timeout_seconds: int) -> dat
 # --------------------------------------------------------------------------------- snapshot
 
 
-class QuotaChange(Frozen):
+class QuotaChange(Record):
     action_id: str
     quota_code: str
     quota_name: str
@@ -133,7 +134,7 @@ class QuotaChange(Frozen):
     reason: str
 
 
-class CaseChange(Frozen):
+class CaseChange(Record):
     action_id: str
     subject: str
     severity: str
@@ -141,7 +142,7 @@ class CaseChange(Frozen):
     body_chars: int
 
 
-class UsageChart(Frozen):
+class UsageChart(Record):
     kind: str  # rpm | tpm
     unit: str
     daily_peaks: list[float]
@@ -150,7 +151,7 @@ class UsageChart(Frozen):
     requested: float | None = None
 
 
-class ApprovalView(Frozen):
+class ApprovalView(Record):
     """Everything the confirm page and the messages show, frozen when the approval is asked."""
 
     incident_id: str
@@ -162,11 +163,11 @@ class ApprovalView(Frozen):
     scenario: str
     rule: str
     summary: str
-    quota_changes: list[QuotaChange] = []
-    cases: list[CaseChange] = []
-    evidence: list[tuple[str, str]] = []
-    forecast: list[str] = []
-    charts: list[UsageChart] = []
+    quota_changes: list[QuotaChange] = spec(default_factory=list)
+    cases: list[CaseChange] = spec(default_factory=list)
+    evidence: list[tuple[str, str]] = spec(default_factory=list)
+    forecast: list[str] = spec(default_factory=list)
+    charts: list[UsageChart] = spec(default_factory=list)
     usage_end: str  # the day the last daily peak belongs to, YYYY-MM-DD
 
 
@@ -468,5 +469,5 @@ def apply_approved_value(
     planned = float(action.params["DesiredValue"])
     if not math.isfinite(value) or value <= 0 or value >= planned:
         return action, None
-    lowered = action.model_copy(update={"params": {**action.params, "DesiredValue": float(value)}})
+    lowered = action.replace(params={**action.params, "DesiredValue": float(value)})
     return lowered, planned

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from opspilot.domain.errors import InvalidAlarmEvent, UnclassifiableSignal
-from opspilot.domain.model import Category, MetricRef, QuotaScope, Severity, Signal
+from opspilot.domain.model import Category, Environment, MetricRef, QuotaScope, Severity, Signal
 
 BEDROCK_NAMESPACE = "AWS/Bedrock"
 MODEL_DIMENSION = "ModelId"
@@ -174,6 +174,20 @@ def model_id_of(alarm_name: str, metric: MetricRef, tags: dict[str, str]) -> str
             f"alarm '{alarm_name}': no '{MODEL_DIMENSION}' dimension in its metrics and no '{MODEL_TAG}' tag"
         )
     return model
+
+
+def environment_of(alarm_name: str, tags: dict[str, str], default: Environment) -> Environment:
+    """The environment an alarm's ``opspilot:environment`` tag names, else the stack's."""
+    tagged = tags.get(ENVIRONMENT_TAG)
+    if not tagged:
+        return default
+    try:
+        return Environment(tagged)
+    except ValueError:
+        allowed = ", ".join(e.value for e in Environment)
+        raise InvalidAlarmEvent(
+            f"alarm '{alarm_name}': tag '{ENVIRONMENT_TAG}' is {tagged!r}, expected one of {allowed}"
+        ) from None
 
 
 _ARN_ALARM = re.compile(r":alarm:(.+)$")

@@ -6,64 +6,60 @@ event raises :class:`InvalidAlarmEvent` whose message names the offending field.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from opspilot.domain.errors import InvalidAlarmEvent
+from opspilot.domain.records import Record, RecordError, spec
 
 ALARM_EVENT_SOURCE = "aws.cloudwatch"
 ALARM_EVENT_DETAIL_TYPE = "CloudWatch Alarm State Change"
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
-
-
-class MetricSpec(_Lenient):
+class MetricSpec(Record, extra="ignore"):
     namespace: str
     name: str
-    dimensions: dict[str, str] = Field(default_factory=dict)
+    dimensions: dict[str, str] = spec(default_factory=dict)
 
 
-class MetricStat(_Lenient):
+class MetricStat(Record, extra="ignore"):
     metric: MetricSpec
     period: int
     stat: str
 
 
-class AlarmMetric(_Lenient):
+class AlarmMetric(Record, extra="ignore"):
     id: str
-    metric_stat: MetricStat | None = Field(default=None, alias="metricStat")
+    metric_stat: MetricStat | None = spec(None, key="metricStat")
     expression: str | None = None
-    return_data: bool | None = Field(default=None, alias="returnData")
+    return_data: bool | None = spec(None, key="returnData")
 
 
-class AlarmConfiguration(_Lenient):
+class AlarmConfiguration(Record, extra="ignore"):
     description: str | None = None
-    metrics: list[AlarmMetric] = Field(default_factory=list)
-    threshold_metric_id: str | None = Field(default=None, alias="thresholdMetricId")
-    alarm_rule: str | None = Field(default=None, alias="alarmRule")  # set for composite alarms
+    metrics: list[AlarmMetric] = spec(default_factory=list)
+    threshold_metric_id: str | None = spec(None, key="thresholdMetricId")
+    alarm_rule: str | None = spec(None, key="alarmRule")  # set for composite alarms
 
 
-class AlarmState(_Lenient):
+class AlarmState(Record, extra="ignore"):
     value: str
     reason: str = ""
-    reason_data: str | None = Field(default=None, alias="reasonData")  # JSON text, when present
+    reason_data: str | None = spec(None, key="reasonData")  # JSON text, when present
     timestamp: str
 
 
-class AlarmDetail(_Lenient):
-    alarm_name: str = Field(alias="alarmName")
+class AlarmDetail(Record, extra="ignore"):
+    alarm_name: str = spec(key="alarmName")
     state: AlarmState
-    previous_state: AlarmState | None = Field(default=None, alias="previousState")
-    configuration: AlarmConfiguration = Field(default_factory=AlarmConfiguration)
-    alarm_tags: dict[str, str] = Field(default_factory=dict, alias="alarmTags")
+    previous_state: AlarmState | None = spec(None, key="previousState")
+    configuration: AlarmConfiguration = spec(default_factory=AlarmConfiguration)
+    alarm_tags: dict[str, str] = spec(default_factory=dict, key="alarmTags")
 
 
-class AlarmStateChangeEvent(_Lenient):
+class AlarmStateChangeEvent(Record, extra="ignore"):
     id: str
-    detail_type: str = Field(alias="detail-type")
+    detail_type: str = spec(key="detail-type")
     source: str
     account: str
     time: str
@@ -77,12 +73,12 @@ class AlarmStateChangeEvent(_Lenient):
 
 def parse_alarm_event(raw: Any) -> AlarmStateChangeEvent:
     """Validate an EventBridge envelope; the error names the first bad field by its JSON path."""
+    if not isinstance(raw, Mapping):
+        raise InvalidAlarmEvent(f"field '<event>': must be an object, got {type(raw).__name__}")
     try:
-        event = AlarmStateChangeEvent.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "<event>"
-        raise InvalidAlarmEvent(f"field '{where}': {first['msg']}") from exc
+        event = AlarmStateChangeEvent.parse(raw)
+    except RecordError as exc:
+        raise InvalidAlarmEvent(str(exc)) from exc
     if event.source != ALARM_EVENT_SOURCE:
         raise InvalidAlarmEvent(f"field 'source': expected '{ALARM_EVENT_SOURCE}', got '{event.source}'")
     if event.detail_type != ALARM_EVENT_DETAIL_TYPE:

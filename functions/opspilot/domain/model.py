@@ -1,7 +1,8 @@
 """The incident vocabulary shared by every stage of the workflow.
 
 Pure data: no boto3, no Powertools. Every object here crosses a Lambda boundary as JSON, so each
-model is a frozen pydantic model with ``model_dump(mode="json")`` as its wire form.
+is a frozen :class:`~opspilot.domain.records.Record`: ``Cls.parse(raw)`` reads it and names the bad
+field, ``to_json()`` is its wire form.
 """
 
 from __future__ import annotations
@@ -9,11 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+from opspilot.domain.records import Record, spec
 
 
 class Category(StrEnum):
@@ -62,12 +59,12 @@ class ActionStatus(StrEnum):
     FAILED = "failed"
 
 
-class MetricRef(Frozen):
+class MetricRef(Record):
     """What an alarm watches, read from its own configuration (never from its name)."""
 
     namespace: str
     name: str
-    dimensions: dict[str, str] = Field(default_factory=dict)
+    dimensions: dict[str, str] = spec(default_factory=dict)
     stat: str
     period: int
     anomaly_band: bool = False
@@ -75,7 +72,7 @@ class MetricRef(Frozen):
     inputs: int = 1  # how many series the alarm evaluates
 
 
-class Signal(Frozen):
+class Signal(Record):
     """One alarm, classified."""
 
     alarm_name: str
@@ -91,7 +88,7 @@ class Signal(Frozen):
     threshold_per_minute: float | None = None
 
 
-class Incident(Frozen):
+class Incident(Record):
     """What the Classify step hands to the rest of the workflow."""
 
     incident_id: str
@@ -104,14 +101,14 @@ class Incident(Frozen):
     quota_scope: QuotaScope
     alarm_name: str  # the alarm whose state change started this execution
     signals: list[Signal]  # every alarm of this model in ALARM, the triggering one first
-    categories: list[Category] = Field(default_factory=list)  # every category present, primary first
+    categories: list[Category] = spec(default_factory=list)  # every category present, primary first
     owner: str | None = None  # owner / business process, from the alarm's tags
     opened_notice: Outcome | None = None  # the "opened" notification, for a new incident only
     opened_at: str
     attached: bool = False  # True when this event joined an incident another execution owns
 
 
-class UsageSummary(Frozen):
+class UsageSummary(Record):
     """14 days of per-minute usage, reduced to what decisions need. ``None`` means unknown."""
 
     model_id: str
@@ -131,15 +128,15 @@ class UsageSummary(Frozen):
     error_rate: float | None = None  # server errors per invocation
     throttle_rate: float | None = None  # throttles per attempted invocation
     peak_generated_tpm: float | None = None  # input+output tokens, when TPM comes from the estimate
-    daily_peak_rpm: list[float] = Field(default_factory=list)
-    daily_peak_tpm: list[float] = Field(default_factory=list)
-    daily_invocations: list[float] = Field(default_factory=list)
-    daily_tokens_per_request: list[float | None] = Field(default_factory=list)
-    missing: list[str] = Field(default_factory=list)
+    daily_peak_rpm: list[float] = spec(default_factory=list)
+    daily_peak_tpm: list[float] = spec(default_factory=list)
+    daily_invocations: list[float] = spec(default_factory=list)
+    daily_tokens_per_request: list[float | None] = spec(default_factory=list)
+    missing: list[str] = spec(default_factory=list)
     unknown_reason: str | None = None  # set when usage could not be read at all (e.g. denied)
 
 
-class QuotaInfo(Frozen):
+class QuotaInfo(Record):
     kind: str  # "rpm" or "tpm"
     quota_code: str
     quota_name: str
@@ -149,7 +146,7 @@ class QuotaInfo(Frozen):
     inference_type: str = "on_demand"  # on_demand | cross_region | global
 
 
-class PendingRequest(Frozen):
+class PendingRequest(Record):
     request_id: str
     quota_code: str
     desired_value: float
@@ -158,51 +155,51 @@ class PendingRequest(Frozen):
     created: str | None = None
 
 
-class QuotaContext(Frozen):
-    quotas: list[QuotaInfo] = Field(default_factory=list)
-    pending_requests: list[PendingRequest] = Field(default_factory=list)
+class QuotaContext(Record):
+    quotas: list[QuotaInfo] = spec(default_factory=list)
+    pending_requests: list[PendingRequest] = spec(default_factory=list)
     unknown_reason: str | None = None  # set when quotas could not be read (denied, throttled)
 
 
-class SupportCase(Frozen):
+class SupportCase(Record):
     case_id: str
     display_id: str | None = None
     subject: str
     status: str
 
 
-class SupportContext(Frozen):
+class SupportContext(Record):
     plan: str  # "business_or_enterprise" or "basic"
-    open_cases: list[SupportCase] = Field(default_factory=list)
+    open_cases: list[SupportCase] = spec(default_factory=list)
 
 
-class PlannedAction(Frozen):
+class PlannedAction(Record):
     action_id: str
     type: ActionType
     reason: str
     params: dict[str, Any]
 
 
-class Recommendation(Frozen):
+class Recommendation(Record):
     """Advice for people, with the numbers it rests on. Never acted on automatically."""
 
     code: str
     text: str
-    evidence: dict[str, Any] = Field(default_factory=dict)
+    evidence: dict[str, Any] = spec(default_factory=dict)
 
 
-class Plan(Frozen):
+class Plan(Record):
     scenario: Scenario | None
     rule: str  # the policy rule that decided; "a + b" when a mix of signals needed two
     approval_required: bool
     approval_timeout_seconds: int
     actions: list[PlannedAction]
     summary: str
-    evidence: dict[str, Any] = Field(default_factory=dict)
-    recommendations: list[Recommendation] = Field(default_factory=list)
+    evidence: dict[str, Any] = spec(default_factory=dict)
+    recommendations: list[Recommendation] = spec(default_factory=list)
 
 
-class ActionResult(Frozen):
+class ActionResult(Record):
     action_id: str
     type: ActionType
     status: ActionStatus
@@ -210,7 +207,7 @@ class ActionResult(Frozen):
     result: dict[str, Any]
 
 
-class Outcome(Frozen):
+class Outcome(Record):
     """What a notification step publishes."""
 
     incident_id: str
@@ -218,6 +215,3 @@ class Outcome(Frozen):
     subject: str
     message: str
     notify: bool = True
-
-
-Incident.model_rebuild()  # Outcome is defined after Incident

@@ -299,7 +299,7 @@ def desired_alarms(
     for kind in enabled_kinds(entry):
         d = DEFAULTS[kind]
         override = overrides_of(entry).get(kind)
-        o = override.model_dump(exclude_none=True) if override else {}
+        o = override.to_json(exclude_none=True) if override else {}
         periods = int(o.get("evaluation_periods", d.evaluation_periods))
         params: dict[str, Any] = {
             "AlarmName": alarm_name(stack.alarm_name_prefix, entry.model_id, kind),

@@ -9,23 +9,18 @@ import json
 from importlib import resources
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from opspilot.domain.errors import InvalidInput
 from opspilot.domain.model import ActionType, Category, Environment, Scenario
+from opspilot.domain.records import Record, RecordError, spec
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-class RuleMatch(_Strict):
+class RuleMatch(Record):
     environment: list[Environment] | None = None
     scenario: list[Scenario] | None = None
     category: list[Category] | None = None
 
 
-class Rule(_Strict):
+class Rule(Record):
     name: str
     when: RuleMatch
     actions: list[ActionType]
@@ -33,18 +28,18 @@ class Rule(_Strict):
     summary: str
 
 
-class Guardrails(_Strict):
-    max_auto_increase_percent: float = Field(gt=0)
+class Guardrails(Record):
+    max_auto_increase_percent: float = spec(gt=0)
     # the most OpsPilot may ever ask for, per quota code (Service Quotas publishes no maximum):
     # requests are capped here, and a capped request is outside the guardrails (a person approves)
-    max_values: dict[str, float] = Field(default_factory=dict)
+    max_values: dict[str, float] = spec(default_factory=dict)
 
 
-class Policy(_Strict):
+class Policy(Record):
     version: Literal[1]
     description: str = ""
     guardrails: Guardrails
-    rules: list[Rule] = Field(min_length=1)
+    rules: list[Rule] = spec(min_length=1)
 
 
 DEFAULT_RULE = Rule(
@@ -61,13 +56,11 @@ def load_policy(document: str | None = None) -> Policy:
     text = document or resources.files("opspilot.policy").joinpath("default_policy.json").read_text()
     try:
         raw: Any = json.loads(text)
-        return Policy.model_validate(raw)
+        return Policy.parse(raw)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"policy: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise InvalidInput(f"policy field '{where}': {first['msg']}") from exc
+    except RecordError as exc:
+        raise InvalidInput(f"policy field '{exc.field}': {exc.message}") from exc
 
 
 def select_rule(policy: Policy, environment: Environment, scenario: Scenario, category: Category) -> Rule:

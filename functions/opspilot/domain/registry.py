@@ -13,13 +13,12 @@ before it provisions anything); its errors name the field.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, get_args
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from opspilot.domain.model import Environment
 from opspilot.domain.quotas import GEOGRAPHY_PREFIXES
+from opspilot.domain.records import Record, RecordError, spec
 
 # Model providers of Amazon Bedrock, as they appear in model ids ("anthropic.claude-...").
 KNOWN_PROVIDERS = frozenset(
@@ -68,6 +67,7 @@ AlarmKindName = Literal[
     "output-tokens-anomaly",
     "latency-anomaly",
 ]
+ALARM_KINDS: tuple[str, ...] = get_args(AlarmKindName)
 PRESSURE_KINDS = frozenset({"rpm-pressure", "tpm-pressure"})
 ANOMALY_KINDS = frozenset(
     {"invocations-anomaly", "input-tokens-anomaly", "output-tokens-anomaly", "latency-anomaly"}
@@ -84,87 +84,67 @@ class RegistryError(ValueError):
         self.message = message
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+def _quota_code(value: str) -> None:
+    if not QUOTA_CODE.match(value):
+        raise ValueError(f"{value!r} is not a quota code (L- and 8 hex digits, e.g. L-3D8CC480)")
 
 
-class QuotaCodes(_Strict):
+def _not_negative(value: float) -> None:
+    if value < 0:
+        raise ValueError("must be 0 or more")
+
+
+def _statistic(value: str) -> None:
+    if not STATISTIC.match(value):
+        raise ValueError(f"{value!r} is not a CloudWatch statistic (Sum, Average, Maximum, p90, ...)")
+
+
+def _percent_up_to(upper: float) -> Callable[[float], None]:
+    def check(value: float) -> None:
+        if not 0 < value <= upper:
+            raise ValueError(f"must be more than 0 and at most {upper:g} (percent), got {value:g}")
+
+    return check
+
+
+def _tag_value(value: str) -> None:
+    if not TAG_VALUE.match(value):
+        raise ValueError("may hold letters, digits, spaces and _ . : / = + - @ only (it becomes a tag)")
+
+
+class QuotaCodes(Record):
     """Quota codes to use instead of matching the model's quotas by name."""
 
-    rpm: str | None = None
-    tpm: str | None = None
-
-    @field_validator("rpm", "tpm")
-    @classmethod
-    def _code(cls, value: str | None) -> str | None:
-        if value is not None and not QUOTA_CODE.match(value):
-            raise ValueError(f"{value!r} is not a quota code (L- and 8 hex digits, e.g. L-3D8CC480)")
-        return value
+    rpm: str | None = spec(None, check=_quota_code)
+    tpm: str | None = spec(None, check=_quota_code)
 
 
-class AlarmOverride(_Strict):
+class AlarmOverride(Record):
     """Per-model changes to one alarm's documented defaults. Unset fields keep the default."""
 
     enabled: bool | None = None
-    threshold: float | None = None
-    statistic: str | None = None
-    evaluation_periods: int | None = Field(default=None, ge=1, le=1440)
-    datapoints_to_alarm: int | None = Field(default=None, ge=1, le=1440)
+    threshold: float | None = spec(None, check=_not_negative)
+    statistic: str | None = spec(None, check=_statistic)
+    evaluation_periods: int | None = spec(None, ge=1, le=1440)
+    datapoints_to_alarm: int | None = spec(None, ge=1, le=1440)
     treat_missing_data: Literal["breaching", "notBreaching", "ignore", "missing"] | None = None
-    band_width: float | None = Field(default=None, gt=0, le=10)
-
-    @field_validator("threshold")
-    @classmethod
-    def _threshold(cls, value: float | None) -> float | None:
-        if value is not None and value < 0:
-            raise ValueError("must be 0 or more")
-        return value
-
-    @field_validator("statistic")
-    @classmethod
-    def _statistic(cls, value: str | None) -> str | None:
-        if value is not None and not STATISTIC.match(value):
-            raise ValueError(f"{value!r} is not a CloudWatch statistic (Sum, Average, Maximum, p90, ...)")
-        return value
+    band_width: float | None = spec(None, gt=0, le=10)
 
 
-def _percent(value: float | None, upper: float) -> float | None:
-    if value is not None and not 0 < value <= upper:
-        raise ValueError(f"must be more than 0 and at most {upper:g} (percent), got {value:g}")
-    return value
-
-
-class ModelEntry(_Strict):
+class ModelEntry(Record):
     """One monitored model. ``None`` percents take the stack's defaults at sync time."""
 
-    model_id: str = Field(min_length=3, max_length=200)
-    display_name: str = Field(min_length=1, max_length=100)
+    model_id: str = spec(min_length=3, max_length=200)
+    display_name: str = spec(min_length=1, max_length=100)
     environment: Environment
-    owner: str = Field(min_length=1, max_length=128)
+    owner: str = spec(min_length=1, max_length=128, check=_tag_value)
     source_model_id: str | None = None
-    rpm_threshold_percent: float | None = None
-    tpm_threshold_percent: float | None = None
-    increase_percent: float | None = None
-    quota_codes: QuotaCodes = Field(default_factory=QuotaCodes)
-    notify: list[str] = Field(default_factory=list)
-    alarms: dict[AlarmKindName, AlarmOverride] = Field(default_factory=dict)
-
-    @field_validator("rpm_threshold_percent", "tpm_threshold_percent")
-    @classmethod
-    def _threshold_percent(cls, value: float | None) -> float | None:
-        return _percent(value, 100)
-
-    @field_validator("increase_percent")
-    @classmethod
-    def _increase_percent(cls, value: float | None) -> float | None:
-        return _percent(value, 1000)
-
-    @field_validator("owner")
-    @classmethod
-    def _owner(cls, value: str) -> str:
-        if not TAG_VALUE.match(value):
-            raise ValueError("may hold letters, digits, spaces and _ . : / = + - @ only (it becomes a tag)")
-        return value
+    rpm_threshold_percent: float | None = spec(None, check=_percent_up_to(100))
+    tpm_threshold_percent: float | None = spec(None, check=_percent_up_to(100))
+    increase_percent: float | None = spec(None, check=_percent_up_to(1000))
+    quota_codes: QuotaCodes = spec(default_factory=QuotaCodes)
+    notify: list[str] = spec(default_factory=list)
+    alarms: dict[AlarmKindName, AlarmOverride] = spec(default_factory=dict)
 
     @property
     def is_application_profile(self) -> bool:
@@ -196,25 +176,20 @@ def model_prefix_problem(model_id: str) -> str | None:
     return None
 
 
-def _pydantic_error(exc: ValidationError) -> RegistryError:
-    first = exc.errors()[0]
-    field = ".".join(str(p) for p in first["loc"] if p != "[key]") or "<entry>"
-    message = str(first["msg"]).removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown field"
-    elif first["type"] == "literal_error" and first["loc"][:1] == ("alarms",):
-        message = f"unknown alarm kind; expected one of {', '.join(get_args(AlarmKindName))}"
-    return RegistryError(field, message)
-
-
 def parse_entry(raw: Any) -> ModelEntry:
     """Shape and value checks only (no registry or quota context)."""
     if not isinstance(raw, Mapping):
         raise RegistryError("<entry>", "expected an object")
+    if isinstance(raw.get("alarms"), Mapping):
+        for kind in raw["alarms"]:
+            if kind not in ALARM_KINDS:
+                raise RegistryError(
+                    f"alarms.{kind}", f"unknown alarm kind; expected one of {', '.join(ALARM_KINDS)}"
+                )
     try:
-        return ModelEntry.model_validate(dict(raw))
-    except ValidationError as exc:
-        raise _pydantic_error(exc) from exc
+        return ModelEntry.parse(raw)
+    except RecordError as exc:
+        raise RegistryError(exc.field, exc.message) from exc
 
 
 def _quota_kind_problem(kind: str, code: str, quotas: Mapping[str, str]) -> str | None:

@@ -27,8 +27,6 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from opspilot.domain.errors import InvalidInput, OpsPilotError
 from opspilot.domain.model_alarms import (
     KIND_TAG,
@@ -49,6 +47,7 @@ from opspilot.domain.model_alarms import (
     replace_params,
     with_threshold,
 )
+from opspilot.domain.records import Record, RecordError, spec
 from opspilot.domain.registry import ModelEntry
 
 Reason = Literal[
@@ -70,21 +69,17 @@ class SyncIncomplete(OpsPilotError):
     the next run carries on."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
-
-class SyncRequest(_Frozen):
+class SyncRequest(Record):
     """Why a sync runs and what it covers. Empty ``model_ids`` and ``quota_codes``: every model."""
 
     reason: Reason
     full: bool = False  # reconcile every alarm in scope, not only quota-driven thresholds
-    model_ids: list[str] = Field(default_factory=list)
-    quota_codes: list[str] = Field(default_factory=list)
+    model_ids: list[str] = spec(default_factory=list)
+    quota_codes: list[str] = spec(default_factory=list)
     execution_id: str | None = None
 
 
-class AlarmRecord(_Frozen):
+class AlarmRecord(Record):
     """What the last sync applied to one alarm."""
 
     kind: str
@@ -94,19 +89,19 @@ class AlarmRecord(_Frozen):
     percent: float | None = None
 
 
-class ModelState(_Frozen):
+class ModelState(Record):
     """What the last sync applied to one model (the registry table's ``STATE#`` item)."""
 
     model_id: str
     pool: str
     entry_version: int
-    tags: dict[str, str] = Field(default_factory=dict)
-    alarms: dict[str, AlarmRecord] = Field(default_factory=dict)
+    tags: dict[str, str] = spec(default_factory=dict)
+    alarms: dict[str, AlarmRecord] = spec(default_factory=dict)
     fingerprint: str = ""  # of the definitions last reconciled; "" forces the next run to reconcile
     synced_at: str
 
 
-class ChangeRecord(_Frozen):
+class ChangeRecord(Record):
     """One change to one alarm: old -> new, the quota it rests on, when and why."""
 
     model_id: str
@@ -118,13 +113,13 @@ class ChangeRecord(_Frozen):
     quota_code: str | None = None
     quota_value: float | None = None
     percent: float | None = None
-    fields: list[str] = Field(default_factory=list)
+    fields: list[str] = spec(default_factory=list)
     at: str
     reason: Reason
     run_id: str
 
 
-class ThresholdChange(_Frozen):
+class ThresholdChange(Record):
     model_id: str
     alarm_name: str
     kind: str
@@ -392,7 +387,7 @@ def plan_model(
             params = {"ResourceARN": current["AlarmArn"], "Tags": alarm.tags}
             plan.writes.append(Write("tag", alarm.name, params, rec))
         if unknown and alarm.name in recorded:
-            records[alarm.name] = recorded[alarm.name].model_copy(update={"threshold": target})
+            records[alarm.name] = recorded[alarm.name].replace(threshold=target)
         else:
             records[alarm.name] = _alarm_record(alarm, target)
     if reconcile:
@@ -462,8 +457,6 @@ def request_from_event(event: Any) -> tuple[SyncRequest, StackEvent | None]:
         reason: Reason = "stack_delete" if stack.request_type == "Delete" else "stack_update"
         return SyncRequest(reason=reason), stack
     try:
-        return SyncRequest.model_validate(dict(event)), None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "<event>"
-        raise InvalidInput(f"field '{field}': {first['msg']}") from exc
+        return SyncRequest.parse(event), None
+    except RecordError as exc:
+        raise InvalidInput(str(exc)) from exc

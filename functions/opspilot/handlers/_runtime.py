@@ -7,18 +7,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, ValidationError
 
 from opspilot.adapters.incidents import IncidentStore
 from opspilot.domain.errors import InvalidInput
+from opspilot.domain.records import Record, RecordError
 from opspilot.settings import core_settings
 
 logger = Logger()
-
-M = TypeVar("M", bound=BaseModel)
 
 
 def now() -> datetime:
@@ -38,14 +36,12 @@ def bind_execution(event: dict[str, Any]) -> None:
         logger.append_keys(execution_id=execution_id)
 
 
-def parse[M: BaseModel](model: type[M], value: Any, where: str) -> M:
+def parse[M: Record](model: type[M], value: Any, where: str) -> M:
     """Validate one part of the workflow state; the error names the field."""
     try:
-        return model.model_validate(value)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join([where, *(str(p) for p in first["loc"])])
-        raise InvalidInput(f"field '{field}': {first['msg']}") from exc
+        return model.parse(value, where)
+    except RecordError as exc:
+        raise InvalidInput(str(exc)) from exc
 
 
 def state_part(event: dict[str, Any], *path: str) -> Any:

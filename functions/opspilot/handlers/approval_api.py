@@ -81,7 +81,7 @@ def _decide(
     ref, round_, view = (
         str(request["ref"]),
         int(request.get("round", 1)),
-        ApprovalView.model_validate(request["view"]),
+        ApprovalView.parse(request["view"]),
     )
     detail = {
         "decision": decision.decision,
@@ -155,7 +155,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = state_of(request, iso(at))
     if state is not LinkState.PENDING:
         return _respond(*_closed(state, request), method)
-    view = ApprovalView.model_validate(request["view"])
+    view = ApprovalView.parse(request["view"])
     if method != "POST":
         token = form_token(str(request["form_key"]), link_hash)
         page = pages.confirm_page(

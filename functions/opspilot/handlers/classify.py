@@ -10,7 +10,6 @@ from opspilot.adapters import alarm_state
 from opspilot.adapters.incidents import iso
 from opspilot.domain import messages
 from opspilot.domain.classify import (
-    ENVIRONMENT_TAG,
     MODEL_DIMENSION,
     MODEL_TAG,
     OWNER_TAG,
@@ -18,6 +17,7 @@ from opspilot.domain.classify import (
     cloudwatch_time,
     combine,
     composite_recovery,
+    environment_of,
     incident_id_for,
     inputs_from_event,
     metric_of,
@@ -36,7 +36,7 @@ def _signal(name: str, state: str, metrics: list[Any], reason: str, reason_data:
     metric = metric_of(name, metrics)
     observed, threshold = per_minute(name, metric, reason_data)
     signal = classify_metric(name, state, metric, reason)
-    return signal.model_copy(update={"observed_per_minute": observed, "threshold_per_minute": threshold})
+    return signal.replace(observed_per_minute=observed, threshold_per_minute=threshold)
 
 
 def triggering_signals(alarm: AlarmStateChangeEvent) -> list[Signal]:
@@ -97,7 +97,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         model_id=model_id,
         region=alarm.region,
         account=alarm.account,
-        environment=tags.get(ENVIRONMENT_TAG) or core_settings().environment,
+        environment=environment_of(alarm.detail.alarm_name, tags, core_settings().environment),
         category=category,
         severity=severity,
         quota_scope=scope,
@@ -109,16 +109,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     logger.info("classified", extra={"category": category, "model_id": model_id, "signals": len(signals)})
     if category is Category.RECOVERY:
-        return incident.model_dump(mode="json")
+        return incident.to_json()
     incident_id, created = store().open_incident(
-        incident.model_dump(mode="json"), alarm.detail.alarm_name, event["execution_id"], at
+        incident.to_json(), alarm.detail.alarm_name, event["execution_id"], at
     )
     if created:
         if not alarm.is_composite:  # a composite's children may not send events of their own
             store().claim_more_alarms(incident_id, [s.alarm_name for s in signals[1:]], at)
-        store().append_audit(
-            incident_id, "opened", {"signals": [s.model_dump(mode="json") for s in signals]}, at
-        )
+        store().append_audit(incident_id, "opened", {"signals": [s.to_json() for s in signals]}, at)
     # Attached when the alarm belongs to another open incident, or when EventBridge delivered this
     # event twice and another execution opened the incident first (at-least-once delivery).
     attached = incident_id != incident.incident_id
@@ -129,7 +127,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         store().append_audit(
             incident_id, "attached", {"event_id": alarm.id, "alarm": alarm.detail.alarm_name}, at
         )
-    result = incident.model_copy(update={"incident_id": incident_id, "attached": attached})
+    result = incident.replace(incident_id=incident_id, attached=attached)
     if not attached:
-        result = result.model_copy(update={"opened_notice": messages.opened(result.model_dump(mode="json"))})
-    return result.model_dump(mode="json")
+        result = result.replace(opened_notice=messages.opened(result.to_json()))
+    return result.to_json()

@@ -42,7 +42,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         ),
     )
     at = now()
-    body = plan.model_dump(mode="json")
+    body = plan.to_json()
     store().update_incident(
         incident.incident_id, at, status="planned", plan=body, evidence={"usage": ctx.get("usage")}
     )

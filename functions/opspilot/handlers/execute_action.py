@@ -169,7 +169,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcome = ActionResult(
         action_id=action.action_id, type=action.type, status=status, params=sent, result=result
     )
-    record = outcome.model_dump(mode="json")
+    record = outcome.to_json()
     store().complete_action(incident_id, action.action_id, record, now())
     store().append_audit(incident_id, "action", record, now())
     logger.info("action done", extra={"action_id": action.action_id, "status": status})

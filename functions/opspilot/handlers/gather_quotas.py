@@ -95,4 +95,4 @@ def quota_context(model_id: str, region: str) -> QuotaContext:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     bind_execution(event)
     incident = parse(Incident, state_part(event, "state", "incident"), "incident")
-    return quota_context(incident.model_id, incident.region).model_dump(mode="json")
+    return quota_context(incident.model_id, incident.region).to_json()

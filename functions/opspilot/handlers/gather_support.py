@@ -25,4 +25,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         for c in cases
         if c["subject"] in case_subjects(incident.model_id, incident.region)
     ]
-    return SupportContext(plan=plan, open_cases=mine).model_dump(mode="json")
+    return SupportContext(plan=plan, open_cases=mine).to_json()

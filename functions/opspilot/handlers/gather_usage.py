@@ -24,7 +24,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         series = fetch_usage_series(incident.model_id, end, WINDOW_DAYS, region=incident.region)
     except AwsPermissionError as exc:  # unknown usage is a state the decision handles, not a crash
         logger.warning("usage unavailable", extra={"reason": str(exc)})
-        return UsageSummary.model_validate(
+        return UsageSummary.parse(
             {
                 "model_id": incident.model_id,
                 "days": WINDOW_DAYS,
@@ -37,5 +37,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 "missing": list(USAGE_METRICS),
                 "unknown_reason": str(exc),
             }
-        ).model_dump(mode="json")
-    return summarize_usage(incident.model_id, WINDOW_DAYS, series, end).model_dump(mode="json")
+        ).to_json()
+    return summarize_usage(incident.model_id, WINDOW_DAYS, series, end).to_json()

@@ -79,4 +79,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         incident_id, {"alarm_name": alarm_name, "model_id": incident.get("model_id")}, error_name, cause
     )
     store().update_incident(incident_id, at, notifications=[{"channel": "email", "subject": out.subject}])
-    return out.model_dump(mode="json")
+    return out.to_json()

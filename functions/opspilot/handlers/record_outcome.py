@@ -83,4 +83,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         and r["status"] in {"executed", "skipped"}
         and r["result"].get("request_id")
     ]
-    return {**out.model_dump(mode="json"), "watch_requests": watch}
+    return {**out.to_json(), "watch_requests": watch}

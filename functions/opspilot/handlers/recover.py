@@ -76,4 +76,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     noted = note_recovery_on_cases(current, iso(at))
     store().append_audit(open_id, "resolved", {"alarm": signal.alarm_name, "cases_noted": noted}, at)
     store().release_alarm(signal.alarm_name, open_id)  # last: a retry before this still finds the incident
-    return {**out.model_dump(mode="json"), "notify": True}
+    return {**out.to_json(), "notify": True}

@@ -113,7 +113,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "incident_id": view.incident_id,
         "execution_id": execution_id,
         "approvers": group,
-        "view": view.model_dump(mode="json"),
+        "view": view.to_json(),
         "created_at": iso(at),
     }
     if not approvals().create_request(ref, record, expires):

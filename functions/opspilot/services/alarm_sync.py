@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from opspilot.domain.errors import TransientAwsError
 from opspilot.domain.model_alarms import QuotaSnapshot, StackDefaults
+from opspilot.domain.records import Record, spec
 from opspilot.domain.registry import ModelEntry, RegistryError, validate_entry
 from opspilot.domain.threshold_sync import (
     AlarmWriteFailed,
@@ -59,10 +58,8 @@ class SyncDependencies:
     report_failure: Callable[[str, str], None] | None = None  # (subject, message)
 
 
-class SyncReport(BaseModel):
+class SyncReport(Record, frozen=False):
     """What a run did; returned by the handler and summarised in the run record."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     run_id: str
     reason: str
@@ -79,15 +76,15 @@ class SyncReport(BaseModel):
     updated: int = 0
     retagged: int = 0
     deleted: int = 0
-    kept: list[str] = Field(default_factory=list)
-    pending: list[str] = Field(default_factory=list)
-    problems: list[str] = Field(default_factory=list)
-    failures: list[str] = Field(default_factory=list)
-    changes: list[ChangeRecord] = Field(default_factory=list)
+    kept: list[str] = spec(default_factory=list)
+    pending: list[str] = spec(default_factory=list)
+    problems: list[str] = spec(default_factory=list)
+    failures: list[str] = spec(default_factory=list)
+    changes: list[ChangeRecord] = spec(default_factory=list)
 
     def summary(self, max_changes: int = 50) -> dict[str, Any]:
-        doc = self.model_dump(mode="json", exclude={"changes"})
-        doc["changes"] = [c.model_dump(mode="json") for c in self.changes[:max_changes]]
+        doc = self.to_json()
+        doc["changes"] = doc["changes"][:max_changes]
         doc["changes_total"] = len(self.changes)
         for key in ("kept", "pending", "problems", "failures"):
             doc[key] = doc[key][:200]
@@ -170,7 +167,7 @@ def run_sync(request: SyncRequest, stack: StackDefaults, deps: SyncDependencies)
             alarms = {n: r for n, r in state.alarms.items() if n not in failed}
             if old:
                 alarms |= {n: old.alarms[n] for n in failed if n in old.alarms}
-            state = state.model_copy(update={"alarms": alarms, "fingerprint": ""})
+            state = state.replace(alarms=alarms, fingerprint="")
         if state is None and failed:
             continue  # a removed model whose alarms could not all be deleted: retried next run
         if _changed(state, states.get(model_id)):
@@ -189,7 +186,7 @@ def run_sync(request: SyncRequest, stack: StackDefaults, deps: SyncDependencies)
 def _changed(new: ModelState | None, old: ModelState | None) -> bool:
     if new is None or old is None:
         return new is not old
-    return new.model_copy(update={"synced_at": old.synced_at}) != old
+    return new.replace(synced_at=old.synced_at) != old
 
 
 def _execute(writes: list[Write], alarms: AlarmsPort, report: SyncReport) -> tuple[set[str], bool]:
