@@ -10,14 +10,15 @@ import pytest
 
 from opspilot.domain.classify import (
     classify_metric,
+    environment_of,
     incident_id_for,
     inputs_from_event,
     metric_of,
     model_id_of,
 )
-from opspilot.domain.errors import UnclassifiableSignal
+from opspilot.domain.errors import InvalidAlarmEvent, UnclassifiableSignal
 from opspilot.domain.events import AlarmStateChangeEvent, parse_alarm_event
-from opspilot.domain.model import Category, MetricRef, QuotaScope, Severity, Signal
+from opspilot.domain.model import Category, Environment, MetricRef, QuotaScope, Severity, Signal
 
 LoadEvent = Callable[[str], dict[str, Any]]
 
@@ -275,3 +276,11 @@ def test_incident_id_differs_per_event() -> None:
     ids = {incident_id_for(f"6f0c1c5e-3b9a-4e0f-9d3b-2a1f4c8e7b{n:02d}") for n in range(50)}
 
     assert len(ids) == 50
+
+
+def test_the_environment_tag_wins_and_a_bad_one_is_named() -> None:
+    tags = {"opspilot:environment": "pilot"}
+    assert environment_of("a", tags, Environment.PRODUCTION) is Environment.PILOT
+    assert environment_of("a", {}, Environment.PRODUCTION) is Environment.PRODUCTION
+    with pytest.raises(InvalidAlarmEvent, match=r"alarm 'a': tag 'opspilot:environment' is 'prod', expected"):
+        environment_of("a", {"opspilot:environment": "prod"}, Environment.PRODUCTION)
