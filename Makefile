@@ -49,8 +49,9 @@ validate: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed
 	$(PY) -m opspilot_cli.main validate-asl statemachines/incident.asl.json
 	npx --no-install asl-validator --silent --json-path statemachines/incident.asl.json
 
-build: $(TOOLS)/.installed
+build: $(TOOLS)/.installed $(VENV)/.installed
 	PATH=$(dir $(PY313)):$$PATH $(SAM) build
+	$(PY) -m opspilot_cli.check_build .aws-sam/build
 
 bench: $(VENV)/.installed
 	$(PY) -m opspilot_cli.bench $(SCENARIOS)

@@ -91,6 +91,14 @@ def test_functions_share_one_code_package_on_the_right_runtime() -> None:
     assert all("CodeUri" not in f["Properties"] for f in FUNCTIONS.values())
 
 
+def test_every_function_is_packaged_with_its_bytecode_by_the_functions_makefile() -> None:
+    assert {
+        logical: f.get("Metadata", {}).get("BuildMethod") for logical, f in FUNCTIONS.items()
+    } == dict.fromkeys(FUNCTIONS, "makefile")
+    makefile = (ROOT / "functions" / "Makefile").read_text()
+    assert "build-%:" in makefile and "--invalidation-mode unchecked-hash" in makefile
+
+
 def test_the_asl_passes_our_checks() -> None:
     assert check_file(ROOT / "statemachines" / "incident.asl.json") == []
 
