@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from opspilot.adapters.approvals import ApprovalStore
-from opspilot.adapters.incidents import iso
+from opspilot.adapters.items import iso
 from opspilot.domain.approvals import ROUNDS, request_ref, state_of
 from opspilot.domain.format import number
 

@@ -28,7 +28,8 @@ from moto import mock_aws
 
 from opspilot.adapters.approvals import ApprovalStore
 from opspilot.adapters.aws import client
-from opspilot.adapters.incidents import IncidentStore, iso
+from opspilot.adapters.incidents import IncidentStore
+from opspilot.adapters.items import iso
 from opspilot.domain.approvals import ApprovalView, QuotaChange, UsageChart, encode_key, link_key
 from opspilot.handlers import approval_api
 from opspilot.handlers._runtime import logger

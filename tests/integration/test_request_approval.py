@@ -16,7 +16,8 @@ import boto3
 import pytest
 
 from opspilot.adapters.approvals import ApprovalStore
-from opspilot.adapters.incidents import IncidentStore, iso
+from opspilot.adapters.incidents import IncidentStore
+from opspilot.adapters.items import iso
 from opspilot.domain.approvals import link_key, request_ref
 from opspilot.handlers import request_approval
 from opspilot.settings import approval_settings

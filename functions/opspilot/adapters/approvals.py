@@ -20,30 +20,20 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from opspilot.adapters.aws import client, error_code, raise_translated
-from opspilot.adapters.incidents import _from_item, _to_item, iso, read_item
+from opspilot.adapters.aws import error_code, raise_translated
+from opspilot.adapters.items import DynamoTable, from_item, iso, to_item
 
 PENDING_INDEX = "by-model"
 PENDING_KEY = "APPROVALS#PENDING"
 KEEP_AFTER_EXPIRY = timedelta(days=7)  # "already decided" / "expired" pages, then "unknown link"
 
 
-class ApprovalStore:
+class ApprovalStore(DynamoTable):
     """Reads and writes of approval items. ``dynamodb`` is injectable for tests."""
-
-    def __init__(self, table_name: str, dynamodb: Any | None = None) -> None:
-        self.table = table_name
-        self._ddb = dynamodb
-
-    @property
-    def ddb(self) -> Any:
-        if self._ddb is None:
-            self._ddb = client("dynamodb")
-        return self._ddb
 
     @staticmethod
     def _request_key(ref: str) -> dict[str, Any]:
-        return _to_item({"pk": f"APPROVAL#{ref}", "sk": "REQUEST"})
+        return to_item({"pk": f"APPROVAL#{ref}", "sk": "REQUEST"})
 
     @staticmethod
     def _ttl(expires: datetime) -> int:
@@ -65,7 +55,7 @@ class ApprovalStore:
         }
         try:
             self.ddb.put_item(
-                TableName=self.table, Item=_to_item(item), ConditionExpression="attribute_not_exists(pk)"
+                TableName=self.table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
             )
             return True
         except ClientError as exc:
@@ -74,9 +64,7 @@ class ApprovalStore:
             raise_translated(exc, "store approval request")
 
     def get_request(self, ref: str) -> dict[str, Any] | None:
-        return read_item(
-            self.ddb, self.table, {"pk": f"APPROVAL#{ref}", "sk": "REQUEST"}, "get approval request"
-        )
+        return self.read({"pk": f"APPROVAL#{ref}", "sk": "REQUEST"}, "get approval request")
 
     def replace_task_token(self, ref: str, task_token: str) -> bool:
         """A retried RequestApproval brings a new task token; only a PENDING request takes it."""
@@ -151,7 +139,7 @@ class ApprovalStore:
             "Key": self._request_key(ref),
             "UpdateExpression": update,
             "ConditionExpression": condition,
-            "ExpressionAttributeValues": _to_item(values),
+            "ExpressionAttributeValues": to_item(values),
         }
         if names:
             kwargs["ExpressionAttributeNames"] = names
@@ -168,15 +156,13 @@ class ApprovalStore:
         item = {"pk": f"APPROVAL#{link_hash}", "sk": "LINK", **record, "ttl": self._ttl(expires)}
         try:
             self.ddb.put_item(
-                TableName=self.table, Item=_to_item(item), ConditionExpression="attribute_not_exists(pk)"
+                TableName=self.table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
             )
         except ClientError as exc:
             raise_translated(exc, "store approval link")
 
     def get_link(self, link_hash: str) -> dict[str, Any] | None:
-        return read_item(
-            self.ddb, self.table, {"pk": f"APPROVAL#{link_hash}", "sk": "LINK"}, "get approval link"
-        )
+        return self.read({"pk": f"APPROVAL#{link_hash}", "sk": "LINK"}, "get approval link")
 
     # ------------------------------------------------------------------ pending
     def pending(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
@@ -187,12 +173,12 @@ class ApprovalStore:
                 TableName=self.table,
                 IndexName=PENDING_INDEX,
                 KeyConditionExpression="gsi1pk = :p AND gsi1sk > :now",
-                ExpressionAttributeValues=_to_item({":p": PENDING_KEY, ":now": iso(now)}),
+                ExpressionAttributeValues=to_item({":p": PENDING_KEY, ":now": iso(now)}),
                 Limit=limit,
             )
         except ClientError as exc:
             raise_translated(exc, "list pending approvals")
-        items = [_from_item(i) for i in resp["Items"]]
+        items = [from_item(i) for i in resp["Items"]]
         return [{k: v for k, v in i.items() if k not in {"task_token", "form_key"}} for i in items]
 
     def count_pending(self, now: datetime) -> int:
@@ -201,7 +187,7 @@ class ApprovalStore:
                 TableName=self.table,
                 IndexName=PENDING_INDEX,
                 KeyConditionExpression="gsi1pk = :p AND gsi1sk > :now",
-                ExpressionAttributeValues=_to_item({":p": PENDING_KEY, ":now": iso(now)}),
+                ExpressionAttributeValues=to_item({":p": PENDING_KEY, ":now": iso(now)}),
                 Select="COUNT",
             )
         except ClientError as exc:

@@ -16,45 +16,14 @@ Approvals live in the same table; adapters/approvals.py reads and writes them.
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from opspilot.adapters.aws import client, error_code, raise_translated
+from opspilot.adapters.aws import error_code, raise_translated
+from opspilot.adapters.items import DynamoTable, from_item, iso, to_item
 from opspilot.domain.errors import TransientAwsError
-
-_SER = TypeSerializer()
-_DESER = TypeDeserializer()
-
-
-def iso(moment: datetime) -> str:
-    """UTC timestamps as Step Functions writes them, so strings compare in time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _to_item(values: dict[str, Any]) -> dict[str, Any]:
-    plain = json.loads(json.dumps(values), parse_float=Decimal)
-    return {k: _SER.serialize(v) for k, v in plain.items()}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, set):
-        return sorted(_plain(v) for v in value)
-    return value
-
-
-def _from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _plain(_DESER.deserialize(v)) for k, v in item.items()}
 
 
 def _pointer(alarm_name: str, incident_id: str, now: datetime, hours: int) -> dict[str, Any]:
@@ -72,29 +41,12 @@ def _pointer(alarm_name: str, incident_id: str, now: datetime, hours: int) -> di
     }
 
 
-def read_item(ddb: Any, table: str, key: dict[str, str], what: str) -> dict[str, Any] | None:
-    """One item by key, read consistently; None when there is none."""
-    try:
-        resp = ddb.get_item(TableName=table, Key=_to_item(key), ConsistentRead=True)
-    except ClientError as exc:
-        raise_translated(exc, what)
-    item = resp.get("Item")
-    return _from_item(item) if item else None
-
-
-class IncidentStore:
+class IncidentStore(DynamoTable):
     """All reads and writes of the incident table. ``dynamodb`` is injectable for tests."""
 
     def __init__(self, table_name: str, retention_days: int, dynamodb: Any | None = None) -> None:
-        self.table = table_name
+        super().__init__(table_name, dynamodb)
         self.retention = timedelta(days=retention_days)
-        self._ddb = dynamodb
-
-    @property
-    def ddb(self) -> Any:
-        if self._ddb is None:
-            self._ddb = client("dynamodb")
-        return self._ddb
 
     def _ttl(self, now: datetime) -> int:
         return int((now + self.retention).timestamp())
@@ -133,14 +85,14 @@ class IncidentStore:
                     {
                         "Put": {
                             "TableName": self.table,
-                            "Item": _to_item(meta),
+                            "Item": to_item(meta),
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
                     {
                         "Put": {
                             "TableName": self.table,
-                            "Item": _to_item(pointer),
+                            "Item": to_item(pointer),
                             "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now",
                             "ExpressionAttributeValues": {":now": {"S": iso(now)}},
                         }
@@ -164,19 +116,17 @@ class IncidentStore:
         return owner, False
 
     def get_incident(self, incident_id: str) -> dict[str, Any] | None:
-        return read_item(
-            self.ddb, self.table, {"pk": f"INCIDENT#{incident_id}", "sk": "META"}, "get incident"
-        )
+        return self.read({"pk": f"INCIDENT#{incident_id}", "sk": "META"}, "get incident")
 
     def update_incident(self, incident_id: str, now: datetime, **fields: Any) -> None:
         fields["updated_at"] = iso(now)
         names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values = _to_item({f":v{i}": value for i, value in enumerate(fields.values())})
+        values = to_item({f":v{i}": value for i, value in enumerate(fields.values())})
         expression = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
         try:
             self.ddb.update_item(
                 TableName=self.table,
-                Key=_to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
+                Key=to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
                 UpdateExpression=expression,
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames=names,
@@ -190,7 +140,7 @@ class IncidentStore:
         item = {"pk": f"INCIDENT#{incident_id}", "sk": "META", "updated_at": iso(now), "ttl": self._ttl(now)}
         item.update(record)
         try:
-            self.ddb.put_item(TableName=self.table, Item=_to_item(item))
+            self.ddb.put_item(TableName=self.table, Item=to_item(item))
         except ClientError as exc:
             raise_translated(exc, f"put incident {incident_id}")
 
@@ -204,7 +154,7 @@ class IncidentStore:
             "ttl": self._ttl(now),
         }
         try:
-            self.ddb.put_item(TableName=self.table, Item=_to_item(item))
+            self.ddb.put_item(TableName=self.table, Item=to_item(item))
         except ClientError as exc:
             raise_translated(exc, f"audit {kind}")
 
@@ -216,7 +166,7 @@ class IncidentStore:
             KeyConditionExpression="pk = :pk AND begins_with(sk, :audit)",
             ExpressionAttributeValues={":pk": {"S": f"INCIDENT#{incident_id}"}, ":audit": {"S": "AUDIT#"}},
         ):
-            items.extend(_from_item(i) for i in page["Items"])
+            items.extend(from_item(i) for i in page["Items"])
         return items
 
     def list_incidents(self, model_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -230,14 +180,14 @@ class IncidentStore:
                 ScanIndexForward=False,
                 Limit=limit,
             )
-            return [_from_item(i) for i in resp["Items"]]
+            return [from_item(i) for i in resp["Items"]]
         items: list[dict[str, Any]] = []
         for page in self.ddb.get_paginator("scan").paginate(
             TableName=self.table,
             FilterExpression="sk = :meta",
             ExpressionAttributeValues={":meta": {"S": "META"}},
         ):
-            items.extend(_from_item(i) for i in page["Items"])
+            items.extend(from_item(i) for i in page["Items"])
         items.sort(key=lambda i: str(i.get("gsi1sk", "")), reverse=True)
         return items[:limit]
 
@@ -254,7 +204,7 @@ class IncidentStore:
             try:
                 self.ddb.put_item(
                     TableName=self.table,
-                    Item=_to_item(pointer),
+                    Item=to_item(pointer),
                     ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR incident_id = :id",
                     ExpressionAttributeValues={":now": {"S": iso(now)}, ":id": {"S": incident_id}},
                 )
@@ -266,7 +216,7 @@ class IncidentStore:
             names = {f"#a{i}": name for i, name in enumerate(claimed)}
             self.ddb.update_item(
                 TableName=self.table,
-                Key=_to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
+                Key=to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
                 UpdateExpression="SET " + ", ".join(f"alarms.{k} = :alarm" for k in names),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={":alarm": {"S": "ALARM"}},
@@ -279,30 +229,30 @@ class IncidentStore:
         try:
             resp = self.ddb.update_item(
                 TableName=self.table,
-                Key=_to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
+                Key=to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
                 UpdateExpression="SET alarms.#a = :ok, updated_at = :now",
                 ConditionExpression="attribute_exists(pk) AND #s <> :resolved",
                 ExpressionAttributeNames={"#a": alarm_name, "#s": "status"},
-                ExpressionAttributeValues=_to_item({":ok": "OK", ":now": iso(now), ":resolved": "resolved"}),
+                ExpressionAttributeValues=to_item({":ok": "OK", ":now": iso(now), ":resolved": "resolved"}),
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return None
             raise_translated(exc, f"mark {alarm_name} OK")
-        return _from_item(resp["Attributes"])
+        return from_item(resp["Attributes"])
 
     def resolve(self, incident_id: str, now: datetime, **fields: Any) -> bool:
         """Mark the incident resolved, once: False when another execution resolved it first."""
         fields = {"status": "resolved", "resolved_at": iso(now), "updated_at": iso(now), **fields}
         names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values = _to_item(
+        values = to_item(
             {f":v{i}": value for i, value in enumerate(fields.values())} | {":resolved": "resolved"}
         )
         try:
             self.ddb.update_item(
                 TableName=self.table,
-                Key=_to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
+                Key=to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
                 UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
                 ConditionExpression="attribute_exists(pk) AND #f0 <> :resolved",
                 ExpressionAttributeNames=names,
@@ -317,18 +267,18 @@ class IncidentStore:
     def open_incident_for_alarm(self, alarm_name: str) -> str | None:
         resp = self.ddb.get_item(
             TableName=self.table,
-            Key=_to_item({"pk": f"ALARM#{alarm_name}", "sk": "OPEN"}),
+            Key=to_item({"pk": f"ALARM#{alarm_name}", "sk": "OPEN"}),
             ConsistentRead=True,
         )
         item = resp.get("Item")
-        return str(_from_item(item)["incident_id"]) if item else None
+        return str(from_item(item)["incident_id"]) if item else None
 
     def release_alarm(self, alarm_name: str, incident_id: str) -> None:
         """Drop the alarm's pointer if it still points at ``incident_id``."""
         try:
             self.ddb.delete_item(
                 TableName=self.table,
-                Key=_to_item({"pk": f"ALARM#{alarm_name}", "sk": "OPEN"}),
+                Key=to_item({"pk": f"ALARM#{alarm_name}", "sk": "OPEN"}),
                 ConditionExpression="incident_id = :id",
                 ExpressionAttributeValues={":id": {"S": incident_id}},
             )
@@ -344,17 +294,15 @@ class IncidentStore:
         try:
             self.ddb.put_item(
                 TableName=self.table,
-                Item=_to_item(
-                    {**key, "status": "in_progress", "claimed_at": iso(now), "ttl": self._ttl(now)}
-                ),
+                Item=to_item({**key, "status": "in_progress", "claimed_at": iso(now), "ttl": self._ttl(now)}),
                 ConditionExpression="attribute_not_exists(pk)",
             )
             return None
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise_translated(exc, f"claim action {action_id}")
-        resp = self.ddb.get_item(TableName=self.table, Key=_to_item(key), ConsistentRead=True)
-        return _from_item(resp["Item"])
+        resp = self.ddb.get_item(TableName=self.table, Key=to_item(key), ConsistentRead=True)
+        return from_item(resp["Item"])
 
     def complete_action(
         self, incident_id: str, action_id: str, record: dict[str, Any], now: datetime
@@ -362,7 +310,7 @@ class IncidentStore:
         key = {"pk": f"INCIDENT#{incident_id}", "sk": f"ACTION#{action_id}"}
         item = {**key, **record, "completed_at": iso(now), "ttl": self._ttl(now)}
         try:
-            self.ddb.put_item(TableName=self.table, Item=_to_item(item))
+            self.ddb.put_item(TableName=self.table, Item=to_item(item))
         except ClientError as exc:
             raise_translated(exc, f"complete action {action_id}")
 
@@ -373,4 +321,4 @@ class IncidentStore:
             ExpressionAttributeValues={":pk": {"S": f"INCIDENT#{incident_id}"}, ":a": {"S": "ACTION#"}},
             ConsistentRead=True,
         )
-        return [_from_item(i) for i in resp["Items"]]
+        return [from_item(i) for i in resp["Items"]]

@@ -24,8 +24,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from opspilot.adapters.aws import client, error_code, raise_translated
-from opspilot.adapters.incidents import _from_item, _to_item, iso, read_item
+from opspilot.adapters.aws import error_code, raise_translated
+from opspilot.adapters.items import DynamoTable, from_item, iso, to_item
 from opspilot.domain.errors import OpsPilotError
 from opspilot.domain.registry import ModelEntry
 from opspilot.domain.threshold_sync import ChangeRecord, ModelState
@@ -55,19 +55,12 @@ class RegistrySnapshot:
     states: dict[str, ModelState]
 
 
-class RegistryStore:
+class RegistryStore(DynamoTable):
     """Reads and writes of the registry table. ``dynamodb`` is injectable for tests."""
 
     def __init__(self, table_name: str, retention_days: int = 400, dynamodb: Any | None = None) -> None:
-        self.table = table_name
+        super().__init__(table_name, dynamodb)
         self.retention = timedelta(days=retention_days)
-        self._ddb = dynamodb
-
-    @property
-    def ddb(self) -> Any:
-        if self._ddb is None:
-            self._ddb = client("dynamodb")
-        return self._ddb
 
     # ------------------------------------------------------------------ entries
     def load(self) -> RegistrySnapshot:
@@ -83,7 +76,7 @@ class RegistryStore:
             )
             for page in pages:
                 for raw in page["Items"]:
-                    item = _from_item(raw)
+                    item = from_item(raw)
                     if item["sk"].startswith(ENTRY):
                         stored = _stored(item)
                         entries[stored.model_id] = stored
@@ -103,7 +96,7 @@ class RegistryStore:
         return ModelState.parse(json.loads(item["state"])) if item else None
 
     def _get(self, sk: str) -> dict[str, Any] | None:
-        return read_item(self.ddb, self.table, {"pk": REGISTRY_PK, "sk": sk}, "GetItem registry")
+        return self.read({"pk": REGISTRY_PK, "sk": sk}, "GetItem registry")
 
     def put_entry(self, entry: ModelEntry, *, expected_version: int | None, by: str, now: datetime) -> int:
         """Write ``entry``; ``expected_version`` None means it must be new. Returns the new version."""
@@ -124,7 +117,7 @@ class RegistryStore:
                 "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
             }
         try:
-            self.ddb.put_item(TableName=self.table, Item=_to_item(item), **condition)
+            self.ddb.put_item(TableName=self.table, Item=to_item(item), **condition)
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 raise RegistryConflict(
@@ -140,7 +133,7 @@ class RegistryStore:
         try:
             resp = self.ddb.delete_item(
                 TableName=self.table,
-                Key=_to_item({"pk": REGISTRY_PK, "sk": ENTRY + model_id}),
+                Key=to_item({"pk": REGISTRY_PK, "sk": ENTRY + model_id}),
                 ConditionExpression="attribute_exists(pk)",
                 ReturnValues="ALL_OLD",
             )
@@ -148,7 +141,7 @@ class RegistryStore:
             if error_code(exc) == "ConditionalCheckFailedException":
                 raise RegistryConflict(f"{model_id} is not registered") from exc
             raise_translated(exc, "DeleteItem registry entry")
-        return _stored(_from_item(resp["Attributes"]))
+        return _stored(from_item(resp["Attributes"]))
 
     # ------------------------------------------------------------------ sync results
     def save_sync(
@@ -164,12 +157,12 @@ class RegistryStore:
         for model_id, state in states.items():
             key = {"pk": REGISTRY_PK, "sk": STATE + model_id}
             if state is None:
-                requests.append({"DeleteRequest": {"Key": _to_item(key)}})
+                requests.append({"DeleteRequest": {"Key": to_item(key)}})
             else:
                 requests.append(
                     {
                         "PutRequest": {
-                            "Item": _to_item(
+                            "Item": to_item(
                                 key | {"state": json.dumps(state.to_json(), separators=(",", ":"))}
                             )
                         }
@@ -182,7 +175,7 @@ class RegistryStore:
                 **change.to_json(),
                 "ttl": ttl,
             }
-            requests.append({"PutRequest": {"Item": _to_item(item)}})
+            requests.append({"PutRequest": {"Item": to_item(item)}})
         calls = 0
         for i in range(0, len(requests), BATCH):
             calls += self._batch_write(requests[i : i + BATCH])
@@ -209,7 +202,7 @@ class RegistryStore:
             "ttl": int((now + self.retention).timestamp()),
         }
         try:
-            self.ddb.put_item(TableName=self.table, Item=_to_item(item))
+            self.ddb.put_item(TableName=self.table, Item=to_item(item))
         except ClientError as exc:
             raise_translated(exc, "PutItem sync run")
 
@@ -231,7 +224,7 @@ class RegistryStore:
             )
         except ClientError as exc:
             raise_translated(exc, "Query registry")
-        return [_from_item(i) for i in resp["Items"]]
+        return [from_item(i) for i in resp["Items"]]
 
 
 def _stored(item: dict[str, Any]) -> StoredEntry:

@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from opspilot.adapters.incidents import iso
+from opspilot.adapters.items import iso
 from opspilot.adapters.messaging import fail_workflow_task, resume_workflow
 from opspilot.domain import approval_page as pages
 from opspilot.domain.approvals import (

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opspilot.adapters import alarm_state
-from opspilot.adapters.incidents import iso
+from opspilot.adapters.items import iso
 from opspilot.domain import messages
 from opspilot.domain.classify import (
     MODEL_DIMENSION,

@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from opspilot.adapters.incidents import iso
+from opspilot.adapters.items import iso
 from opspilot.domain import messages
 from opspilot.domain.classify import incident_id_for
 from opspilot.handlers._runtime import bind_execution, logger, now, state_part, store

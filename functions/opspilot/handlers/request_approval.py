@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from opspilot.adapters.incidents import iso
+from opspilot.adapters.items import iso
 from opspilot.adapters.messaging import publish
 from opspilot.domain import approval_messages
 from opspilot.domain.approvals import (
