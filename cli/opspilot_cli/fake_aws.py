@@ -830,6 +830,15 @@ class SimulatedAws:
 # ---- installation ----------------------------------------------------------------------------
 
 
+# moto's backends are not thread-safe (a Query iterating an item while another thread updates it
+# fails with "dictionary changed size during iteration"), and the simulator calls them from several
+# threads at once: executions and Map items run in moto's worker threads, while the runner, the
+# tests and the interactive approval server call from theirs. Every request that reaches moto holds
+# this lock. It is re-entrant because a Lambda task runs its handler inside moto's Invoke, and the
+# handler's own AWS calls come back here on the same thread.
+_MOTO_LOCK = threading.RLock()
+
+
 class _ChainedSend:
     """``before-send`` handler: the world answers first; moto sees only what it declines."""
 
@@ -839,7 +848,8 @@ class _ChainedSend:
     def __call__(self, request: AWSPreparedRequest, **kwargs: Any) -> AWSResponse | None:
         response = self.world.before_send(request, **kwargs)
         if response is None and self.fallback is not None:
-            return cast("AWSResponse | None", self.fallback(request=request, **kwargs))
+            with _MOTO_LOCK:
+                return cast("AWSResponse | None", self.fallback(request=request, **kwargs))
         return response
 
 
