@@ -47,7 +47,12 @@ typecheck: $(VENV)/.installed
 validate: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed
 	$(SAM) validate --lint --region $(REGION)
 	$(PY) -m opspilot_cli.main validate-asl statemachines/incident.asl.json
-	npx --no-install asl-validator --silent --json-path statemachines/incident.asl.json
+	# asl-validator checks the grammar of a literal ARN: the file's arn:$${Partition}:states:::... is
+	# rendered for each partition first (the SAM substitution does the same at deploy)
+	for p in aws aws-cn aws-us-gov; do \
+	  npx --no-install asl-validator --silent \
+	    --json-definition "$$(sed "s/[$$]{Partition}/$$p/g" statemachines/incident.asl.json)" || exit 1; \
+	done
 
 build: $(TOOLS)/.installed $(VENV)/.installed
 	PATH=$(dir $(PY313)):$$PATH $(SAM) build

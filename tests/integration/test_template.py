@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -109,6 +110,37 @@ def test_the_asl_check_catches_a_dangling_next(tmp_path: Path) -> None:
     broken = tmp_path / "incident.asl.json"
     broken.write_text(json.dumps(machine))
     assert any("NoSuchState" in p for p in check_file(broken))
+
+
+def task_resources(machine: dict[str, Any]) -> list[str]:
+    """Every Task's Resource, in branches and Map item processors too."""
+    found = []
+    for state in machine["States"].values():
+        if state["Type"] == "Task":
+            found.append(state["Resource"])
+        for inner in [*state.get("Branches", []), *filter(None, [state.get("ItemProcessor")])]:
+            found += task_resources(inner)
+    return found
+
+
+def test_no_arn_assumes_the_aws_partition() -> None:
+    """Every ARN the stack writes takes its partition from AWS::Partition, so the same template
+    deploys in aws, aws-cn and aws-us-gov."""
+    assert "arn:aws:" not in (ROOT / "statemachines" / "incident.asl.json").read_text()
+    assert "arn:aws:" not in (ROOT / "template.yaml").read_text()
+    machine = TEMPLATE["Resources"]["IncidentStateMachine"]["Properties"]
+    assert machine["DefinitionSubstitutions"]["Partition"] == {"Ref": "AWS::Partition"}
+
+
+@pytest.mark.parametrize("partition", ["aws", "aws-cn", "aws-us-gov"])
+def test_every_service_integration_is_a_valid_arn_in_each_partition(partition: str) -> None:
+    """asl-validator can only check the ARN grammar of a rendered definition, so check it here."""
+    text = (ROOT / "statemachines" / "incident.asl.json").read_text()
+    resources = task_resources(json.loads(text.replace("${Partition}", partition)))
+    integrations = [r for r in resources if not re.fullmatch(r"\$\{[A-Za-z0-9]+FunctionArn\}", r)]
+    assert len(integrations) == text.count('"Resource": "arn:${Partition}:states:::') > 0
+    grammar = rf"arn:{partition}:states:::[a-z0-9-]+(:[A-Za-z0-9]+)+(\.(sync(:2)?|waitForTaskToken))?"
+    assert [r for r in integrations if not re.fullmatch(grammar, r)] == []
 
 
 def event(alarm: str, state: str = "ALARM", source: str = "aws.cloudwatch") -> dict[str, Any]:
