@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from botocore.exceptions import ClientError
+
 from opspilot.adapters.incidents import IncidentStore
 from opspilot_cli.stack import SimulatedStack
 
@@ -56,3 +59,30 @@ def test_incidents_are_listed_by_model_newest_first(stack: SimulatedStack) -> No
         store.open_incident(record, f"opspilot-{i}", f"exec-{i}", NOW)
     listed = store.list_incidents("amazon.nova-pro-v1:0")
     assert [r["incident_id"] for r in (item["incident"] for item in listed)] == ["inc-1", "inc-0", "inc-2"]
+
+
+def test_the_status_only_moves_forward_and_a_late_writer_still_records_its_fields(
+    stack: SimulatedStack,
+) -> None:
+    store = IncidentStore(stack.table_name, 30)
+    store.open_incident(incident("inc-1"), "opspilot-a", "exec-1", NOW)
+    assert store.update_incident("inc-1", NOW, status="awaiting_approval", approval={"status": "pending"})
+    assert store.resolve("inc-1", NOW)  # the alarm recovered meanwhile
+    assert store.get_incident("inc-1")["status"] == "resolved"  # type: ignore[index]
+    # the approver decides later: the outcome is recorded, the incident stays resolved
+    assert not store.update_incident("inc-1", NOW, status="acted", actions=[{"action_id": "a1"}])
+    record = store.get_incident("inc-1")
+    assert (
+        record is not None and record["status"] == "resolved" and record["actions"] == [{"action_id": "a1"}]
+    )
+    assert not store.update_incident("inc-1", NOW, status="failed", failure={"error": "X"})
+    assert store.get_incident("inc-1")["failure"] == {"error": "X"}  # type: ignore[index]
+
+
+def test_a_status_write_to_a_missing_incident_or_an_unknown_status_is_refused(stack: SimulatedStack) -> None:
+    store = IncidentStore(stack.table_name, 30)
+    with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+        store.update_incident("inc-missing", NOW, status="acted", actions=[])
+    assert store.get_incident("inc-missing") is None
+    with pytest.raises(ValueError, match="unknown incident status 'done'"):
+        store.update_incident("inc-missing", NOW, status="done")

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from opspilot.adapters.aws import error_code, raise_translated
 from opspilot.adapters.items import DynamoTable, from_item, iso, to_item
 from opspilot.domain.errors import TransientAwsError
+from opspilot.domain.lifecycle import statuses_after
 
 
 def _pointer(alarm_name: str, incident_id: str, now: datetime, hours: int) -> dict[str, Any]:
@@ -118,21 +119,43 @@ class IncidentStore(DynamoTable):
     def get_incident(self, incident_id: str) -> dict[str, Any] | None:
         return self.read({"pk": f"INCIDENT#{incident_id}", "sk": "META"}, "get incident")
 
-    def update_incident(self, incident_id: str, now: datetime, **fields: Any) -> None:
+    def update_incident(
+        self, incident_id: str, now: datetime, *, status: str | None = None, **fields: Any
+    ) -> bool:
+        """Set ``fields`` on an existing incident, and ``status`` only if that moves it forward
+        (:mod:`opspilot.domain.lifecycle`). Returns False when the status was left as it was."""
         fields["updated_at"] = iso(now)
+        if status is not None:
+            try:
+                self._set(incident_id, {**fields, "status": status}, not_after=statuses_after(status))
+                return True
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise_translated(exc, f"update incident {incident_id}")
+            # the incident is already further on (or missing: the write below says which)
+        self._set(incident_id, fields, not_after=[])
+        return status is None
+
+    def _set(self, incident_id: str, fields: dict[str, Any], not_after: list[str]) -> None:
         names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values = to_item({f":v{i}": value for i, value in enumerate(fields.values())})
-        expression = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+        values = {f":v{i}": value for i, value in enumerate(fields.values())}
+        condition = "attribute_exists(pk)"
+        if not_after:
+            names["#status"] = "status"
+            values |= {f":later{i}": later for i, later in enumerate(not_after)}
+            condition += f" AND NOT #status IN ({', '.join(f':later{i}' for i in range(len(not_after)))})"
         try:
             self.ddb.update_item(
                 TableName=self.table,
                 Key=to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
-                UpdateExpression=expression,
-                ConditionExpression="attribute_exists(pk)",
+                UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+                ExpressionAttributeValues=to_item(values),
             )
         except ClientError as exc:
+            if not_after and error_code(exc) == "ConditionalCheckFailedException":
+                raise
             raise_translated(exc, f"update incident {incident_id}")
 
     def put_incident(self, incident_id: str, record: dict[str, Any], now: datetime) -> None:

@@ -13,7 +13,6 @@ from opspilot.domain.classify import incident_id_for
 from opspilot.handlers._runtime import bind_execution, logger, now, state_part, store
 
 UNCLASSIFIABLE = frozenset({"InvalidAlarmEvent", "UnclassifiableSignal"})
-SETTLED = frozenset({"acted", "notified", "rejected", "approval_expired", "resolved"})
 
 
 def lambda_error_message(cause: Any) -> str:
@@ -44,11 +43,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     at = now()
     failure = {"error": error_name, "cause": cause[:4000], "execution_id": event.get("execution_id")}
     existing = store().get_incident(incident_id) if incident else None
-    settled = existing is not None and existing.get("status") in SETTLED
+    settled = False  # the incident had already acted or been resolved
     if existing is not None:
         # a failure after the incident acted (e.g. while watching its quota requests) is recorded,
-        # but does not turn what was done into "failed"
-        store().update_incident(incident_id, at, failure=failure, **({} if settled else {"status": "failed"}))
+        # but does not turn what was done into "failed" (domain/lifecycle.py)
+        settled = not store().update_incident(incident_id, at, status="failed", failure=failure)
     else:
         store().put_incident(
             incident_id,

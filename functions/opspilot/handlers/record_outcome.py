@@ -66,7 +66,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     status = {"rejected": "rejected", "expired": "approval_expired"}.get(
         approval["status"], "acted" if results else "notified"
     )
-    store().update_incident(
+    moved = store().update_incident(
         incident["incident_id"],
         at,
         status=status,
@@ -74,6 +74,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         actions=results,
         notifications=[{"channel": "email", "subject": out.subject}],
     )
+    if not moved:
+        logger.info(
+            "outcome recorded; the incident's status was already further on", extra={"status": status}
+        )
     store().append_audit(incident["incident_id"], "outcome", {"status": status, "approval": approval}, at)
     # the quota increase requests this incident filed or joined: the workflow follows them
     watch = [
