@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,14 +10,10 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from opspilot.adapters.aws import client, raise_translated
+from opspilot.domain.format import iso as iso  # re-exported while callers move to domain.format
 
 _SER = TypeSerializer()
 _DESER = TypeDeserializer()
-
-
-def iso(moment: datetime) -> str:
-    """UTC timestamps as Step Functions writes them, so strings compare in time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from opspilot.domain.errors import InvalidAlarmEvent, UnclassifiableSignal
-from opspilot.domain.model import Category, Environment, MetricRef, QuotaScope, Severity, Signal
+from opspilot.domain.events import AlarmStateChangeEvent
+from opspilot.domain.format import iso
+from opspilot.domain.model import Category, Environment, Incident, MetricRef, QuotaScope, Severity, Signal
 
 BEDROCK_NAMESPACE = "AWS/Bedrock"
 MODEL_DIMENSION = "ModelId"
@@ -289,3 +291,58 @@ def inputs_from_event(metrics: Iterable[object]) -> list[MetricInput]:
             )
         )
     return out
+
+
+def alarm_signal(
+    alarm_name: str, state: str, metrics: Sequence[MetricInput], reason: str, reason_data: str | None
+) -> Signal:
+    """One alarm, classified from its own metric list, with its own figures per minute."""
+    metric = metric_of(alarm_name, metrics)
+    observed, threshold = per_minute(alarm_name, metric, reason_data)
+    signal = classify_metric(alarm_name, state, metric, reason)
+    return signal.replace(observed_per_minute=observed, threshold_per_minute=threshold)
+
+
+def event_signal(alarm: AlarmStateChangeEvent) -> Signal | None:
+    """The signal the event carries by itself: its own alarm's, or a composite alarm's recovery.
+    None for a composite alarm in ALARM: the alarms it names as triggering it must be read."""
+    detail = alarm.detail
+    if not alarm.is_composite:
+        inputs = inputs_from_event(detail.configuration.metrics)
+        state = detail.state
+        return alarm_signal(detail.alarm_name, state.value, inputs, state.reason, state.reason_data)
+    if detail.state.value == "OK":  # the composite's own incident recovers, by the composite's name
+        return composite_recovery(detail.alarm_name, detail.state.reason)
+    return None
+
+
+def incident_model(alarm: AlarmStateChangeEvent, first: Signal) -> str:
+    """The model the incident is about (a composite's recovery: its tag, else ``composite``)."""
+    tags = alarm.detail.alarm_tags
+    if alarm.is_composite and first.category is Category.RECOVERY:
+        return tags.get(MODEL_TAG) or "composite"
+    return model_id_of(alarm.detail.alarm_name, first.metric, tags)
+
+
+def build_incident(
+    alarm: AlarmStateChangeEvent, model_id: str, signals: list[Signal], default_environment: Environment
+) -> Incident:
+    """The incident the event opens (before the store says whether it joins an open one): its
+    classification from every signal, the triggering one first."""
+    category, severity, scope, categories = combine(signals)
+    tags = alarm.detail.alarm_tags
+    return Incident(
+        incident_id=incident_id_for(alarm.id),
+        model_id=model_id,
+        region=alarm.region,
+        account=alarm.account,
+        environment=environment_of(alarm.detail.alarm_name, tags, default_environment),
+        category=category,
+        severity=severity,
+        quota_scope=scope,
+        alarm_name=alarm.detail.alarm_name,
+        signals=signals,
+        categories=categories,
+        owner=tags.get(OWNER_TAG),
+        opened_at=iso(cloudwatch_time(alarm.detail.state.timestamp)),
+    )

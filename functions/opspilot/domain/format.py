@@ -1,6 +1,13 @@
-"""How numbers read in messages, pages and reasons: 1,500,000 not 1.5e+06."""
+"""How numbers and times read in messages, pages, reasons and records: 1,500,000 not 1.5e+06."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def iso(moment: datetime) -> str:
+    """UTC timestamps as Step Functions writes them, so strings compare in time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def number(value: float) -> str:
