@@ -164,3 +164,11 @@ def test_exclusions_reach_nested_records() -> None:
         "inner": Box(label="a", colour=Colour.RED).to_json(exclude_none=True)
     }
     assert outer.to_json(exclude_defaults=True) == {"inner": {"label": "a", "colour": "red"}}
+
+
+def test_the_test_suite_checks_every_record_it_builds() -> None:
+    """tests/conftest.py: a record built with a value of the wrong type fails the test at once."""
+    with pytest.raises(TypeError, match="Part built with a value of the wrong type"):
+        Part(name=5, weight=1.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Box built with a value of the wrong type"):
+        Box(label="b", colour="red")  # type: ignore[arg-type]  # a str where a Colour belongs
