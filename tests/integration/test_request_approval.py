@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,8 +18,8 @@ import pytest
 
 from opspilot.adapters.approvals import ApprovalStore
 from opspilot.adapters.incidents import IncidentStore
-from opspilot.adapters.items import iso
 from opspilot.domain.approvals import link_key, request_ref
+from opspilot.domain.format import iso
 from opspilot.handlers import request_approval
 from opspilot.settings import approval_settings
 from opspilot_cli import chat_capture
@@ -31,38 +32,11 @@ EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:opspilot-sim-Incide
 LINK = re.compile(r"/approvals/([A-Za-z0-9_-]{32})")
 SLACK = "https://hooks.slack.com/services/T0000/B0000/secretsecretsecret"
 TEAMS = "https://contoso.webhook.office.com/webhookb2/0000/IncomingWebhook/secret"
-INCIDENT = {
-    "incident_id": "inc-7",
-    "model_id": "amazon.nova-pro-v1:0",
-    "region": "us-east-1",
-    "category": "quota_pressure",
-    "severity": "critical",
-    "alarm_name": "opspilot-nova-pro-throttles",
-}
-PLAN = {
-    "scenario": "high_usage",
-    "rule": "pilot-approve-every-change",
-    "summary": "Pilot: every change needs approval.",
-    "approval_required": True,
-    "approval_timeout_seconds": 3600,
-    "actions": [
-        {
-            "action_id": "request_quota_increase:L-1F3A5C7E",
-            "type": "request_quota_increase",
-            "reason": "RPM quota 1,000 -> 1,500 (+50%).",
-            "params": {"ServiceCode": "bedrock", "QuotaCode": "L-1F3A5C7E", "DesiredValue": 1500.0},
-        }
-    ],
-    "evidence": {"threshold_percent": 80, "rpm_quota": 1000, "rpm_threshold": 800, "peak_rpm": 990},
-}
-CONTEXT = {
-    "usage": {"daily_peak_rpm": [900.0 + i for i in range(14)], "steady_rpm": 500},
-    "quotas": {
-        "quotas": [
-            {"kind": "rpm", "quota_code": "L-1F3A5C7E", "quota_name": "Requests per minute", "value": 1000},
-        ]
-    },
-}
+# RequestApproval's input as the state machine sends it (events/request-approval.json)
+TASK_INPUT = json.loads(
+    (Path(__file__).resolve().parents[2] / "events" / "request-approval.json").read_text()
+)
+INCIDENT, PLAN, CONTEXT = (TASK_INPUT["state"][k] for k in ("incident", "plan", "context"))
 
 
 def invoke(round_: int = 1, token: str = "task-token-1", entered: datetime | None = None) -> dict[str, Any]:
