@@ -15,7 +15,6 @@ writes no alarm; with quotas changed it writes exactly the alarms whose threshol
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -24,7 +23,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from moto import mock_aws
 
 from opspilot_cli import fake_aws
@@ -60,22 +58,11 @@ def _account(models: int) -> Iterator[tuple[fake_aws.SimulatedAws, Any]]:
     from opspilot.domain.registry import validate_entry
     from opspilot.handlers import _runtime, sync_alarms
     from opspilot.settings import core_settings, sync_settings
-    from opspilot_cli.stack import apply_environment, deploy
+    from opspilot_cli.moto_stack import deployed_stack
 
     world = fake_aws.SimulatedAws()
-    caches: list[Any] = [
-        aws_clients.client,
-        _runtime.store,
-        core_settings,
-        sync_settings,
-        sync_alarms.registry,
-    ]
-    with mock_aws(), fake_aws.installed(world):
-        boto3.DEFAULT_SESSION = None
-        stack = deploy("us-east-1", {})
-        previous = apply_environment(stack)
-        for cached in caches:
-            cached.cache_clear()
+    caches = [aws_clients.client, _runtime.store, core_settings, sync_settings, sync_alarms.registry]
+    with mock_aws(), fake_aws.installed(world), deployed_stack("us-east-1", {}, caches) as stack:
         store = RegistryStore(stack.registry_table_name)
         now = datetime.now(UTC)
         for i in range(models):
@@ -88,16 +75,7 @@ def _account(models: int) -> Iterator[tuple[fake_aws.SimulatedAws, Any]]:
                 "owner": "bench",
             }
             store.put_entry(validate_entry(raw), expected_version=None, by="bench", now=now)
-        try:
-            yield world, stack
-        finally:
-            for cached in caches:
-                cached.cache_clear()
-            for key, value in previous.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        yield world, stack
 
 
 def _measure(world: fake_aws.SimulatedAws, models: int, run: str, event: dict[str, Any]) -> Measured:

@@ -10,7 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from opspilot_cli.stack import SimulatedStack, apply_environment, deploy
+from opspilot_cli.moto_stack import deployed_stack
+from opspilot_cli.stack import SimulatedStack
 
 REGION = "us-east-1"
 
@@ -30,17 +31,8 @@ def stack(aws: None) -> Iterator[SimulatedStack]:
     from opspilot.handlers import _approval_runtime, _runtime
     from opspilot.settings import action_settings, approval_settings, core_settings, decide_settings
 
-    deployed = deploy(REGION, {"ApproverEmails": "lead@example.com,oncall@example.com"})
-    previous = apply_environment(deployed)
     caches: list[Any] = [aws_clients.client, _runtime.store, core_settings, decide_settings]
     caches += [approval_settings, action_settings, _approval_runtime.approvals]
-    for cached in caches:
-        cached.cache_clear()
-    yield deployed
-    for cached in caches:
-        cached.cache_clear()
-    for key, value in previous.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    approvers = {"ApproverEmails": "lead@example.com,oncall@example.com"}
+    with deployed_stack(REGION, approvers, caches) as deployed:
+        yield deployed

@@ -18,8 +18,9 @@ from opspilot.adapters.registry import RegistryStore
 from opspilot.domain.registry import validate_entry
 from opspilot_cli import fake_aws
 from opspilot_cli.moto_shim import LambdaContextStub
+from opspilot_cli.moto_stack import deployed_stack
 from opspilot_cli.registry_sim import stream_records
-from opspilot_cli.stack import SimulatedStack, apply_environment, deploy
+from opspilot_cli.stack import SimulatedStack
 
 REGION = "us-east-1"
 NOVA = "amazon.nova-pro-v1:0"
@@ -85,28 +86,11 @@ def env() -> Iterator[Env]:
 
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
     world = fake_aws.SimulatedAws()
-    caches: list[Any] = [
-        aws_clients.client,
-        _runtime.store,
-        core_settings,
-        sync_settings,
-        sync_alarms.registry,
-    ]
-    with mock_aws(), fake_aws.installed(world):
-        stack = deploy(REGION, {})
-        previous = apply_environment(stack)
-        for cached in caches:
-            cached.cache_clear()
-        for code, name, value in QUOTAS:
-            world.add_quota(REGION, code, name, value)
+    for code, name, value in QUOTAS:
+        world.add_quota(REGION, code, name, value)
+    caches = [aws_clients.client, _runtime.store, core_settings, sync_settings, sync_alarms.registry]
+    with mock_aws(), fake_aws.installed(world), deployed_stack(REGION, {}, caches) as stack:
         yield Env(world, stack)
-        for cached in caches:
-            cached.cache_clear()
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture

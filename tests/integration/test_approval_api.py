@@ -11,7 +11,6 @@ import base64
 import html
 import io
 import json
-import os
 import re
 import urllib.error
 import urllib.request
@@ -29,14 +28,15 @@ from moto import mock_aws
 from opspilot.adapters.approvals import ApprovalStore
 from opspilot.adapters.aws import client
 from opspilot.adapters.incidents import IncidentStore
-from opspilot.adapters.items import iso
 from opspilot.domain.approvals import ApprovalView, QuotaChange, UsageChart, encode_key, link_key
+from opspilot.domain.format import iso
 from opspilot.handlers import approval_api
 from opspilot.handlers._runtime import logger
 from opspilot_cli.approver import OFFLINE_HOST, approval_event
 from opspilot_cli.interactive import ApprovalServer, InteractiveSession
 from opspilot_cli.moto_shim import LambdaContextStub
-from opspilot_cli.stack import SimulatedStack, apply_environment, deploy
+from opspilot_cli.moto_stack import deployed_stack
+from opspilot_cli.stack import SimulatedStack
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 LEAD_LINK = "L" * 16 + "e" * 16  # 32 characters, the shape of secrets.token_urlsafe(24)
@@ -114,20 +114,9 @@ def stack() -> Iterator[SimulatedStack]:
 
     caches: list[Any] = [aws_clients.client, _runtime.store, core_settings, approval_settings]
     caches.append(_approval_runtime.approvals)
-    with mock_aws():
-        boto3.DEFAULT_SESSION = None
-        deployed = deploy("us-east-1", {"ApproverEmails": "lead@example.com,oncall@example.com"})
-        previous = apply_environment(deployed)
-        for cached in caches:
-            cached.cache_clear()
+    approvers = {"ApproverEmails": "lead@example.com,oncall@example.com"}
+    with mock_aws(), deployed_stack("us-east-1", approvers, caches) as deployed:
         yield deployed
-        for cached in caches:
-            cached.cache_clear()
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from opspilot.domain.approvals import ApprovalView, QuotaChange, UsageChart
 from opspilot.domain.model import (
     Category,
     Environment,
@@ -133,27 +134,63 @@ def make_quotas() -> Callable[..., QuotaContext]:
         tpm: float | None = 2_000_000,
         unknown_reason: str | None = None,
     ) -> QuotaContext:
-        quotas = []
-        if rpm is not None:
-            quotas.append(
-                QuotaInfo(
-                    kind="rpm",
+        quotas = [
+            QuotaInfo(
+                kind=kind, quota_code=code, quota_name=QUOTA_NAME.format(unit), value=value, adjustable=True
+            )
+            for kind, code, unit, value in (
+                ("rpm", RPM_CODE, "requests", rpm),
+                ("tpm", TPM_CODE, "tokens", tpm),
+            )
+            if value is not None
+        ]
+        return QuotaContext(quotas=quotas, unknown_reason=unknown_reason)
+
+    return make
+
+
+@pytest.fixture
+def make_approval_view() -> Callable[..., ApprovalView]:
+    """What an approver is asked: the RPM quota raised from 500 to 750, with 14 daily peaks growing
+    from 300 to 560 up to 2026-11-30 against a threshold of 400; override any field by keyword."""
+
+    def make(**overrides: Any) -> ApprovalView:
+        fields: dict[str, Any] = {
+            "incident_id": "inc-fd9ebc8569e4e65b",
+            "model_id": MODEL_ID,
+            "region": "us-east-1",
+            "category": "quota_pressure",
+            "severity": "critical",
+            "alarm_name": "opspilot-claude37-throttles",
+            "scenario": "high_usage",
+            "rule": "pilot-approve-every-change",
+            "summary": "Pilot: every change needs approval.",
+            "quota_changes": [
+                QuotaChange(
+                    action_id=f"request_quota_increase:{RPM_CODE}",
                     quota_code=RPM_CODE,
                     quota_name=QUOTA_NAME.format("requests"),
-                    value=rpm,
-                    adjustable=True,
+                    kind="rpm",
+                    current=500,
+                    requested=750,
+                    reason="RPM quota 500 -> 750 (+50%).",
                 )
-            )
-        if tpm is not None:
-            quotas.append(
-                QuotaInfo(
-                    kind="tpm",
-                    quota_code=TPM_CODE,
-                    quota_name=QUOTA_NAME.format("tokens"),
-                    value=tpm,
-                    adjustable=True,
+            ],
+            "evidence": [("Peak RPM, 14 days", "560"), ("RPM threshold", "400")],
+            "forecast": ["RPM: quota reached in 10.8 days at the current trend"],
+            "charts": [
+                UsageChart(
+                    kind="rpm",
+                    unit="requests per minute",
+                    daily_peaks=[300.0, 320, 340, 360, 380, 400, 420, 440, 460, 480, 500, 520, 540, 560],
+                    quota=500,
+                    threshold=400,
+                    requested=750,
                 )
-            )
-        return QuotaContext(quotas=quotas, unknown_reason=unknown_reason)
+            ],
+            "usage_end": "2026-11-30",
+        }
+        fields.update(overrides)
+        return ApprovalView(**fields)
 
     return make

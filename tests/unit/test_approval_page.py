@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 from html.parser import HTMLParser
 
@@ -10,38 +11,9 @@ import pytest
 
 from opspilot.domain import approval_messages
 from opspilot.domain import approval_page as pages
-from opspilot.domain.approvals import ApprovalView, CaseChange, QuotaChange, UsageChart
+from opspilot.domain.approvals import ApprovalView, CaseChange
 
-PEAKS = [300.0, 320, 340, 360, 380, 400, 420, 440, 460, 480, 500, 520, 540, 560]
-CHART = UsageChart(
-    kind="rpm", unit="requests per minute", daily_peaks=PEAKS, quota=500, threshold=400, requested=750
-)
-VIEW = ApprovalView(
-    incident_id="inc-fd9ebc8569e4e65b",
-    model_id="us.anthropic.claude-3-7-sonnet-20250219-v1:0",
-    region="us-east-1",
-    category="quota_pressure",
-    severity="critical",
-    alarm_name="opspilot-claude37-throttles",
-    scenario="high_usage",
-    rule="pilot-approve-every-change",
-    summary="Pilot: every change needs approval.",
-    quota_changes=[
-        QuotaChange(
-            action_id="request_quota_increase:L-3D8CC480",
-            quota_code="L-3D8CC480",
-            quota_name="Cross-region model inference requests per minute for Anthropic Claude 3.7 Sonnet",
-            kind="rpm",
-            current=500,
-            requested=750,
-            reason="RPM quota 500 -> 750 (+50%).",
-        )
-    ],
-    evidence=[("Peak RPM, 14 days", "560"), ("RPM threshold", "400")],
-    forecast=["RPM: quota reached in 10.8 days at the current trend"],
-    charts=[CHART],
-    usage_end="2026-11-30",
-)
+MakeView = Callable[..., ApprovalView]
 
 
 class Elements(HTMLParser):
@@ -61,8 +33,10 @@ def elements(document: str) -> list[tuple[str, dict[str, str | None]]]:
     return parser.tags
 
 
-def test_the_confirm_page_shows_the_change_the_reason_and_the_form() -> None:
-    page = pages.confirm_page(VIEW, "lead@example.com", 1, "2026-12-01T10:00:00.000Z", "TOKEN123")
+def test_the_confirm_page_shows_the_change_the_reason_and_the_form(make_approval_view: MakeView) -> None:
+    page = pages.confirm_page(
+        make_approval_view(), "lead@example.com", 1, "2026-12-01T10:00:00.000Z", "TOKEN123"
+    )
     assert "<code>L-3D8CC480</code>" in page
     assert "Cross-region model inference requests per minute for Anthropic Claude 3.7 Sonnet" in page
     assert '<td class="n current">500</td>' in page and '<td class="n requested">750</td>' in page
@@ -80,8 +54,8 @@ def test_the_confirm_page_shows_the_change_the_reason_and_the_form() -> None:
     assert buttons == [("decision", "approve"), ("decision", "reject")]
 
 
-def test_no_external_asset_and_no_script() -> None:
-    page = pages.confirm_page(VIEW, "lead@example.com", 1, "x", "t")
+def test_no_external_asset_and_no_script(make_approval_view: MakeView) -> None:
+    page = pages.confirm_page(make_approval_view(), "lead@example.com", 1, "x", "t")
     tags = elements(page)
     assert not [t for t, _ in tags if t in {"script", "img", "link", "iframe", "object", "embed"}]
     urls = [v for _, a in tags for k, v in a.items() if k in {"src", "href", "action"} and v]
@@ -89,8 +63,9 @@ def test_no_external_asset_and_no_script() -> None:
     assert re.findall(r"https?://[^\"' ]+", page) == ["http://www.w3.org/2000/svg"]  # the SVG namespace
 
 
-def test_the_chart_draws_14_days_against_the_quota_and_the_threshold() -> None:
-    svg = pages.usage_chart(CHART, date(2026, 11, 30))
+def test_the_chart_draws_14_days_against_the_quota_and_the_threshold(make_approval_view: MakeView) -> None:
+    (chart,) = make_approval_view().charts
+    svg = pages.usage_chart(chart, date(2026, 11, 30))
     bars = re.findall(r'<rect class="peak" x="[\d.]+" y="([\d.]+)" width="[\d.]+" height="([\d.]+)"', svg)
     assert len(bars) == 14
     heights = [float(h) for _, h in bars]
@@ -106,7 +81,7 @@ def test_the_chart_draws_14_days_against_the_quota_and_the_threshold() -> None:
     assert "quota 500" in svg and "threshold 400" in svg and "requested 750" in svg
 
 
-def test_a_case_shows_its_subject_and_a_preview_of_its_text() -> None:
+def test_a_case_shows_its_subject_and_a_preview_of_its_text(make_approval_view: MakeView) -> None:
     case = CaseChange(
         action_id="open_support_case:investigation",
         subject="[OpsPilot] investigation: m in us-east-1",
@@ -114,7 +89,7 @@ def test_a_case_shows_its_subject_and_a_preview_of_its_text() -> None:
         body_preview="Model: m\nRegion: us-east-1",
         body_chars=1200,
     )
-    view = VIEW.replace(quota_changes=[], cases=[case], charts=[])
+    view = make_approval_view(quota_changes=[], cases=[case], charts=[])
     page = pages.confirm_page(view, "a@example.com", 2, "x", "t")
     assert "Approve the support case for" in page
     assert "<td class=subject>[OpsPilot] investigation: m in us-east-1</td>" in page
@@ -123,9 +98,9 @@ def test_a_case_shows_its_subject_and_a_preview_of_its_text() -> None:
     assert "escalated (round 2 of 2)" in page
 
 
-def test_everything_from_the_workflow_is_escaped() -> None:
+def test_everything_from_the_workflow_is_escaped(make_approval_view: MakeView) -> None:
     hostile = '<script>alert("x")</script>'
-    view = VIEW.replace(model_id=hostile, summary=hostile, evidence=[(hostile, hostile)])
+    view = make_approval_view(model_id=hostile, summary=hostile, evidence=[(hostile, hostile)])
     page = pages.confirm_page(view, hostile, 1, hostile, '"><b>')
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert 'value="&quot;&gt;&lt;b&gt;"' in page
@@ -151,7 +126,7 @@ def test_every_answer_is_a_page_that_says_what_happened(document: str, words: st
     assert document.startswith("<!doctype html>") and words in document
 
 
-def test_the_decided_page_shows_who_when_and_a_lowered_value() -> None:
+def test_the_decided_page_shows_who_when_and_a_lowered_value(make_approval_view: MakeView) -> None:
     decision = {
         "status": "approved",
         "by": "lead@example.com",
@@ -159,35 +134,37 @@ def test_the_decided_page_shows_who_when_and_a_lowered_value() -> None:
         "values": {"request_quota_increase:L-3D8CC480": 600},
         "comment": "enough for now",
     }
-    page = pages.decided_page(decision, VIEW)
+    page = pages.decided_page(decision, make_approval_view())
     assert "<b class=by>lead@example.com</b>" in page and "2026-11-30T10:00:00.000Z" in page
     assert "<code>L-3D8CC480</code>: 750 lowered to <b>600</b>" in page
     assert "Comment: enough for now" in page
 
 
-def test_the_email_carries_the_summary_and_one_link() -> None:
+def test_the_email_carries_the_summary_and_one_link(make_approval_view: MakeView) -> None:
+    view = make_approval_view()
     link = "https://api.example/approvals/" + "A" * 32
-    subject, body = approval_messages.approval_email(VIEW, "lead@example.com", link, "T", 1, 86400)
+    subject, body = approval_messages.approval_email(view, "lead@example.com", link, "T", 1, 86400)
     assert (
         subject == "[OpsPilot] Approval needed: us.anthropic.claude-3-7-sonnet-20250219-v1:0 quota_pressure"
     )
     assert "  - L-3D8CC480 Cross-region model inference requests per minute" in body
     assert "500 -> 750" in body and "Policy rule: pilot-approve-every-change" in body
     assert body.splitlines()[-1] == link and body.count("/approvals/") == 1
-    _, escalated = approval_messages.approval_email(VIEW, "head@example.com", link, "T", 2, 86400)
+    _, escalated = approval_messages.approval_email(view, "head@example.com", link, "T", 2, 86400)
     assert "did not decide within 24 hours" in escalated and "last round (2 of 2)" in escalated
 
 
-def test_chat_messages_have_one_button_per_approver() -> None:
+def test_chat_messages_have_one_button_per_approver(make_approval_view: MakeView) -> None:
+    view = make_approval_view()
     links = [("lead@example.com", "https://x/approvals/1"), ("oncall@example.com", "https://x/approvals/2")]
-    slack = approval_messages.slack_message(VIEW, links, "T", 1)
+    slack = approval_messages.slack_message(view, links, "T", 1)
     (actions,) = [b for b in slack["blocks"] if b["type"] == "actions"]
     assert [(e["text"]["text"], e["url"]) for e in actions["elements"]] == [
         ("Review as lead@example.com", "https://x/approvals/1"),
         ("Review as oncall@example.com", "https://x/approvals/2"),
     ]
     assert "L-3D8CC480 500 -> 750" in slack["text"]
-    teams = approval_messages.teams_message(VIEW, links, "T", 2)
+    teams = approval_messages.teams_message(view, links, "T", 2)
     card = teams["attachments"][0]["content"]
     assert card["type"] == "AdaptiveCard" and card["body"][0]["text"].startswith("OpsPilot: Escalated")
     assert [a["url"] for a in card["actions"]] == ["https://x/approvals/1", "https://x/approvals/2"]

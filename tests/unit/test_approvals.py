@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,6 @@ from opspilot.domain.approvals import (
     MAX_BODY_BYTES,
     ApprovalView,
     LinkState,
-    QuotaChange,
     Refusal,
     apply_approved_value,
     approver_group,
@@ -34,28 +34,7 @@ from opspilot.domain.model import ActionType, PlannedAction
 
 KEY = encode_key(b"\x01" * 32)
 AT = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
-CHANGE = QuotaChange(
-    action_id="request_quota_increase:L-3D8CC480",
-    quota_code="L-3D8CC480",
-    quota_name="Cross-region model inference requests per minute",
-    kind="rpm",
-    current=500,
-    requested=750,
-    reason="",
-)
-VIEW = ApprovalView(
-    incident_id="inc-1",
-    model_id="m",
-    region="us-east-1",
-    category="quota_pressure",
-    severity="critical",
-    alarm_name="a",
-    scenario="high_usage",
-    rule="r",
-    summary="s",
-    quota_changes=[CHANGE],
-    usage_end="2026-11-30",
-)
+MakeView = Callable[..., ApprovalView]
 
 
 def test_link_keys_are_sha256_and_refs_are_per_execution_and_round() -> None:
@@ -173,9 +152,11 @@ def fields(**values: str) -> dict[str, list[str]]:
         (fields(comment="bell\x07"), 400, "control characters"),
     ],
 )
-def test_bad_decisions_are_refused(form: dict[str, list[str]], status: int, words: str) -> None:
+def test_bad_decisions_are_refused(
+    make_approval_view: MakeView, form: dict[str, list[str]], status: int, words: str
+) -> None:
     with pytest.raises(Refusal) as refused:
-        parse_decision(form, VIEW)
+        parse_decision(form, make_approval_view())
     assert refused.value.status == status and words in refused.value.message
 
 
@@ -184,17 +165,21 @@ def test_bad_decisions_are_refused(form: dict[str, list[str]], status: int, word
     [
         ("", {}),
         ("750", {}),
-        ("600", {CHANGE.action_id: 600.0}),
-        ("600.5", {CHANGE.action_id: 600.5}),
+        ("600", {"request_quota_increase:L-3D8CC480": 600.0}),
+        ("600.5", {"request_quota_increase:L-3D8CC480": 600.5}),
     ],
 )
-def test_an_approver_may_lower_a_value(value: str, expected: dict[str, float]) -> None:
-    decision = parse_decision(fields(**{"desired.L-3D8CC480": value}, comment=" ok \n"), VIEW)
+def test_an_approver_may_lower_a_value(
+    make_approval_view: MakeView, value: str, expected: dict[str, float]
+) -> None:
+    view = make_approval_view()
+    decision = parse_decision(fields(**{"desired.L-3D8CC480": value}, comment=" ok \n"), view)
     assert (decision.status, decision.values, decision.comment) == ("approved", expected, "ok")
 
 
-def test_a_rejection_ignores_values() -> None:
-    decision = parse_decision(fields(decision="reject", **{"desired.L-3D8CC480": "99999"}), VIEW)
+def test_a_rejection_ignores_values(make_approval_view: MakeView) -> None:
+    view = make_approval_view()
+    decision = parse_decision(fields(decision="reject", **{"desired.L-3D8CC480": "99999"}), view)
     assert (decision.status, decision.values) == ("rejected", {})
     assert workflow_output(decision, "a", "t", 2) == {
         "status": "rejected",
