@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from opspilot.adapters.approvals import ApprovalStore
-from opspilot.adapters.items import iso
 from opspilot.domain.approvals import ROUNDS, request_ref, state_of
-from opspilot.domain.format import number
+from opspilot.domain.format import iso, number
 
 if TYPE_CHECKING:
     from opspilot_cli.runner import ScenarioRun

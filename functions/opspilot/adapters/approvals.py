@@ -21,7 +21,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from opspilot.adapters.aws import error_code, raise_translated
-from opspilot.adapters.items import DynamoTable, from_item, iso, to_item
+from opspilot.adapters.items import DynamoTable, from_item, to_item
+from opspilot.domain.format import iso
 
 PENDING_INDEX = "by-model"
 PENDING_KEY = "APPROVALS#PENDING"

@@ -22,8 +22,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from opspilot.adapters.aws import error_code, raise_translated
-from opspilot.adapters.items import DynamoTable, from_item, iso, to_item
+from opspilot.adapters.items import DynamoTable, from_item, to_item
 from opspilot.domain.errors import TransientAwsError
+from opspilot.domain.format import iso
 from opspilot.domain.lifecycle import statuses_after
 
 

@@ -10,7 +10,6 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from opspilot.adapters.aws import client, raise_translated
-from opspilot.domain.format import iso as iso  # re-exported while callers move to domain.format
 
 _SER = TypeSerializer()
 _DESER = TypeDeserializer()

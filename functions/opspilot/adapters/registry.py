@@ -25,8 +25,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from opspilot.adapters.aws import error_code, raise_translated
-from opspilot.adapters.items import DynamoTable, from_item, iso, to_item
+from opspilot.adapters.items import DynamoTable, from_item, to_item
 from opspilot.domain.errors import OpsPilotError
+from opspilot.domain.format import iso
 from opspilot.domain.registry import ModelEntry
 from opspilot.domain.threshold_sync import ChangeRecord, ModelState
 

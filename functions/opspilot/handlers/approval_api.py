@@ -14,7 +14,6 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from opspilot.adapters.items import iso
 from opspilot.adapters.messaging import fail_workflow_task, resume_workflow
 from opspilot.domain import approval_page as pages
 from opspilot.domain.approvals import (
@@ -36,6 +35,7 @@ from opspilot.domain.approvals import (
     workflow_output,
 )
 from opspilot.domain.errors import OpsPilotError, TaskNoLongerWaiting
+from opspilot.domain.format import iso
 from opspilot.handlers._approval_runtime import approvals, count, publishes_metrics, record_pending
 from opspilot.handlers._runtime import logger, now, store
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from opspilot.adapters.items import iso
 from opspilot.domain import messages
 from opspilot.domain.classify import incident_id_for
+from opspilot.domain.format import iso
 from opspilot.handlers._runtime import bind_execution, logger, now, state_part, store
 
 UNCLASSIFIABLE = frozenset({"InvalidAlarmEvent", "UnclassifiableSignal"})

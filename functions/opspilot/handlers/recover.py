@@ -8,8 +8,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from opspilot.adapters import support
-from opspilot.adapters.items import iso
 from opspilot.domain import messages
+from opspilot.domain.format import iso
 from opspilot.domain.model import Incident, Severity
 from opspilot.handlers._runtime import bind_execution, logger, now, parse, state_part, store
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -48,8 +47,7 @@ class AlarmsPort(Protocol):
     def delete(self, names: list[str]) -> int: ...
 
 
-@dataclass
-class SyncDependencies:
+class SyncDependencies(Record):
     registry: RegistryPort
     alarms: AlarmsPort
     list_quotas: Callable[[], list[dict[str, Any]]]  # raises QuotaLookupFailed
