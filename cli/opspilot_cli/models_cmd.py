@@ -258,9 +258,9 @@ def _add(args: argparse.Namespace) -> int:
         PRESSURE,
         alarm_name,
         enabled_kinds,
-        pressure_threshold,
         quota_code_for,
     )
+    from opspilot.domain.quotas import pressure_threshold
     from opspilot.domain.registry import RegistryError, validate_entry
 
     raw = _raw_entry(args)

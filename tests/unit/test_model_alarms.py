@@ -17,9 +17,9 @@ from opspilot.domain.model_alarms import (
     managed_differences,
     model_slug,
     pool_members,
-    pressure_threshold,
     with_threshold,
 )
+from opspilot.domain.quotas import pressure_threshold
 from opspilot.domain.registry import ModelEntry, validate_entry
 
 STACK = StackDefaults("opspilot-", 80, 50, "opspilot")

@@ -11,10 +11,10 @@ import pytest
 from opspilot.domain.errors import InvalidInput
 from opspilot.domain.model_alarms import QuotaSnapshot, StackDefaults, create_params
 from opspilot.domain.registry import ModelEntry, validate_entry
+from opspilot.domain.sync_state import ModelState
 from opspilot.domain.threshold_sync import (
     Checks,
     ModelPlan,
-    ModelState,
     SyncRequest,
     plan_checks,
     plan_model,

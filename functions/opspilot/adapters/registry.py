@@ -29,7 +29,7 @@ from opspilot.adapters.items import DynamoTable, from_item, to_item
 from opspilot.domain.errors import OpsPilotError
 from opspilot.domain.format import iso
 from opspilot.domain.registry import ModelEntry
-from opspilot.domain.threshold_sync import ChangeRecord, ModelState
+from opspilot.domain.sync_state import ChangeRecord, ModelState
 
 REGISTRY_PK = "REGISTRY"
 ENTRY = "ENTRY#"

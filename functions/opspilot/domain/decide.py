@@ -24,9 +24,8 @@ from opspilot.domain.model import (
     SupportContext,
     UsageSummary,
 )
-from opspilot.domain.model_alarms import pressure_threshold
 from opspilot.domain.policy import Policy, Rule, select_rule
-from opspilot.domain.quotas import parse_model_id
+from opspilot.domain.quotas import parse_model_id, pressure_threshold
 from opspilot.domain.recommend import recommend
 
 SUPPORT_SERVICE_CODE = "amazon-bedrock"

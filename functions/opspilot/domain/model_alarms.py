@@ -13,10 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-from opspilot.domain.quotas import match_quota, parse_model_id
+from opspilot.domain.quotas import match_quota, parse_model_id, pressure_threshold
 from opspilot.domain.registry import APPLICATION_PROFILE, AlarmOverride, ModelEntry
 
 NAMESPACE = "AWS/Bedrock"
@@ -164,15 +163,6 @@ class DesiredAlarm:
     @property
     def is_pressure(self) -> bool:
         return self.kind in PRESSURE
-
-
-def pressure_threshold(quota_value: float, percent: float) -> int:
-    """``floor(quota x percent / 100)``, never below 1 (a threshold of 0 would always fire).
-
-    Decimal arithmetic, so 0.8 x 1,000,000 is exactly 800,000 (binary floats would floor it to
-    799,999)."""
-    exact = Decimal(repr(float(quota_value))) * Decimal(repr(float(percent))) / Decimal(100)
-    return max(1, int(exact.to_integral_value(rounding=ROUND_FLOOR)))
 
 
 def model_slug(model_id: str) -> str:

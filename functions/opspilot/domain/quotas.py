@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
 
 GEOGRAPHY_PREFIXES = ("us-gov", "us", "eu", "apac", "jp", "au", "ca")
 _TYPE_PHRASE = {
@@ -113,3 +114,12 @@ def underlying_model(model_arns: list[str]) -> str:
     if len(geographies) == 1 and "" not in geographies:
         return f"{geographies.pop()}.{model}"
     return f"global.{model}"
+
+
+def pressure_threshold(quota_value: float, percent: float) -> int:
+    """``floor(quota x percent / 100)``, never below 1 (a threshold of 0 would always fire).
+
+    Decimal arithmetic, so 0.8 x 1,000,000 is exactly 800,000 (binary floats would floor it to
+    799,999)."""
+    exact = Decimal(repr(float(quota_value))) * Decimal(repr(float(percent))) / Decimal(100)
+    return max(1, int(exact.to_integral_value(rounding=ROUND_FLOOR)))

@@ -41,19 +41,15 @@ from opspilot.domain.model_alarms import (
     effective_percent,
     managed_differences,
     pool_members,
-    pressure_threshold,
     profiles_by_pool,
     quota_code_for,
     replace_params,
     with_threshold,
 )
+from opspilot.domain.quotas import pressure_threshold
 from opspilot.domain.records import Record, RecordError, spec
 from opspilot.domain.registry import ModelEntry
-
-Reason = Literal[
-    "schedule", "registry_change", "quota_increase", "reconcile", "stack_update", "stack_delete", "manual"
-]
-Action = Literal["create", "threshold", "update", "retag", "delete"]
+from opspilot.domain.sync_state import Action, AlarmRecord, ChangeRecord, ModelState, Reason
 
 
 class QuotaLookupFailed(OpsPilotError):
@@ -77,46 +73,6 @@ class SyncRequest(Record):
     model_ids: list[str] = spec(default_factory=list)
     quota_codes: list[str] = spec(default_factory=list)
     execution_id: str | None = None
-
-
-class AlarmRecord(Record):
-    """What the last sync applied to one alarm."""
-
-    kind: str
-    threshold: float | None = None
-    quota_code: str | None = None
-    quota_value: float | None = None
-    percent: float | None = None
-
-
-class ModelState(Record):
-    """What the last sync applied to one model (the registry table's ``STATE#`` item)."""
-
-    model_id: str
-    pool: str
-    entry_version: int
-    tags: dict[str, str] = spec(default_factory=dict)
-    alarms: dict[str, AlarmRecord] = spec(default_factory=dict)
-    fingerprint: str = ""  # of the definitions last reconciled; "" forces the next run to reconcile
-    synced_at: str
-
-
-class ChangeRecord(Record):
-    """One change to one alarm: old -> new, the quota it rests on, when and why."""
-
-    model_id: str
-    alarm_name: str
-    kind: str
-    action: Action
-    old_threshold: float | None = None
-    new_threshold: float | None = None
-    quota_code: str | None = None
-    quota_value: float | None = None
-    percent: float | None = None
-    fields: list[str] = spec(default_factory=list)
-    at: str
-    reason: Reason
-    run_id: str
 
 
 class ThresholdChange(Record):

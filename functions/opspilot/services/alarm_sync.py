@@ -18,10 +18,9 @@ from opspilot.domain.errors import TransientAwsError
 from opspilot.domain.model_alarms import QuotaSnapshot, StackDefaults
 from opspilot.domain.records import Record, spec
 from opspilot.domain.registry import ModelEntry, RegistryError, validate_entry
+from opspilot.domain.sync_state import ChangeRecord, ModelState
 from opspilot.domain.threshold_sync import (
     AlarmWriteFailed,
-    ChangeRecord,
-    ModelState,
     QuotaLookupFailed,
     SyncRequest,
     Write,
