@@ -1,4 +1,5 @@
-"""``opspilot``: developer CLI: simulate scenarios offline, check the ASL, manage models, read incidents."""
+"""``opspilot``: developer CLI: simulate scenarios offline, check the ASL, manage models, read incidents,
+replay undelivered alarm events."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from opspilot_cli import incidents_cmd, models_cmd
+from opspilot_cli import incidents_cmd, models_cmd, replay_cmd
 from opspilot_cli.scenario import ScenarioError, load
 
 
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     asl.set_defaults(func=_validate_asl)
     models_cmd.add_parser(sub)
     incidents_cmd.register(sub)
+    replay_cmd.register(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -20,6 +20,7 @@ import boto3
 from opspilot_cli.template import (
     PROJECT_ROOT,
     Resolver,
+    alarm_rule_pattern,
     load_template,
     parameter_defaults,
     resources_of_type,
@@ -183,7 +184,7 @@ def deploy(region: str, overrides: dict[str, Any], approval_base_url: str | None
         roleArn=role_arn,
         type=machine["Type"],
     )["stateMachineArn"]
-    pattern = res.resolve(machine["Events"]["AlarmStateChange"]["Properties"]["Pattern"])
+    pattern = alarm_rule_pattern(template, res)
 
     return SimulatedStack(
         region=region,

@@ -118,3 +118,12 @@ def substitute_definition(text: str, substitutions: Mapping[str, Any]) -> str:
         return str(substitutions[name])
 
     return re.sub(r"\$\{([A-Za-z0-9_]+)\}", replace, text)
+
+
+def alarm_rule_pattern(template: Mapping[str, Any], resolver: Resolver) -> dict[str, Any]:
+    """The event pattern of the state machine's ``AlarmStateChange`` rule, resolved."""
+    machine = template["Resources"]["IncidentStateMachine"]["Properties"]
+    pattern = resolver.resolve(machine["Events"]["AlarmStateChange"]["Properties"]["Pattern"])
+    if not isinstance(pattern, dict):
+        raise ValueError("template.yaml: the AlarmStateChange pattern is not an object")
+    return pattern
