@@ -54,16 +54,16 @@ def _zip() -> bytes:
     return buf.getvalue()
 
 
-def _create_registry_table(ddb: Any, resources: dict[str, Any], region: str) -> str:
-    """The model registry table (docs/models.md), with the template's keys and stream."""
-    props = resources["ModelRegistryTable"]["Properties"]
-    name = f"{STACK_NAME}-ModelRegistryTable"
+def _create_table(ddb: Any, resources: dict[str, Any], logical_id: str, **more: Any) -> str:
+    """One of the template's DynamoDB tables, with its keys (and ``more``: indexes, stream)."""
+    props = resources[logical_id]["Properties"]
+    name = f"{STACK_NAME}-{logical_id}"
     ddb.create_table(
         TableName=name,
         BillingMode=props["BillingMode"],
         AttributeDefinitions=props["AttributeDefinitions"],
         KeySchema=props["KeySchema"],
-        StreamSpecification={"StreamEnabled": True, **props["StreamSpecification"]},
+        **more,
     )
     return name
 
@@ -92,20 +92,19 @@ def deploy(region: str, overrides: dict[str, Any], approval_base_url: str | None
     # ---- table
     ddb = boto3.client("dynamodb", region_name=region)
     table_props = resources["IncidentTable"]["Properties"]
-    table_name = f"{STACK_NAME}-IncidentTable"
-    ddb.create_table(
-        TableName=table_name,
-        BillingMode=table_props["BillingMode"],
-        AttributeDefinitions=table_props["AttributeDefinitions"],
-        KeySchema=table_props["KeySchema"],
-        GlobalSecondaryIndexes=table_props["GlobalSecondaryIndexes"],
+    table_name = _create_table(
+        ddb, resources, "IncidentTable", GlobalSecondaryIndexes=table_props["GlobalSecondaryIndexes"]
     )
     ddb.update_time_to_live(
         TableName=table_name, TimeToLiveSpecification=table_props["TimeToLiveSpecification"]
     )
     res.refs["IncidentTable"] = table_name
     res.attrs["IncidentTable.Arn"] = f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{table_name}"
-    registry_table = _create_registry_table(ddb, resources, region)
+    # the model registry table (docs/models.md), with its stream
+    registry_stream = resources["ModelRegistryTable"]["Properties"]["StreamSpecification"]
+    registry_table = _create_table(
+        ddb, resources, "ModelRegistryTable", StreamSpecification={"StreamEnabled": True, **registry_stream}
+    )
     res.refs["ModelRegistryTable"] = registry_table
     res.attrs["ModelRegistryTable.Arn"] = f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{registry_table}"
     res.attrs["ModelRegistryTable.StreamArn"] = f"{res.attrs['ModelRegistryTable.Arn']}/stream/offline"

@@ -169,28 +169,22 @@ class ApprovalStore(DynamoTable):
     def pending(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
         """Requests still waiting for a decision (not decided, superseded or expired), soonest
         expiry first. The items carry no task token: the index projects it, so it is dropped."""
-        try:
-            resp = self.ddb.query(
-                TableName=self.table,
-                IndexName=PENDING_INDEX,
-                KeyConditionExpression="gsi1pk = :p AND gsi1sk > :now",
-                ExpressionAttributeValues=to_item({":p": PENDING_KEY, ":now": iso(now)}),
-                Limit=limit,
-            )
-        except ClientError as exc:
-            raise_translated(exc, "list pending approvals")
+        resp = self._query_pending(now, "list pending approvals", Limit=limit)
         items = [from_item(i) for i in resp["Items"]]
         return [{k: v for k, v in i.items() if k not in {"task_token", "form_key"}} for i in items]
 
     def count_pending(self, now: datetime) -> int:
+        return int(self._query_pending(now, "count pending approvals", Select="COUNT")["Count"])
+
+    def _query_pending(self, now: datetime, what: str, **more: Any) -> dict[str, Any]:
         try:
-            resp = self.ddb.query(
+            resp: dict[str, Any] = self.ddb.query(
                 TableName=self.table,
                 IndexName=PENDING_INDEX,
                 KeyConditionExpression="gsi1pk = :p AND gsi1sk > :now",
                 ExpressionAttributeValues=to_item({":p": PENDING_KEY, ":now": iso(now)}),
-                Select="COUNT",
+                **more,
             )
         except ClientError as exc:
-            raise_translated(exc, "count pending approvals")
-        return int(resp["Count"])
+            raise_translated(exc, what)
+        return resp

@@ -244,16 +244,28 @@ def _quota_request_case(
         type=ActionType.OPEN_SUPPORT_CASE,
         reason=f"{rule.summary} {quota.quota_name} is not adjustable in Service Quotas: ask AWS Support for "
         f"{number(quota.value)} -> {number(target)}.",
-        params={
-            "subject": case_subject("quota request", incident.model_id, incident.region),
-            "serviceCode": SUPPORT_SERVICE_CODE,
-            "categoryCode": SUPPORT_CATEGORY_CODE,
-            "severityCode": "high" if incident.severity is Severity.CRITICAL else "normal",
-            "issueType": "technical",
-            "language": "en",
-            "communicationBody": case_body(incident, usage, quotas, scenario, increase),
-        },
+        params=_case_params("quota request", incident, usage, quotas, scenario, increase),
     )
+
+
+def _case_params(
+    case_type: str,
+    incident: Incident,
+    usage: UsageSummary,
+    quotas: QuotaContext,
+    scenario: Scenario,
+    increase: float,
+) -> dict[str, Any]:
+    """CreateCase parameters for one support case about the incident's model."""
+    return {
+        "subject": case_subject(case_type, incident.model_id, incident.region),
+        "serviceCode": SUPPORT_SERVICE_CODE,
+        "categoryCode": SUPPORT_CATEGORY_CODE,
+        "severityCode": "high" if incident.severity is Severity.CRITICAL else "normal",
+        "issueType": "technical",
+        "language": "en",
+        "communicationBody": case_body(incident, usage, quotas, scenario, increase),
+    }
 
 
 def _rule_actions(
@@ -302,15 +314,7 @@ def _rule_actions(
                     action_id=f"{action_type.value}:investigation",
                     type=action_type,
                     reason=rule.summary,
-                    params={
-                        "subject": case_subject("investigation", incident.model_id, incident.region),
-                        "serviceCode": SUPPORT_SERVICE_CODE,
-                        "categoryCode": SUPPORT_CATEGORY_CODE,
-                        "severityCode": "high" if incident.severity is Severity.CRITICAL else "normal",
-                        "issueType": "technical",
-                        "language": "en",
-                        "communicationBody": case_body(incident, usage, quotas, scenario, increase),
-                    },
+                    params=_case_params("investigation", incident, usage, quotas, scenario, increase),
                 )
             )
     return actions

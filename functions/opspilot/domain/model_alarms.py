@@ -389,6 +389,16 @@ def replace_params(alarm: DesiredAlarm, keep_threshold: float | None) -> dict[st
     return params
 
 
+# The fields of an alarm on one metric (an alarm on metric math has Metrics instead).
+_SINGLE_METRIC_FIELDS = (
+    "MetricName",
+    "Namespace",
+    "Statistic",
+    "ExtendedStatistic",
+    "Dimensions",
+    "Period",
+    "Unit",
+)
 # Fields of a described alarm that PutMetricAlarm takes back unchanged.
 _PUT_FIELDS = (
     "AlarmName",
@@ -397,13 +407,7 @@ _PUT_FIELDS = (
     "OKActions",
     "AlarmActions",
     "InsufficientDataActions",
-    "MetricName",
-    "Namespace",
-    "Statistic",
-    "ExtendedStatistic",
-    "Dimensions",
-    "Period",
-    "Unit",
+    *_SINGLE_METRIC_FIELDS,
     "EvaluationPeriods",
     "DatapointsToAlarm",
     "Threshold",
@@ -428,15 +432,7 @@ def with_threshold(described: Mapping[str, Any], threshold: float) -> dict[str, 
         params[key] = value
     if params.get("Metrics"):
         params["Metrics"] = [{k: q[k] for k in _QUERY_FIELDS if k in q} for q in params["Metrics"]]
-        for key in (
-            "MetricName",
-            "Namespace",
-            "Statistic",
-            "ExtendedStatistic",
-            "Dimensions",
-            "Period",
-            "Unit",
-        ):
+        for key in _SINGLE_METRIC_FIELDS:
             params.pop(key, None)
     params["Threshold"] = float(threshold)
     return params
