@@ -46,7 +46,7 @@ typecheck: $(VENV)/.installed
 
 validate: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed
 	$(SAM) validate --lint --region $(REGION)
-	$(PY) -m opspilot_cli.main validate-asl statemachines/incident.asl.json
+	$(PY) -m opspilot_dev.asl_check statemachines/incident.asl.json
 	# asl-validator checks the grammar of a literal ARN: the file's arn:$${Partition}:states:::... is
 	# rendered for each partition first (the SAM substitution does the same at deploy)
 	for p in aws aws-cn aws-us-gov; do \
@@ -56,10 +56,10 @@ validate: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed
 
 build: $(TOOLS)/.installed $(VENV)/.installed
 	PATH=$(dir $(PY313)):$$PATH $(SAM) build
-	$(PY) -m opspilot_cli.check_build .aws-sam/build
+	$(PY) -m opspilot_dev.check_build .aws-sam/build
 
 bench: $(VENV)/.installed
-	$(PY) -m opspilot_cli.bench $(SCENARIOS)
+	$(PY) -m opspilot_dev.bench $(SCENARIOS)
 
 ## make chromium: Debian's Chromium for the browser test (tests/browser), when it is missing. Needs
 ## root (CI runs as root on Debian 12); Playwright drives it and never downloads a browser.

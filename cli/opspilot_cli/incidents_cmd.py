@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
         return list_incidents(store, args.model, args.limit, args.json)
 
     if args.scenario:
-        from opspilot_cli.runner import run_scenario
-        from opspilot_cli.scenario import load
+        from opspilot_sim.runner import run_scenario
+        from opspilot_sim.scenario import load
 
         holder: dict[str, str] = {}
 

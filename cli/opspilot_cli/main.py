@@ -1,4 +1,4 @@
-"""``opspilot``: developer CLI: simulate scenarios offline, check the ASL, manage models, read incidents,
+"""``opspilot``: simulate scenarios offline, manage models, read incidents, resolve quotas,
 replay undelivered alarm events."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 from opspilot_cli import incidents_cmd, models_cmd, replay_cmd
-from opspilot_cli.scenario import ScenarioError, load
+from opspilot_sim.scenario import ScenarioError, load
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from opspilot_cli.report import render_text
-    from opspilot_cli.runner import run_scenario
+    from opspilot_sim.report import render_text
+    from opspilot_sim.runner import run_scenario
 
     try:
         scenarios = [load(Path(p)) for p in args.scenarios]
@@ -22,7 +22,7 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f"opspilot: {exc}", file=sys.stderr)
         return 2
     if args.interactive:
-        from opspilot_cli.interactive import simulate_interactive
+        from opspilot_sim.interactive import simulate_interactive
 
         return simulate_interactive(scenarios, args.port, verbose=args.verbose, as_json=args.json)
     reports = []
@@ -35,17 +35,6 @@ def _simulate(args: argparse.Namespace) -> int:
         doc = reports[0] if len(reports) == 1 else {"scenarios": reports}
         print(json.dumps(doc, indent=2, default=str))
     return 0
-
-
-def _validate_asl(args: argparse.Namespace) -> int:
-    from opspilot_cli.asl_check import check_file
-
-    problems = check_file(Path(args.path))
-    for problem in problems:
-        print(f"{args.path}: {problem}", file=sys.stderr)
-    if not problems:
-        print(f"{args.path}: OK")
-    return 1 if problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,11 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     sim.add_argument("--port", type=int, default=8765, help="--interactive: port on 127.0.0.1 (0: any free)")
     sim.set_defaults(func=_simulate)
-    asl = sub.add_parser(
-        "validate-asl", help="check an ASL file's references and substitutions against template.yaml"
-    )
-    asl.add_argument("path")
-    asl.set_defaults(func=_validate_asl)
     models_cmd.add_parser(sub)
     incidents_cmd.register(sub)
     replay_cmd.register(sub)

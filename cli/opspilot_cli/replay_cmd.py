@@ -34,8 +34,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from opspilot.domain.errors import InvalidAlarmEvent
 from opspilot.domain.events import parse_alarm_event
-from opspilot_cli.eventpattern import matches
-from opspilot_cli.template import Resolver, alarm_rule_pattern, load_template, parameter_defaults
+from opspilot_sim.eventpattern import matches
+from opspilot_sim.template import Resolver, alarm_rule_pattern, load_template, parameter_defaults
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

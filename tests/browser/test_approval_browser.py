@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from opspilot_cli.interactive import ApprovalServer, InteractiveSession
-from opspilot_cli.runner import run_scenario
-from opspilot_cli.scenario import load
+from opspilot_sim.interactive import ApprovalServer, InteractiveSession
+from opspilot_sim.runner import run_scenario
+from opspilot_sim.scenario import load
 
 pytestmark = pytest.mark.browser
 

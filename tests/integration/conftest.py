@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from opspilot_cli.moto_stack import deployed_stack
-from opspilot_cli.stack import SimulatedStack
+from opspilot_sim.moto_stack import deployed_stack
+from opspilot_sim.stack import SimulatedStack
 
 REGION = "us-east-1"
 

@@ -16,11 +16,11 @@ from moto import mock_aws
 
 from opspilot.adapters.registry import RegistryStore
 from opspilot.domain.registry import validate_entry
-from opspilot_cli import fake_aws
-from opspilot_cli.moto_shim import LambdaContextStub
-from opspilot_cli.moto_stack import deployed_stack
-from opspilot_cli.registry_sim import stream_records
-from opspilot_cli.stack import SimulatedStack
+from opspilot_sim import fake_aws
+from opspilot_sim.moto_shim import LambdaContextStub
+from opspilot_sim.moto_stack import deployed_stack
+from opspilot_sim.registry_sim import stream_records
+from opspilot_sim.stack import SimulatedStack
 
 REGION = "us-east-1"
 NOVA = "amazon.nova-pro-v1:0"

@@ -32,11 +32,11 @@ from opspilot.domain.approvals import ApprovalView, QuotaChange, UsageChart, enc
 from opspilot.domain.format import iso
 from opspilot.handlers import approval_api
 from opspilot.handlers._runtime import logger
-from opspilot_cli.approver import OFFLINE_HOST, approval_event
-from opspilot_cli.interactive import ApprovalServer, InteractiveSession
-from opspilot_cli.moto_shim import LambdaContextStub
-from opspilot_cli.moto_stack import deployed_stack
-from opspilot_cli.stack import SimulatedStack
+from opspilot_sim.approver import OFFLINE_HOST, approval_event
+from opspilot_sim.interactive import ApprovalServer, InteractiveSession
+from opspilot_sim.moto_shim import LambdaContextStub
+from opspilot_sim.moto_stack import deployed_stack
+from opspilot_sim.stack import SimulatedStack
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 LEAD_LINK = "L" * 16 + "e" * 16  # 32 characters, the shape of secrets.token_urlsafe(24)

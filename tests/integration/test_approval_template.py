@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opspilot_cli.template import load_template
+from opspilot_sim.template import load_template
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]

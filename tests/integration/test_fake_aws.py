@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_service_quotas import ServiceQuotasClient
     from mypy_boto3_support import SupportClient
 
-from opspilot_cli.fake_aws import (
+from opspilot_sim.fake_aws import (
     ERROR_CODES,
     SQ,
     SUPPORT,

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from opspilot.adapters.incidents import IncidentStore
-from opspilot_cli.stack import SimulatedStack
+from opspilot_sim.stack import SimulatedStack
 
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 

@@ -19,8 +19,8 @@ from botocore.stub import Stubber
 from opspilot_cli import replay_cmd
 from opspilot_cli.main import main
 from opspilot_cli.replay_cmd import execution_name, replay, rule_pattern
-from opspilot_cli.stack import ACCOUNT_ID, SimulatedStack
-from opspilot_cli.template import load_template
+from opspilot_sim.stack import ACCOUNT_ID, SimulatedStack
+from opspilot_sim.template import load_template
 
 REGION = "us-east-1"
 EVENTS = Path(__file__).resolve().parents[2] / "events"

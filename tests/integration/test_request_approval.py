@@ -22,10 +22,10 @@ from opspilot.domain.approvals import link_key, request_ref
 from opspilot.domain.format import iso
 from opspilot.handlers import request_approval
 from opspilot.settings import approval_settings
-from opspilot_cli import chat_capture
-from opspilot_cli.approver import approval_event, call
-from opspilot_cli.moto_shim import LambdaContextStub
-from opspilot_cli.stack import SimulatedStack
+from opspilot_sim import chat_capture
+from opspilot_sim.approver import approval_event, call
+from opspilot_sim.moto_shim import LambdaContextStub
+from opspilot_sim.stack import SimulatedStack
 
 CTX: Any = LambdaContextStub(function_name="RequestApprovalFunction")
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:opspilot-sim-IncidentStateMachine:e1"

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from opspilot_cli.asl_check import check_file
-from opspilot_cli.eventpattern import matches
-from opspilot_cli.template import Resolver, load_template, resources_of_type
+from opspilot_dev.asl_check import check_file
+from opspilot_sim.eventpattern import matches
+from opspilot_sim.template import Resolver, load_template, resources_of_type
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_template()

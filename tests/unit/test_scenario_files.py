@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from opspilot_cli.scenario import ScenarioError, load, validate
+from opspilot_sim.scenario import ScenarioError, load, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted([*ROOT.glob("scenarios/*.yaml"), *ROOT.glob("tests/workflow/scenarios/*.yaml")])
@@ -49,8 +49,8 @@ def test_a_file_that_is_not_yaml_says_so(tmp_path: Path) -> None:
 
 
 def test_a_scenario_may_override_exactly_the_templates_parameters() -> None:
-    from opspilot_cli.scenario import schema
-    from opspilot_cli.template import load_template
+    from opspilot_sim.scenario import schema
+    from opspilot_sim.template import load_template
 
     allowed = schema()["properties"]["parameters"]["propertyNames"]["enum"]
     assert sorted(allowed) == sorted(load_template()["Parameters"])

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from opspilot_cli.runner import run_scenario
-from opspilot_cli.scenario import load
+from opspilot_sim.runner import run_scenario
+from opspilot_sim.scenario import load
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "scenarios"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from opspilot_cli.runner import run_scenario
-from opspilot_cli.scenario import validate
+from opspilot_sim.runner import run_scenario
+from opspilot_sim.scenario import validate
 
 
 def scenario(fault: str, times: int) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from opspilot_cli.scenario import ScenarioError, validate
+from opspilot_sim.scenario import ScenarioError, validate
 
 Report = Callable[[str], dict[str, Any]]
 NOVA_RPM_ALARM = "opspilot-amazon-nova-pro-v1-0-rpm-pressure"

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from opspilot_cli.runner import run_scenario
-from opspilot_cli.scenario import validate
+from opspilot_sim.runner import run_scenario
+from opspilot_sim.scenario import validate
 
 SUBJECT = "[OpsPilot] investigation: amazon.nova-pro-v1:0 in us-east-1"
 

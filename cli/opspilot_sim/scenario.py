@@ -16,7 +16,7 @@ class ScenarioError(ValueError):
 
 
 def schema() -> dict[str, Any]:
-    text = resources.files("opspilot_cli").joinpath("scenario.schema.json").read_text()
+    text = resources.files("opspilot_sim").joinpath("scenario.schema.json").read_text()
     return dict(json.loads(text))
 
 
@@ -52,7 +52,7 @@ def validate(doc: Any, source: str = "<scenario>") -> dict[str, Any]:
         raise ScenarioError(f"{source}: field '{_where(best)}': {best.message}")
     alarms = {a["name"] for a in doc.get("alarms", [])}
     if doc.get("registry"):
-        from opspilot_cli.registry_sim import entries_of, provisioned_names
+        from opspilot_sim.registry_sim import entries_of, provisioned_names
 
         entries_of(doc, source)  # the registry as `opspilot models add` validates it
         alarms |= provisioned_names(doc)

@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 
-from opspilot_cli.stack import SimulatedStack, apply_environment, deploy
+from opspilot_sim.stack import SimulatedStack, apply_environment, deploy
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 
-from opspilot_cli.template import (
+from opspilot_sim.template import (
     PROJECT_ROOT,
     Resolver,
     alarm_rule_pattern,
@@ -50,7 +50,7 @@ class SimulatedStack:
 def _zip() -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("placeholder.py", "# handlers run in-process; see opspilot_cli/moto_shim.py\n")
+        zf.writestr("placeholder.py", "# handlers run in-process; see opspilot_sim/moto_shim.py\n")
     return buf.getvalue()
 
 

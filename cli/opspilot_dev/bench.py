@@ -20,7 +20,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from opspilot_cli.template import load_template, resources_of_type
+from opspilot_sim.template import load_template, resources_of_type
 
 REPEAT_MAX_TRANSITIONS = 3
 IMPORT_RATIO_MAX = 1.5
@@ -47,8 +47,8 @@ def build_package(into: Path) -> None:
 
 
 def bench_scenarios(paths: list[str]) -> bool:
-    from opspilot_cli.runner import run_scenario
-    from opspilot_cli.scenario import load
+    from opspilot_sim.runner import run_scenario
+    from opspilot_sim.scenario import load
 
     ok = True
     print(f"{'scenario / event':58} {'transitions':>11} {'lambdas':>8} {'api calls':>9}  by service")
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scenarios_ok = bench_scenarios(args.scenarios)
     imports_ok = bench_imports(args.runs)
-    from opspilot_cli.bench_sync import bench_sync  # threshold sync of 10, 100, 500 models (issue 6)
+    from opspilot_dev.bench_sync import bench_sync  # threshold sync of 10, 100, 500 models (issue 6)
 
     sync_ok = bench_sync()
     verdict = {True: "met", False: "MISSED"}

@@ -10,10 +10,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from opspilot_cli.template import load_template, resources_of_type
+from opspilot_sim.template import load_template, resources_of_type
 
 UNCHECKED_HASH = 0b01  # PEP 552: hash-based, source not checked
-NOT_SHIPPED = ("opspilot_cli", "moto", "pydantic", "yaml")
+NOT_SHIPPED = ("opspilot_cli", "opspilot_sim", "opspilot_dev", "moto", "pydantic", "yaml")
 
 
 def problems(build_dir: Path) -> list[str]:

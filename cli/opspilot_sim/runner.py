@@ -27,10 +27,10 @@ import boto3
 import botocore.handlers
 from moto import mock_aws
 
-from opspilot_cli import approver, chat_capture, fake_aws, moto_shim, registry_sim
-from opspilot_cli.eventpattern import matches
-from opspilot_cli.stack import ACCOUNT_ID, SimulatedStack, apply_environment, deploy
-from opspilot_cli.world import alarm_event, seed
+from opspilot_sim import approver, chat_capture, fake_aws, moto_shim, registry_sim
+from opspilot_sim.eventpattern import matches
+from opspilot_sim.stack import ACCOUNT_ID, SimulatedStack, apply_environment, deploy
+from opspilot_sim.world import alarm_event, seed
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 EXECUTION_DEADLINE_SECONDS = 120
@@ -345,6 +345,6 @@ def _run_events(run: ScenarioRun) -> dict[str, Any]:
             note.setdefault("execution", arn)
         facts = _execution_facts(sfn, arn)
         handled.append({"index": index, "event": label, "execution_arn": arn, "facts": facts, "spec": spec})
-    from opspilot_cli.report import build_report
+    from opspilot_sim.report import build_report
 
     return build_report(run, handled, ignored)

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from opspilot.domain.approvals import DEFAULT_APPROVER
-from opspilot_cli import moto_shim
+from opspilot_sim import moto_shim
 
 if TYPE_CHECKING:
-    from opspilot_cli.runner import ScenarioRun
+    from opspilot_sim.runner import ScenarioRun
 
 LINK = re.compile(r"(https?://[^\s\"'<>]+)?/approvals/([A-Za-z0-9_-]{32})")
 TOKEN = re.compile(r'<input type="hidden" name="token" value="([^"]+)">')
@@ -171,7 +171,7 @@ def answer(run: ScenarioRun, spec: dict[str, Any]) -> None:
             arrived.append((note, found))
     if not arrived:
         return
-    from opspilot_cli.approval_report import pending_approvals
+    from opspilot_sim.approval_report import pending_approvals
 
     pending = pending_approvals(run)
     run.pending_seen.extend(p for p in pending if p not in run.pending_seen)

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from opspilot.adapters.incidents import IncidentStore
 from opspilot.domain.format import number
-from opspilot_cli import approval_report, registry_sim
+from opspilot_sim import approval_report, registry_sim
 
 if TYPE_CHECKING:
-    from opspilot_cli.runner import ScenarioRun
+    from opspilot_sim.runner import ScenarioRun
 
 
 # The state-changing calls OpsPilot's actions make, listed in the report as sent.
@@ -26,7 +26,7 @@ CHANGES = frozenset(
 
 
 def _incident_entry(run: ScenarioRun, store: IncidentStore, item: dict[str, Any]) -> dict[str, Any]:
-    from opspilot_cli.runner import _incident_id
+    from opspilot_sim.runner import _incident_id
 
     facts = item["facts"]
     final = facts.pop("final_state")

@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 
-from opspilot_cli.fake_aws import SimulatedAws
+from opspilot_sim.fake_aws import SimulatedAws
 
 BEDROCK = "AWS/Bedrock"
 

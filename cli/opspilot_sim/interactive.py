@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 
-from opspilot_cli.approver import approval_event, call
+from opspilot_sim.approver import approval_event, call
 
 PATH = re.compile(r"^/approvals/([^/?#]*)(?:\?(.*))?$")
 MAX_REQUEST_BYTES = 64 * 1024  # the handler itself refuses anything above 4 KiB
@@ -156,8 +156,8 @@ def simulate_interactive(
     """Run one scenario with the approval API on 127.0.0.1:``port``; a person decides."""
     import json
 
-    from opspilot_cli.report import render_text
-    from opspilot_cli.runner import run_scenario
+    from opspilot_sim.report import render_text
+    from opspilot_sim.runner import run_scenario
 
     if len(scenarios) != 1:
         print("opspilot: --interactive runs exactly one scenario", file=sys.stderr)

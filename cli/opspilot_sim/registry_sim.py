@@ -24,10 +24,10 @@ import boto3
 from opspilot.adapters.registry import ENTRY, REGISTRY_PK, RegistryStore
 from opspilot.domain.model_alarms import alarm_name, enabled_kinds
 from opspilot.domain.registry import ModelEntry, RegistryError, validate_entry
-from opspilot_cli.eventpattern import matches
-from opspilot_cli.stack import SimulatedStack
-from opspilot_cli.template import load_template, parameter_defaults
-from opspilot_cli.world import state_change_event
+from opspilot_sim.eventpattern import matches
+from opspilot_sim.stack import SimulatedStack
+from opspilot_sim.template import load_template, parameter_defaults
+from opspilot_sim.world import state_change_event
 
 SYNC_FUNCTION = "SyncAlarmsFunction"
 
@@ -59,7 +59,7 @@ class Provisioning:
 
 def entries_of(scenario: dict[str, Any], source: str = "<scenario>") -> list[ModelEntry]:
     """The scenario's registry, validated as a whole; errors name ``registry[i].<field>``."""
-    from opspilot_cli.scenario import ScenarioError
+    from opspilot_sim.scenario import ScenarioError
 
     prefix = alarm_name_prefix(scenario)
     entries: list[ModelEntry] = []

@@ -25,7 +25,7 @@ from typing import Any
 
 from moto import mock_aws
 
-from opspilot_cli import fake_aws
+from opspilot_sim import fake_aws
 
 SIZES = (10, 100, 500)
 CHANGED_FRACTION = 0.10
@@ -58,7 +58,7 @@ def _account(models: int) -> Iterator[tuple[fake_aws.SimulatedAws, Any]]:
     from opspilot.domain.registry import validate_entry
     from opspilot.handlers import _runtime, sync_alarms
     from opspilot.settings import core_settings, sync_settings
-    from opspilot_cli.moto_stack import deployed_stack
+    from opspilot_sim.moto_stack import deployed_stack
 
     world = fake_aws.SimulatedAws()
     caches = [aws_clients.client, _runtime.store, core_settings, sync_settings, sync_alarms.registry]
@@ -80,7 +80,7 @@ def _account(models: int) -> Iterator[tuple[fake_aws.SimulatedAws, Any]]:
 
 def _measure(world: fake_aws.SimulatedAws, models: int, run: str, event: dict[str, Any]) -> Measured:
     from opspilot.handlers import sync_alarms
-    from opspilot_cli.moto_shim import LambdaContextStub
+    from opspilot_sim.moto_shim import LambdaContextStub
 
     world.clear_calls()
     context: Any = LambdaContextStub(function_name="SyncAlarmsFunction")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
-from opspilot_cli.template import load_template
+from opspilot_sim.template import load_template
 
 
 def _targets(state: dict[str, Any]) -> list[str]:
@@ -77,3 +78,20 @@ def check_file(path: Path) -> list[str]:
     if '"QueryLanguage": "JSONata"' in text:
         problems.append("JSONata is not supported by the offline interpreter; use JSONPath")
     return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m opspilot_dev.asl_check FILE...``: exit 1 when a file has a problem."""
+    status = 0
+    for name in argv if argv is not None else sys.argv[1:]:
+        problems = check_file(Path(name))
+        for problem in problems:
+            print(f"{name}: {problem}", file=sys.stderr)
+        if not problems:
+            print(f"{name}: OK")
+        status = status or (1 if problems else 0)
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

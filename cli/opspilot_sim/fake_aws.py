@@ -61,8 +61,8 @@ from botocore.client import BaseClient
 from botocore.compat import HTTPHeaders
 from botocore.model import OperationModel
 
-from opspilot_cli.fake_inference_profiles import InferenceProfiles
-from opspilot_cli.fake_metrics import MetricStore
+from opspilot_sim.fake_inference_profiles import InferenceProfiles
+from opspilot_sim.fake_metrics import MetricStore
 
 Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
 
