@@ -254,12 +254,8 @@ def _resolve_source(raw: dict[str, Any], region: str | None) -> str | None:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from opspilot.domain.model_alarms import (
-        PRESSURE,
-        alarm_name,
-        enabled_kinds,
-        quota_code_for,
-    )
+    from opspilot.domain.alarm_names import PRESSURE, alarm_name
+    from opspilot.domain.model_alarms import enabled_kinds, quota_code_for
     from opspilot.domain.quotas import pressure_threshold
     from opspilot.domain.registry import RegistryError, validate_entry
 

@@ -11,7 +11,7 @@ from opspilot.domain.approvals import ROUNDS, request_ref, state_of
 from opspilot.domain.format import iso, number
 
 if TYPE_CHECKING:
-    from opspilot_sim.runner import ScenarioRun
+    from opspilot_sim.scenario_run import ScenarioRun
 
 
 def _store(run: ScenarioRun) -> ApprovalStore:

@@ -18,9 +18,10 @@ from urllib.parse import urlencode
 
 from opspilot.domain.approvals import DEFAULT_APPROVER
 from opspilot_sim import moto_shim
+from opspilot_sim.approval_report import pending_approvals
 
 if TYPE_CHECKING:
-    from opspilot_sim.runner import ScenarioRun
+    from opspilot_sim.scenario_run import ScenarioRun
 
 LINK = re.compile(r"(https?://[^\s\"'<>]+)?/approvals/([A-Za-z0-9_-]{32})")
 TOKEN = re.compile(r'<input type="hidden" name="token" value="([^"]+)">')
@@ -171,8 +172,6 @@ def answer(run: ScenarioRun, spec: dict[str, Any]) -> None:
             arrived.append((note, found))
     if not arrived:
         return
-    from opspilot_sim.approval_report import pending_approvals
-
     pending = pending_approvals(run)
     run.pending_seen.extend(p for p in pending if p not in run.pending_seen)
     for note, found in arrived:

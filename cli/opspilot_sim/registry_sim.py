@@ -22,11 +22,10 @@ from typing import Any
 import boto3
 
 from opspilot.adapters.registry import ENTRY, REGISTRY_PK, RegistryStore
-from opspilot.domain.model_alarms import alarm_name, enabled_kinds
-from opspilot.domain.registry import ModelEntry, RegistryError, validate_entry
 from opspilot_sim.eventpattern import matches
+from opspilot_sim.scenario import entries_of, provisioned_names
 from opspilot_sim.stack import SimulatedStack
-from opspilot_sim.template import load_template, parameter_defaults
+from opspilot_sim.template import load_template
 from opspilot_sim.world import state_change_event
 
 SYNC_FUNCTION = "SyncAlarmsFunction"
@@ -55,35 +54,6 @@ class Provisioning:
                 for name, spec in sorted(self.alarms.items())
             ],
         }
-
-
-def entries_of(scenario: dict[str, Any], source: str = "<scenario>") -> list[ModelEntry]:
-    """The scenario's registry, validated as a whole; errors name ``registry[i].<field>``."""
-    from opspilot_sim.scenario import ScenarioError
-
-    prefix = alarm_name_prefix(scenario)
-    entries: list[ModelEntry] = []
-    for i, raw in enumerate(scenario.get("registry", [])):
-        try:
-            entries.append(validate_entry(raw, others=entries, alarm_name_prefix=prefix))
-        except RegistryError as exc:
-            raise ScenarioError(f"{source}: field 'registry[{i}].{exc.field}': {exc.message}") from exc
-    return entries
-
-
-def alarm_name_prefix(scenario: dict[str, Any]) -> str:
-    prefix = scenario.get("parameters", {}).get("AlarmNamePrefix")
-    return str(prefix) if prefix is not None else parameter_defaults(load_template())["AlarmNamePrefix"]
-
-
-def provisioned_names(scenario: dict[str, Any]) -> set[str]:
-    """The alarm names the sync gives the scenario's registry (pressure alarms need a quota)."""
-    prefix = alarm_name_prefix(scenario)
-    return {
-        alarm_name(prefix, entry.model_id, kind)
-        for entry in entries_of(scenario)
-        for kind in enabled_kinds(entry)
-    }
 
 
 def _filters() -> list[dict[str, Any]]:

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 from opspilot.adapters.incidents import IncidentStore
 from opspilot.domain.format import number
 from opspilot_sim import approval_report, registry_sim
+from opspilot_sim.scenario_run import incident_id_of
 
 if TYPE_CHECKING:
-    from opspilot_sim.runner import ScenarioRun
+    from opspilot_sim.scenario_run import ScenarioRun
 
 
 # The state-changing calls OpsPilot's actions make, listed in the report as sent.
@@ -26,11 +27,9 @@ CHANGES = frozenset(
 
 
 def _incident_entry(run: ScenarioRun, store: IncidentStore, item: dict[str, Any]) -> dict[str, Any]:
-    from opspilot_sim.runner import _incident_id
-
     facts = item["facts"]
     final = facts.pop("final_state")
-    incident_id = _incident_id(final)
+    incident_id = incident_id_of(final)
     record = (store.get_incident(incident_id) if incident_id else None) or {}
     incident = record.get("incident") or final.get("incident") or {}
     classified = final.get("incident") or {}

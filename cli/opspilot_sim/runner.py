@@ -13,13 +13,11 @@ import json
 import logging
 import os
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +27,8 @@ from moto import mock_aws
 
 from opspilot_sim import approver, chat_capture, fake_aws, moto_shim, registry_sim
 from opspilot_sim.eventpattern import matches
+from opspilot_sim.report import build_report
+from opspilot_sim.scenario_run import CallLog, ScenarioRun
 from opspilot_sim.stack import ACCOUNT_ID, SimulatedStack, apply_environment, deploy
 from opspilot_sim.world import alarm_event, seed
 
@@ -37,44 +37,6 @@ EXECUTION_DEADLINE_SECONDS = 120
 FAST_APPROVAL_TIMEOUT = 2  # seconds, for scenarios that let an approval time out
 APPROVAL_TIMEOUT = 120
 INTERACTIVE_APPROVAL_TIMEOUT = 900  # a person at a browser: 15 minutes per round
-
-
-@dataclass
-class CallLog:
-    """Every AWS API call made inside a Lambda invocation, attributed to its execution."""
-
-    shim: moto_shim.ShimState
-    calls: list[tuple[str | None, str, str]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __call__(self, model: Any, **_: Any) -> None:
-        execution = self.shim.current_execution()
-        if execution is not None:
-            with self.lock:
-                self.calls.append((execution, model.service_model.service_name, model.name))
-
-
-@dataclass
-class ScenarioRun:
-    scenario: dict[str, Any]
-    stack: SimulatedStack
-    world: fake_aws.SimulatedAws
-    shim: moto_shim.ShimState
-    call_log: CallLog
-    notifications: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    answered: set[str] = field(default_factory=set)
-    clients: dict[str, Any] = field(default_factory=dict)
-    chat: chat_capture.ChatCapture = field(default_factory=chat_capture.ChatCapture)
-    interactive: Any = None  # interactive.InteractiveSession: a person answers approvals
-    pending_seen: list[dict[str, Any]] = field(default_factory=list)  # pending approvals, as links arrived
-    provisioning: Any = None  # registry_sim.Provisioning: alarms the sync provisioned from `registry`
-
-    def client(self, service: str) -> Any:
-        """One client per service for the simulator's own calls (creating clients is slow)."""
-        if service not in self.clients:
-            self.clients[service] = boto3.client(service, region_name=self.stack.region)  # type: ignore[call-overload]
-        return self.clients[service]
 
 
 def _cold_start() -> None:
@@ -206,16 +168,6 @@ def _wait(run: ScenarioRun, sfn: Any, arn: str, event_spec: dict[str, Any]) -> N
     sfn.stop_execution(executionArn=arn, error="Simulator.Deadline", cause="execution did not finish in time")
 
 
-def _incident_id(final_state: dict[str, Any]) -> str | None:
-    for path in (("outcome", "incident_id"), ("incident", "incident_id"), ("attached_to", "incident_id")):
-        value: Any = final_state
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if value:
-            return str(value)
-    return None
-
-
 def run_scenario(
     scenario: dict[str, Any],
     quiet_logs: bool = True,
@@ -345,6 +297,4 @@ def _run_events(run: ScenarioRun) -> dict[str, Any]:
             note.setdefault("execution", arn)
         facts = _execution_facts(sfn, arn)
         handled.append({"index": index, "event": label, "execution_arn": arn, "facts": facts, "spec": spec})
-    from opspilot_sim.report import build_report
-
     return build_report(run, handled, ignored)

@@ -10,6 +10,11 @@ from typing import Any
 import jsonschema
 import yaml
 
+from opspilot.domain.alarm_names import alarm_name
+from opspilot.domain.model_alarms import enabled_kinds
+from opspilot.domain.registry import ModelEntry, RegistryError, validate_entry
+from opspilot_sim.template import load_template, parameter_defaults
+
 
 class ScenarioError(ValueError):
     """A scenario file that cannot be used; the message names the file and the field."""
@@ -52,8 +57,6 @@ def validate(doc: Any, source: str = "<scenario>") -> dict[str, Any]:
         raise ScenarioError(f"{source}: field '{_where(best)}': {best.message}")
     alarms = {a["name"] for a in doc.get("alarms", [])}
     if doc.get("registry"):
-        from opspilot_sim.registry_sim import entries_of, provisioned_names
-
         entries_of(doc, source)  # the registry as `opspilot models add` validates it
         alarms |= provisioned_names(doc)
     for i, event in enumerate(doc["events"]):
@@ -77,3 +80,30 @@ def load(path: Path) -> dict[str, Any]:
             f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"
         ) from exc
     return validate(doc, str(path))
+
+
+def entries_of(scenario: dict[str, Any], source: str = "<scenario>") -> list[ModelEntry]:
+    """The scenario's registry, validated as a whole; errors name ``registry[i].<field>``."""
+    prefix = alarm_name_prefix(scenario)
+    entries: list[ModelEntry] = []
+    for i, raw in enumerate(scenario.get("registry", [])):
+        try:
+            entries.append(validate_entry(raw, others=entries, alarm_name_prefix=prefix))
+        except RegistryError as exc:
+            raise ScenarioError(f"{source}: field 'registry[{i}].{exc.field}': {exc.message}") from exc
+    return entries
+
+
+def alarm_name_prefix(scenario: dict[str, Any]) -> str:
+    prefix = scenario.get("parameters", {}).get("AlarmNamePrefix")
+    return str(prefix) if prefix is not None else parameter_defaults(load_template())["AlarmNamePrefix"]
+
+
+def provisioned_names(scenario: dict[str, Any]) -> set[str]:
+    """The alarm names the sync gives the scenario's registry (pressure alarms need a quota)."""
+    prefix = alarm_name_prefix(scenario)
+    return {
+        alarm_name(prefix, entry.model_id, kind)
+        for entry in entries_of(scenario)
+        for kind in enabled_kinds(entry)
+    }

@@ -6,16 +6,14 @@ from typing import Any
 
 import pytest
 
+from opspilot.domain.alarm_names import DEFAULTS, alarm_name, model_slug
 from opspilot.domain.model_alarms import (
-    DEFAULTS,
     PERIOD,
     QuotaSnapshot,
     StackDefaults,
-    alarm_name,
     create_params,
     desired_alarms,
     managed_differences,
-    model_slug,
     pool_members,
     with_threshold,
 )

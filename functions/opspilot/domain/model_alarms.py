@@ -5,7 +5,8 @@ thresholds come from the model's current quotas: ``floor(quota x percent / 100)`
 The definitions are ``PutMetricAlarm`` parameters; :func:`managed_differences` and
 :func:`with_threshold` compare and update alarms as ``DescribeAlarms`` returns them.
 
-Pure: no boto3.
+The kinds, their defaults and the alarm names live in :mod:`opspilot.domain.alarm_names`, which the
+registry's validation reads too. Pure: no boto3.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from opspilot.domain.alarm_names import DEFAULTS, KINDS, PRESSURE, alarm_name
 from opspilot.domain.quotas import match_quota, parse_model_id, pressure_threshold
-from opspilot.domain.registry import APPLICATION_PROFILE, AlarmOverride, ModelEntry
+from opspilot.domain.registry import AlarmOverride, ModelEntry
 
 NAMESPACE = "AWS/Bedrock"
 DIMENSION = "ModelId"
 PERIOD = 60  # seconds: every alarm (and so every threshold) is per minute
-MAX_ALARM_NAME = 255
 
 MODEL_TAG = "opspilot:model-id"
 ENVIRONMENT_TAG = "opspilot:environment"
@@ -31,67 +32,6 @@ MANAGED_BY_TAG = "opspilot:managed-by"
 QUOTA_MODEL_TAG = "opspilot:quota-model-id"
 INCREASE_TAG = "opspilot:increase-percent"
 NOTIFY_TAG = "opspilot:notify"
-
-
-@dataclass(frozen=True)
-class AlarmDefaults:
-    """One alarm kind's documented defaults (docs/models.md shows this table)."""
-
-    metric: str
-    statistic: str
-    threshold: float | None  # None: computed from a quota (pressure) or a band (anomaly)
-    evaluation_periods: int
-    datapoints_to_alarm: int
-    summary: str
-    quota_kind: str | None = None  # "rpm" or "tpm" for the pressure alarms
-    band_width: float | None = None  # anomaly alarms: standard deviations of the band
-    treat_missing_data: str = "notBreaching"  # Bedrock publishes nothing in a minute without calls
-
-
-DEFAULTS: dict[str, AlarmDefaults] = {
-    "server-errors": AlarmDefaults("InvocationServerErrors", "Sum", 5, 5, 3, "server errors per minute"),
-    "client-errors": AlarmDefaults("InvocationClientErrors", "Sum", 20, 5, 3, "client errors per minute"),
-    "throttles": AlarmDefaults("InvocationThrottles", "Sum", 1, 3, 2, "throttled requests per minute"),
-    "rpm-pressure": AlarmDefaults(
-        "Invocations", "Sum", None, 5, 3, "requests per minute against the RPM quota", quota_kind="rpm"
-    ),
-    "tpm-pressure": AlarmDefaults(
-        "EstimatedTPMQuotaUsage",
-        "Sum",
-        None,
-        5,
-        3,
-        "quota tokens per minute against the TPM quota",
-        quota_kind="tpm",
-    ),
-    "latency": AlarmDefaults("InvocationLatency", "p90", 10_000, 10, 5, "p90 latency (ms)"),
-    "invocations-anomaly": AlarmDefaults(
-        "Invocations", "Sum", None, 15, 10, "requests per minute above the expected band", band_width=2
-    ),
-    "input-tokens-anomaly": AlarmDefaults(
-        "InputTokenCount",
-        "Sum",
-        None,
-        15,
-        10,
-        "input tokens per minute above the expected band",
-        band_width=2,
-    ),
-    "output-tokens-anomaly": AlarmDefaults(
-        "OutputTokenCount",
-        "Sum",
-        None,
-        15,
-        10,
-        "output tokens per minute above the expected band",
-        band_width=2,
-    ),
-    "latency-anomaly": AlarmDefaults(
-        "InvocationLatency", "Average", None, 15, 10, "average latency above the expected band", band_width=2
-    ),
-}
-KINDS = tuple(DEFAULTS)
-PRESSURE = {"rpm-pressure": "rpm", "tpm-pressure": "tpm"}
 
 
 @dataclass(frozen=True)
@@ -163,26 +103,6 @@ class DesiredAlarm:
     @property
     def is_pressure(self) -> bool:
         return self.kind in PRESSURE
-
-
-def model_slug(model_id: str) -> str:
-    """The model's part of its alarm names: ``us.anthropic.claude-3-7-sonnet-20250219-v1:0`` ->
-    ``us-anthropic-claude-3-7-sonnet-20250219-v1-0``; an application profile ARN -> ``aip-<id>``."""
-    match = APPLICATION_PROFILE.match(model_id)
-    if match:
-        return f"aip-{match.group(3)}"
-    return re.sub(r"[^a-z0-9]+", "-", model_id.lower()).strip("-")
-
-
-def alarm_name(prefix: str, model_id: str, kind: str) -> str:
-    return f"{prefix}{model_slug(model_id)}-{kind}"
-
-
-def name_problem(prefix: str, model_id: str) -> str | None:
-    longest = max((alarm_name(prefix, model_id, kind) for kind in KINDS), key=len)
-    if len(longest) > MAX_ALARM_NAME:
-        return f"alarm names would be {len(longest)} characters; CloudWatch allows {MAX_ALARM_NAME}"
-    return None
 
 
 def effective_percent(entry: ModelEntry, quota_kind: str, stack: StackDefaults) -> float:

@@ -70,6 +70,10 @@ def match_quota(
 
 
 APPLICATION_PROFILE = re.compile(r"^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:\d{12}:application-inference-profile/")
+# A whole application inference profile ARN as the registry accepts it; group 3 is the profile id.
+APPLICATION_PROFILE_ARN = re.compile(
+    r"^arn:aws(-[a-z]+)*:bedrock:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:application-inference-profile/([a-z0-9]{1,64})$"
+)
 _REGION_GEOGRAPHY = (
     ("us-gov-", "us-gov"),
     ("us-", "us"),

@@ -16,8 +16,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, get_args
 
+from opspilot.domain.alarm_names import DEFAULTS, model_slug, name_problem
 from opspilot.domain.model import Environment
-from opspilot.domain.quotas import GEOGRAPHY_PREFIXES
+from opspilot.domain.quotas import APPLICATION_PROFILE_ARN, GEOGRAPHY_PREFIXES
 from opspilot.domain.records import Record, RecordError, spec
 
 # Model providers of Amazon Bedrock, as they appear in model ids ("anthropic.claude-...").
@@ -43,9 +44,7 @@ KNOWN_PROVIDERS = frozenset(
     }
 )
 INFERENCE_PREFIXES = frozenset({*GEOGRAPHY_PREFIXES, "global"})
-APPLICATION_PROFILE = re.compile(
-    r"^arn:aws(-[a-z]+)*:bedrock:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:application-inference-profile/([a-z0-9]{1,64})$"
-)
+APPLICATION_PROFILE = APPLICATION_PROFILE_ARN
 QUOTA_CODE = re.compile(r"^L-[0-9A-F]{8}$")
 SNS_TOPIC = re.compile(
     r"^arn:aws(-[a-z]+)*:sns:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$"
@@ -212,8 +211,6 @@ def validate_entry(
     """The entry, checked as a whole: model id, source model, quota codes, alarm overrides, and its
     place among the ``others`` already registered. ``quotas`` maps Bedrock quota codes to names;
     without it quota codes are checked for form only. Raises :class:`RegistryError`."""
-    from opspilot.domain.model_alarms import DEFAULTS, model_slug, name_problem
-
     entry = parse_entry(raw)
     if entry.is_application_profile:
         if entry.source_model_id is None:

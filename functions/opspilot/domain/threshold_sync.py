@@ -27,14 +27,13 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from opspilot.domain.alarm_names import PRESSURE, alarm_name
 from opspilot.domain.errors import InvalidInput, OpsPilotError
 from opspilot.domain.model_alarms import (
     KIND_TAG,
-    PRESSURE,
     DesiredAlarm,
     QuotaSnapshot,
     StackDefaults,
-    alarm_name,
     create_params,
     current_threshold,
     desired_alarms,
