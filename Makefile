@@ -46,6 +46,9 @@ typecheck: $(VENV)/.installed
 
 validate: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed
 	$(SAM) validate --lint --region $(REGION)
+	# the template as CloudFormation receives it: SAM transform, ASL inlined, code on S3, cfn-lint
+	PYTHONPATH=cli $(TOOLS)/bin/python -m opspilot_dev.cfn_check template.yaml --region $(REGION) \
+	  --out .aws-sam/cfn-check/template.json
 	$(PY) -m opspilot_dev.asl_check statemachines/incident.asl.json
 	# asl-validator checks the grammar of a literal ARN: the file's arn:$${Partition}:states:::... is
 	# rendered for each partition first (the SAM substitution does the same at deploy)

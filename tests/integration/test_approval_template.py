@@ -73,3 +73,23 @@ def test_the_shared_email_subscription_does_not_get_other_peoples_links() -> Non
         {"severity": [{"exists": False}]},
         {"kind": ["approval_request"]},
     ]
+
+
+def test_only_the_approval_api_resumes_the_workflow_and_only_with_success_or_failure() -> None:
+    """SendTask* have no resource type in IAM's reference, so the statement is on "*": it must stay
+    on the one function that holds task tokens, with no heartbeat and nothing else beside it."""
+    granted = {
+        (logical, action): statement["Resource"]
+        for logical, resource in RESOURCES.items()
+        for policy in resource.get("Properties", {}).get("Policies", []) or []
+        if isinstance(policy, dict) and "Statement" in policy
+        for statement in policy["Statement"]
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        if action.startswith("states:Send")
+    }
+    assert granted == {
+        ("ApprovalCallbackFunction", "states:SendTaskSuccess"): "*",
+        ("ApprovalCallbackFunction", "states:SendTaskFailure"): "*",
+    }

@@ -22,9 +22,10 @@ FUNCTIONS = resources_of_type(TEMPLATE, "AWS::Serverless::Function")
 
 # Actions that change nothing. Anything else on Resource "*" is a defect...
 READ_ONLY_PREFIXES = ("Get", "List", "Describe")
-# ...except these, whose services document no resource-level permissions at all, so Resource "*"
-# is the only value IAM accepts: CloudWatch Logs log delivery (Step Functions execution logging)
-# and AWS Support case actions. Each is listed in docs/architecture.md.
+# ...except these, for which IAM's service authorization reference lists no resource type, so
+# Resource "*" is the only value IAM accepts: CloudWatch Logs log delivery (Step Functions execution
+# logging), AWS Support case actions and the Step Functions callbacks of the approval API. Each is
+# listed in docs/architecture.md.
 DOCUMENTED_STAR_EXCEPTIONS = {
     "logs:CreateLogDelivery",
     "logs:UpdateLogDelivery",
@@ -32,6 +33,8 @@ DOCUMENTED_STAR_EXCEPTIONS = {
     "logs:PutResourcePolicy",
     "support:CreateCase",
     "support:AddCommunicationToCase",
+    "states:SendTaskSuccess",
+    "states:SendTaskFailure",
 }
 
 
