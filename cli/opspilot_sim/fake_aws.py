@@ -55,7 +55,6 @@ from urllib.parse import urlsplit
 
 import boto3
 import botocore.handlers
-import botocore.session
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.client import BaseClient
 from botocore.compat import HTTPHeaders
@@ -63,6 +62,7 @@ from botocore.model import OperationModel
 
 from opspilot_sim.fake_inference_profiles import InferenceProfiles
 from opspilot_sim.fake_metrics import MetricStore
+from opspilot_sim.faults import FaultPlan
 
 Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
 
@@ -116,7 +116,6 @@ ERROR_CODES: dict[str, frozenset[str]] = {
 }
 # Returned by the real Support API and named in its model's documentation, but not error shapes.
 UNMODELED_ERROR_CODES = frozenset({"SubscriptionRequiredException", "InvalidParameterValueException"})
-_FAULT_PROTOCOLS = ("json", "rest-json", "query")
 _REQUEST_QUOTA_KEYS = (
     "ServiceCode",
     "ServiceName",
@@ -203,15 +202,6 @@ class ApiCall:
     params: dict[str, Any]
 
 
-@dataclass
-class _Fault:
-    code: str
-    message: str
-    status: int
-    protocol: str
-    remaining: int
-
-
 class _Body:
     """The ``raw`` of an AWSResponse: botocore reads ``b"".join(raw.stream())``."""
 
@@ -278,8 +268,9 @@ def _response(request: AWSPreparedRequest, status: int, body: bytes, **headers: 
 def _error_response(request: AWSPreparedRequest, error: AwsError, protocol: str) -> AWSResponse:
     """Render ``error`` the way ``protocol`` (json, rest-json or query) carries errors."""
     if protocol == "query":
+        side = "Receiver" if error.status >= 500 else "Sender"
         xml = (
-            f"<ErrorResponse><Error><Type>Sender</Type><Code>{error.code}</Code>"
+            f"<ErrorResponse><Error><Type>{side}</Type><Code>{error.code}</Code>"
             f"<Message>{error.message}</Message></Error><RequestId>fake</RequestId></ErrorResponse>"
         )
         return _response(request, error.status, xml.encode(), Content_Type="text/xml")
@@ -287,12 +278,6 @@ def _error_response(request: AWSPreparedRequest, error: AwsError, protocol: str)
     return _response(
         request, error.status, body, Content_Type="application/x-amz-json-1.1", x_amzn_ErrorType=error.code
     )
-
-
-def _service_model_info(service: str) -> tuple[str, str, list[str]]:
-    """(hyphenized service id as in event names, protocol, operation names) of a client name."""
-    model = botocore.session.get_session().get_service_model(service)
-    return (model.service_id.hyphenize(), model.resolved_protocol, list(model.operation_names))
 
 
 class SimulatedAws:
@@ -322,7 +307,7 @@ class SimulatedAws:
         self._requests: dict[str, QuotaRequest] = {}
         self._cases: dict[str, Case] = {}
         self._case_creations: list[datetime] = []
-        self._faults: dict[tuple[str, str], list[_Fault]] = {}
+        self.faults = FaultPlan()
         self._calls: list[ApiCall] = []
         self.metrics = MetricStore()
         self._decisions: dict[str, tuple[str, int]] = {}
@@ -475,24 +460,27 @@ class SimulatedAws:
         error_code: str,
         times: int = 1,
         message: str = "Injected fault",
-        status: int = 400,
+        status: int | None = None,
+        *,
+        on_call: int | None = None,
     ) -> None:
-        """Make the next ``times`` sends of ``service``/``operation`` fail with ``error_code``.
+        """Make the next ``times`` sends of ``service``/``operation`` fail with ``error_code``
+        (from the ``on_call``-th on, when given); the status comes from botocore's model.
 
         ``service`` is a boto3 client name (``"dynamodb"``, ``"stepfunctions"``...); works for
         services moto answers too (moto then never sees the request) if the protocol botocore
         resolves for them is json, rest-json or query (CloudWatch resolves to json). Faults count
-        HTTP attempts, so botocore's retries (3 attempts in standard mode) consume them.
+        HTTP attempts, so botocore's retries (3 attempts in standard mode) consume them. See
+        ``opspilot_sim.faults`` (and :meth:`lose_next`: the call takes effect, its response is lost).
         """
-        service_id, protocol, operations = _service_model_info(service)
-        if operation not in operations:
-            raise ValueError(f"{service} has no operation {operation!r}")
-        if protocol not in _FAULT_PROTOCOLS:
-            raise ValueError(f"cannot inject faults into {service}: protocol {protocol}")
-        with self._lock:
-            self._faults.setdefault((service_id, operation), []).append(
-                _Fault(error_code, message, status, protocol, times)
-            )
+        self.faults.add(
+            service, operation, error=error_code, times=times, on_call=on_call, message=message, status=status
+        )
+
+    def lose_next(self, service: str, operation: str, times: int = 1, *, on_call: int | None = None) -> None:
+        """The next ``times`` sends of ``service``/``operation`` reach AWS and take effect, and
+        their responses are lost (the caller sees botocore's ``ReadTimeoutError``)."""
+        self.faults.add(service, operation, lost=True, times=times, on_call=on_call)
 
     @property
     def calls(self) -> list[ApiCall]:
@@ -532,9 +520,6 @@ class SimulatedAws:
             _event, service_id, operation = event_name.split(".", 2)
         else:
             service_id = service or ""
-        if fault := self._take_fault(service_id, operation):
-            error = AwsError(fault.code, fault.message, fault.status)
-            return _error_response(request, error, fault.protocol)
         if service_id == "bedrock" and operation == "GetInferenceProfile":
             return self.inference_profiles.answer(request)
         handler = self._operations.get((service or "", operation))
@@ -552,17 +537,6 @@ class SimulatedAws:
         except AwsError as error:
             return _error_response(request, error, "json")
         return _response(request, 200, json.dumps(result).encode(), Content_Type="application/x-amz-json-1.1")
-
-    def _take_fault(self, service_id: str, operation: str) -> _Fault | None:
-        with self._lock:
-            queue = self._faults.get((service_id, operation))
-            if not queue:
-                return None
-            fault = queue[0]
-            fault.remaining -= 1
-            if fault.remaining <= 0:
-                queue.pop(0)
-            return fault
 
     # ---- Service Quotas ----------------------------------------------------------------------
 
@@ -846,10 +820,16 @@ class _ChainedSend:
         self.world, self.fallback = world, fallback
 
     def __call__(self, request: AWSPreparedRequest, **kwargs: Any) -> AWSResponse | None:
+        _event, _sep, target = str(kwargs.get("event_name", "")).partition(".")
+        fault = self.world.faults.take(*target.split(".", 1)) if "." in target else None
+        if fault is not None and fault.kind == "error":
+            return _error_response(request, AwsError(fault.code, fault.message, fault.status), fault.protocol)
         response = self.world.before_send(request, **kwargs)
         if response is None and self.fallback is not None:
             with _MOTO_LOCK:
-                return cast("AWSResponse | None", self.fallback(request=request, **kwargs))
+                response = cast("AWSResponse | None", self.fallback(request=request, **kwargs))
+        if fault is not None and response is not None:
+            fault.lose(request)
         return response
 
 

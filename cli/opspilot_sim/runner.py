@@ -18,6 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -231,7 +232,15 @@ def _inject_faults(
     scenario: dict[str, Any], world: fake_aws.SimulatedAws, shim: moto_shim.ShimState, stack: SimulatedStack
 ) -> None:
     for fault in scenario.get("faults", []):
-        world.fail_next(fault["service"], fault["operation"], fault["error"], fault.get("times", 1))
+        world.faults.add(
+            fault["service"],
+            fault["operation"],
+            error=fault.get("error"),
+            lost=fault.get("lost", False),
+            times=fault.get("times", 1),
+            on_call=fault.get("on_call"),
+            status=fault.get("status"),
+        )
     for lost in scenario.get("lost_lambda_responses", []):
         if lost["function"] not in stack.function_by_logical_id:
             raise ValueError(f"lost_lambda_responses: no function {lost['function']!r} in template.yaml")
@@ -248,6 +257,53 @@ def _restore_env(previous: dict[str, str | None]) -> None:
             os.environ[key] = value
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery of an event to the rule: EventBridge delivers at least once, in no set order."""
+
+    index: int
+    label: str
+    event: Any
+    spec: dict[str, Any]
+    copy: int  # 0: the first delivery; n: the n-th duplicate (same event, same id)
+
+    @property
+    def late(self) -> bool:
+        return bool(self.spec.get("delivered_after"))
+
+    @property
+    def note(self) -> str:
+        parts = [f"duplicate {self.copy}"] if self.copy else []
+        return ", ".join(parts + (["delivered late"] if self.late else []))
+
+
+def _deliver(
+    run: ScenarioRun,
+    sfn: Any,
+    delivery: Delivery,
+    handled: list[dict[str, Any]],
+    ignored: list[dict[str, Any]],
+) -> None:
+    """Offer one delivery to the rule's pattern; start its execution and wait for it to end."""
+    index, event, spec = delivery.index, delivery.event, delivery.spec
+    label = f"{delivery.label} ({delivery.note})" if delivery.note else delivery.label
+    if not isinstance(event, dict) or not matches(run.stack.event_pattern, event):
+        ignored.append({"index": index, "event": label, "reason": "does not match the rule's event pattern"})
+        return
+    # EventBridge names the executions it starts itself; one name per delivery keeps them apart
+    suffix = f"-dup{delivery.copy}" if delivery.copy else ""
+    name = f"event-{index}{suffix}-{event.get('id', '')}"[:80]
+    arn = sfn.start_execution(
+        stateMachineArn=run.stack.state_machine_arn, name=name, input=json.dumps(event)
+    )["executionArn"]
+    _wait(run, sfn, arn, spec)
+    _drain_inbox(run)
+    for note in run.notifications:  # executions run one at a time
+        note.setdefault("execution", arn)
+    facts = _execution_facts(sfn, arn)
+    handled.append({"index": index, "event": label, "execution_arn": arn, "facts": facts, "spec": spec})
+
+
 def _run_events(run: ScenarioRun) -> dict[str, Any]:
     scenario, stack = run.scenario, run.stack
     sfn = run.client("stepfunctions")
@@ -257,6 +313,7 @@ def _run_events(run: ScenarioRun) -> dict[str, Any]:
     alarm_states: dict[str, str] = {name: a.get("state", "OK") for name, a in alarms.items()}
     ignored: list[dict[str, Any]] = []
     handled: list[dict[str, Any]] = []
+    held: list[tuple[int, Delivery]] = []  # (deliver after this many more events, delivery)
     for index, spec in enumerate(scenario["events"]):
         event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"opspilot:{scenario['name']}:{index}"))
         if "raw" in spec:
@@ -282,19 +339,14 @@ def _run_events(run: ScenarioRun) -> dict[str, Any]:
                 spec.get("datapoints"),
             )
             label = f"{alarm['name']} -> {spec['state']}"
-        if not isinstance(event, dict) or not matches(stack.event_pattern, event):
-            ignored.append(
-                {"index": index, "event": label, "reason": "does not match the rule's event pattern"}
-            )
-            continue
-        name = f"event-{index}-{event_id}"[:80]
-        arn = sfn.start_execution(
-            stateMachineArn=stack.state_machine_arn, name=name, input=json.dumps(event)
-        )["executionArn"]
-        _wait(run, sfn, arn, spec)
-        _drain_inbox(run)
-        for note in run.notifications:  # executions run one at a time
-            note.setdefault("execution", arn)
-        facts = _execution_facts(sfn, arn)
-        handled.append({"index": index, "event": label, "execution_arn": arn, "facts": facts, "spec": spec})
+        copies = [Delivery(index, label, event, spec, copy) for copy in range(1 + spec.get("duplicates", 0))]
+        due = [d for d in held if d[0] == 0]
+        held = [(n - 1, d) for n, d in held if n > 0]
+        if spec.get("delivered_after"):
+            held += [(spec["delivered_after"] - 1, d) for d in copies]
+            copies = []
+        for delivery in copies + [d for _, d in due]:
+            _deliver(run, sfn, delivery, handled, ignored)
+    for _, delivery in held:  # held past the last event: delivered at the end
+        _deliver(run, sfn, delivery, handled, ignored)
     return build_report(run, handled, ignored)

@@ -13,7 +13,7 @@ import botocore.handlers
 import botocore.session
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError, ParamValidationError
+from botocore.exceptions import ClientError, ParamValidationError, ReadTimeoutError
 from moto import mock_aws
 
 if TYPE_CHECKING:
@@ -522,6 +522,126 @@ def test_fail_next_rejects_unknown_operations_and_protocols(world: SimulatedAws)
         world.fail_next(SQ, "GetQuota", "TooManyRequestsException")
     with pytest.raises(ValueError, match="protocol"):
         world.fail_next("s3", "PutObject", "SlowDown")  # rest-xml
+
+
+def test_a_server_error_takes_its_status_from_the_model_and_botocore_retries_it(
+    world: SimulatedAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "sleep", lambda _seconds: None)
+    world.add_quota(REGION, "L-1", "Tokens", 10)
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION, config=NO_RETRY)
+    sq = boto3.client("service-quotas", region_name=REGION)  # standard retries, 3 attempts
+    world.fail_next("cloudwatch", "DescribeAlarms", "InternalServiceError")  # InternalServiceFault: 500
+    world.fail_next(SQ, "GetServiceQuota", "ServiceException", times=2)  # a `fault` shape: 500
+
+    with pytest.raises(ClientError) as exc:
+        cloudwatch.describe_alarms()
+    answer = sq.get_service_quota(ServiceCode="bedrock", QuotaCode="L-1")
+
+    assert exc.value.response["Error"]["Code"] == "InternalServiceError"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert answer["ResponseMetadata"]["RetryAttempts"] == 2
+    assert [(f.code, f.attempt) for f in world.faults.fired] == [
+        ("InternalServiceError", 1),
+        ("ServiceException", 1),
+        ("ServiceException", 2),
+    ]
+
+
+def test_a_5xx_on_a_query_protocol_service_is_the_receivers_fault(world: SimulatedAws) -> None:
+    sns = boto3.client("sns", region_name=REGION, config=NO_RETRY)
+    world.fail_next("sns", "CreateTopic", "InternalError")
+
+    with pytest.raises(ClientError) as exc:
+        sns.create_topic(Name="alerts")
+
+    assert exc.value.response["Error"] == {
+        "Type": "Receiver",
+        "Code": "InternalError",
+        "Message": "Injected fault",
+    }
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+
+
+def test_a_lost_response_files_the_request_and_the_retry_meets_it(
+    world: SimulatedAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "sleep", lambda _seconds: None)
+    world.add_quota(REGION, "L-1", "Tokens", 10)
+    sq = boto3.client("service-quotas", region_name=REGION)
+    world.lose_next(SQ, "RequestServiceQuotaIncrease")
+
+    with pytest.raises(ClientError) as exc:
+        sq.request_service_quota_increase(ServiceCode="bedrock", QuotaCode="L-1", DesiredValue=20)
+
+    # the first attempt was filed; botocore retried on the timeout and met the open request
+    assert_error(exc, SQ, "ResourceAlreadyExistsException")
+    assert [(r.desired, r.status) for r in world.quota_requests()] == [(20.0, "PENDING")]
+    assert world.faults.attempts(SQ, "RequestServiceQuotaIncrease") == 2
+
+
+def test_every_response_lost_reaches_the_caller_as_a_read_timeout(
+    world: SimulatedAws, support: SupportClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "sleep", lambda _seconds: None)
+    world.lose_next(SUPPORT, "CreateCase", times=3)
+
+    with pytest.raises(ReadTimeoutError):
+        support.create_case(subject="s", communicationBody="b")
+
+    assert [c.subject for c in world.cases()] == ["s", "s", "s"]  # CreateCase has no idempotency
+
+
+def test_lost_responses_work_for_services_moto_answers(world: SimulatedAws) -> None:
+    ddb = boto3.client("dynamodb", region_name=REGION, config=NO_RETRY)
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    world.lose_next("dynamodb", "PutItem")
+
+    with pytest.raises(ReadTimeoutError):
+        ddb.put_item(TableName="t", Item={"pk": {"S": "written"}})
+
+    assert [item["pk"]["S"] for item in ddb.scan(TableName="t")["Items"]] == ["written"]
+
+
+def test_a_fault_on_the_nth_call_leaves_the_calls_before_it(world: SimulatedAws) -> None:
+    world.add_quota(REGION, "L-1", "Tokens", 10)
+    sq = boto3.client("service-quotas", region_name=REGION, config=NO_RETRY)
+    world.fail_next(SQ, "GetServiceQuota", "TooManyRequestsException", on_call=3, times=2)
+    world.fail_next(SQ, "GetServiceQuota", "NoSuchResourceException")  # the next one, queued
+
+    outcomes = []
+    for _ in range(6):
+        try:
+            sq.get_service_quota(ServiceCode="bedrock", QuotaCode="L-1")
+            outcomes.append("ok")
+        except ClientError as error:
+            outcomes.append(error.response["Error"]["Code"])
+
+    assert outcomes == [
+        "NoSuchResourceException",
+        "ok",
+        "TooManyRequestsException",
+        "TooManyRequestsException",
+        "ok",
+        "ok",
+    ]
+    assert world.faults.pending == []
+
+
+def test_fault_arguments_are_checked_against_the_model(world: SimulatedAws) -> None:
+    with pytest.raises(ValueError, match="either"):
+        world.faults.add(SQ, "GetServiceQuota")
+    with pytest.raises(ValueError, match="either"):
+        world.faults.add(SQ, "GetServiceQuota", error="ServiceException", lost=True)
+    with pytest.raises(ValueError, match="4xx or 5xx"):
+        world.fail_next(SQ, "GetServiceQuota", "ServiceException", status=200)
+    with pytest.raises(ValueError, match="count from 1"):
+        world.lose_next(SQ, "GetServiceQuota", on_call=0)
 
 
 # ---- call recorder and installation --------------------------------------------------------------

@@ -1,0 +1,71 @@
+"""EventBridge delivers at least once and in no set order: the simulator's `duplicates` and
+`delivered_after` replay what AWS may do to the same event (docs/scenarios.md#events)."""
+
+from __future__ import annotations
+
+import pytest
+
+from opspilot_sim.runner import run_scenario
+from opspilot_sim.scenario import ScenarioError, validate
+
+BASE = {
+    "name": "delivery",
+    "parameters": {"Environment": "experimentation", "DryRun": False},
+    "models": [{"model_id": "amazon.nova-pro-v1:0", "usage": {"rpm_steady": 400, "rpm_peak": 950}}],
+    "quotas": [
+        {
+            "code": "L-1F3A5C7E",
+            "name": "On-demand model inference requests per minute for Amazon Nova Pro",
+            "value": 1000,
+        }
+    ],
+    "alarms": [
+        {
+            "name": "opspilot-nova-rpm",
+            "metric": "Invocations",
+            "model_id": "amazon.nova-pro-v1:0",
+            "threshold": 800,
+        },
+        {
+            "name": "opspilot-nova-errors",
+            "metric": "InvocationServerErrors",
+            "model_id": "amazon.nova-pro-v1:0",
+        },
+    ],
+}
+
+
+def test_duplicates_and_late_events_are_delivered_as_eventbridge_may() -> None:
+    events = [
+        {"alarm": "opspilot-nova-rpm", "state": "ALARM", "duplicates": 1},
+        {"alarm": "opspilot-nova-rpm", "state": "OK", "delivered_after": 1},
+        {"alarm": "opspilot-nova-errors", "state": "ALARM"},
+    ]
+    report = run_scenario(validate({**BASE, "events": events}))
+
+    assert [i["event"] for i in report["incidents"]] == [
+        "opspilot-nova-rpm -> ALARM",
+        "opspilot-nova-rpm -> ALARM (duplicate 1)",
+        "opspilot-nova-errors -> ALARM",
+        "opspilot-nova-rpm -> OK (delivered late)",
+    ]
+    assert all(i["execution"]["status"] == "SUCCEEDED" for i in report["incidents"])
+
+
+def test_a_late_event_held_past_the_last_one_is_delivered_at_the_end() -> None:
+    events = [
+        {"alarm": "opspilot-nova-rpm", "state": "ALARM", "delivered_after": 5},
+        {"alarm": "opspilot-nova-errors", "state": "ALARM"},
+    ]
+    report = run_scenario(validate({**BASE, "events": events}))
+
+    assert [i["event"] for i in report["incidents"]] == [
+        "opspilot-nova-errors -> ALARM",
+        "opspilot-nova-rpm -> ALARM (delivered late)",
+    ]
+
+
+def test_a_fault_is_an_error_or_a_lost_response_never_both() -> None:
+    fault = {"service": "support", "operation": "CreateCase", "error": "InternalServerError", "lost": True}
+    with pytest.raises(ScenarioError, match=r"faults\[0\]"):
+        validate({**BASE, "faults": [fault], "events": [{"alarm": "opspilot-nova-rpm", "state": "ALARM"}]})
