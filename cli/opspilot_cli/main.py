@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from opspilot_cli import incidents_cmd, models_cmd, replay_cmd
+from opspilot_cli import incidents_cmd, models_cmd, quotas_cmd, replay_cmd
 from opspilot_sim.scenario import ScenarioError, load
 
 
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     models_cmd.add_parser(sub)
     incidents_cmd.register(sub)
     replay_cmd.register(sub)
+    quotas_cmd.register(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -65,6 +65,7 @@ def add_parser(sub: Any) -> None:
     )
     add.add_argument("--rpm-quota-code", help="RPM quota code instead of matching by name")
     add.add_argument("--tpm-quota-code", help="TPM quota code instead of matching by name")
+    add.add_argument("--tpd-quota-code", help="tokens-per-day quota code instead of matching by name")
     add.add_argument(
         "--notify", action="append", default=None, metavar="TOPIC_ARN", help="SNS topic for alarms"
     )
@@ -217,7 +218,7 @@ def _raw_entry(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None:
             raw[key] = value
     codes = dict(raw.get("quota_codes") or {})
-    for kind in ("rpm", "tpm"):
+    for kind in ("rpm", "tpm", "tpd"):
         if getattr(args, f"{kind}_quota_code"):
             codes[kind] = getattr(args, f"{kind}_quota_code")
     if codes:

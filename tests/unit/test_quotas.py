@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from opspilot.domain.quotas import match_quota, parse_model_id
+from opspilot.domain.quotas import (
+    is_application_profile,
+    match_quota,
+    metric_model_id,
+    parse_model_id,
+    underlying_model,
+)
 
 # A realistic slice of ListServiceQuotas(ServiceCode="bedrock"), with look-alikes next to each other.
 CATALOGUE_NAMES = [
@@ -208,3 +214,33 @@ def test_override_wins_for_its_kind_only() -> None:
 
 def test_override_applies_even_when_nothing_is_listed() -> None:
     assert match_quota("amazon.nova-lite-v1:0", "tpm", [], {"tpm": "L-0CUSTOM2"}) == "L-0CUSTOM2"
+
+
+# Regions each geographic system profile is listed in (../shared/aws-reference/inference-profiles.json,
+# "prefixes"): an application profile copied from one lists the model once per Region it routes to.
+@pytest.mark.parametrize(
+    ("regions", "prefix"),
+    [
+        (["ap-northeast-1", "ap-northeast-3"], "jp"),
+        (["ap-southeast-2", "ap-southeast-4"], "au"),
+        (["ca-central-1", "ca-west-1"], "ca"),
+        (["us-east-1", "us-east-2", "us-west-2", "ca-central-1"], "us"),
+        (["eu-central-1", "eu-west-1", "eu-west-3"], "eu"),
+        (["ap-northeast-1", "ap-south-1", "ap-southeast-2"], "apac"),
+        (["us-east-1", "eu-west-1", "ap-northeast-1"], "global"),
+    ],
+)
+def test_an_application_profile_routes_by_the_region_set_of_its_models(
+    regions: list[str], prefix: str
+) -> None:
+    model = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+    arns = [f"arn:aws:bedrock:{region}::foundation-model/{model}" for region in regions]
+    assert underlying_model(arns) == f"{prefix}.{model}"
+
+
+def test_cloudwatch_names_an_application_profile_by_its_id() -> None:
+    arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/82ey7vcct4m3"
+    assert metric_model_id(arn) == "82ey7vcct4m3"
+    assert is_application_profile(arn) and is_application_profile("82ey7vcct4m3")
+    assert metric_model_id("us.amazon.nova-pro-v1:0") == "us.amazon.nova-pro-v1:0"
+    assert not is_application_profile("us.amazon.nova-pro-v1:0")

@@ -11,13 +11,13 @@ registry's validation reads too. Pure: no boto3.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from opspilot.domain.alarm_names import DEFAULTS, KINDS, PRESSURE, alarm_name
-from opspilot.domain.quotas import match_quota, parse_model_id, pressure_threshold
+from opspilot.domain.quota_resolver import ListedQuota, ModelFacts, resolve
+from opspilot.domain.quotas import pressure_threshold
 from opspilot.domain.registry import AlarmOverride, ModelEntry
 
 NAMESPACE = "AWS/Bedrock"
@@ -49,13 +49,10 @@ class QuotaSnapshot:
     """The Bedrock quotas of one ListServiceQuotas listing: code -> (name, value)."""
 
     quotas: Mapping[str, tuple[str, float]]
-    _by_words: dict[frozenset[str], list[tuple[str, str]]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+    _listed: list[ListedQuota] = field(default_factory=list, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        for code, (name, _) in self.quotas.items():
-            self._by_words.setdefault(_words(name.partition(" for ")[2]), []).append((code, name))
+        self._listed.extend(ListedQuota(code, name, value) for code, (name, value) in self.quotas.items())
 
     def names(self) -> list[tuple[str, str]]:
         return [(code, name) for code, (name, _) in self.quotas.items()]
@@ -65,17 +62,10 @@ class QuotaSnapshot:
         return found[1] if found else None
 
     def match(self, model_id: str, quota_kind: str) -> str | None:
-        """:func:`match_quota` over the whole listing, answered from an index of the quota names'
-        model words: one run matches hundreds of models without rescanning every name for each."""
-        ref = parse_model_id(model_id)
-        for words in (ref.tokens | {ref.provider}, ref.tokens):
-            if code := match_quota(model_id, quota_kind, self._by_words.get(frozenset(words), [])):
-                return code
-        return match_quota(model_id, quota_kind, self.names())  # the index is a shortcut, never the rule
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(t for t in re.split(r"[^a-z0-9]+", text.lower()) if t)
+        """The model's quota of ``quota_kind`` matched by name (``domain/quota_resolver.py``, from
+        the model id's words: the sync has no GetFoundationModel answer)."""
+        found = resolve(ModelFacts(model_id), self._listed).quota(quota_kind)
+        return found.code if found else None
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,15 @@
-"""Find a model's Bedrock per-minute quotas among the Service Quotas by their names.
+"""Model ids, inference profiles and pressure thresholds.
 
-Bedrock names its quotas like ``On-demand model inference requests per minute for Anthropic Claude
-3.5 Sonnet`` or ``Cross-region model inference tokens per minute for ...``. The model id says which
-inference type applies (a geography prefix means a cross-region profile, ``global.`` a global one)
-and which model; both must match the quota name exactly, token for token.
+The model id says which inference type applies (a geography prefix means a cross-region profile,
+``global.`` a global one); an application inference profile consumes the quotas of what it routes
+to, and CloudWatch names it by its id. Which quotas govern a model is resolved by name in
+:mod:`opspilot.domain.quota_resolver`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
@@ -54,19 +54,16 @@ def parse_model_id(model_id: str) -> ModelRef:
 def match_quota(
     model_id: str, kind: str, quotas: Iterable[tuple[str, str]], overrides: Mapping[str, str] | None = None
 ) -> str | None:
-    """The quota code for ``kind`` ("rpm" | "tpm") of ``model_id``, from (code, name) pairs."""
+    """The quota code for ``kind`` ("rpm" | "tpm" | "tpd") of ``model_id``, from (code, name)
+    pairs, read from the model id's words alone (:mod:`opspilot.domain.quota_resolver`; with
+    Bedrock's model name, use :func:`~opspilot.domain.quota_resolver.resolve`). None when no
+    quota or more than one fits."""
     if overrides and kind in overrides:
         return overrides[kind]
-    ref = parse_model_id(model_id)
-    prefix = f"{_TYPE_PHRASE[ref.inference_type]} {_KIND_PHRASE[kind]}"
-    for code, name in quotas:
-        lowered = name.lower()
-        if not lowered.startswith(prefix):
-            continue
-        named = _tokens(lowered[len(prefix) :]) - {ref.provider}
-        if named == ref.tokens:
-            return code
-    return None
+    from opspilot.domain.quota_resolver import ListedQuota, ModelFacts, resolve
+
+    found = resolve(ModelFacts(model_id), [ListedQuota(code, name) for code, name in quotas]).quota(kind)
+    return found.code if found else None
 
 
 APPLICATION_PROFILE = re.compile(r"^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:\d{12}:application-inference-profile/")
@@ -74,6 +71,7 @@ APPLICATION_PROFILE = re.compile(r"^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:\d{12}:app
 APPLICATION_PROFILE_ARN = re.compile(
     r"^arn:aws(-[a-z]+)*:bedrock:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:application-inference-profile/([a-z0-9]{1,64})$"
 )
+_PROFILE_ID = re.compile(r"^[a-z0-9]{1,64}$")  # an application profile's id; model ids have a "."
 _REGION_GEOGRAPHY = (
     ("us-gov-", "us-gov"),
     ("us-", "us"),
@@ -83,6 +81,22 @@ _REGION_GEOGRAPHY = (
     ("ap-", "apac"),
     ("ca-", "ca"),
 )
+# The Regions each geographic system profile is listed in (inference-profiles.json, "prefixes",
+# ListInferenceProfiles per source Region, Apr 2026); the narrowest set holding every Region a
+# profile routes to names its geography. The US profiles are also listed in ca-central-1 and
+# ca-west-1, the APAC ones in me-central-1.
+_GEOGRAPHY_REGIONS: tuple[tuple[str, Callable[[str], bool]], ...] = (
+    ("jp", lambda r: r in {"ap-northeast-1", "ap-northeast-3"}),
+    ("au", lambda r: r in {"ap-southeast-2", "ap-southeast-4", "ap-southeast-6"}),
+    ("ca", lambda r: r in {"ca-central-1", "ca-west-1"}),
+    ("us-gov", lambda r: r.startswith("us-gov-")),
+    (
+        "us",
+        lambda r: (r.startswith("us-") and not r.startswith("us-gov-")) or r in {"ca-central-1", "ca-west-1"},
+    ),
+    ("eu", lambda r: r.startswith("eu-")),
+    ("apac", lambda r: r.startswith("ap-") or r == "me-central-1"),
+)
 
 
 def geography_of(region: str) -> str | None:
@@ -90,17 +104,34 @@ def geography_of(region: str) -> str | None:
     return next((g for prefix, g in _REGION_GEOGRAPHY if region.startswith(prefix)), None)
 
 
+def geography_of_regions(regions: Iterable[str]) -> str:
+    """The system profile prefix whose Regions hold every one of ``regions``; ``global`` when no
+    geography does (a global profile routes to all commercial Regions)."""
+    wanted = set(regions)
+    return next((g for g, holds in _GEOGRAPHY_REGIONS if all(holds(r) for r in wanted)), "global")
+
+
 def is_application_profile(model_id: str) -> bool:
-    return bool(APPLICATION_PROFILE.match(model_id))
+    """An application inference profile, by ARN or by its id (the last ARN segment)."""
+    return bool(APPLICATION_PROFILE.match(model_id) or _PROFILE_ID.match(model_id))
+
+
+def metric_model_id(model_id: str) -> str:
+    """The value of the ``AWS/Bedrock`` ``ModelId`` dimension for a model id: an application
+    inference profile's id (the last segment of its ARN), never its ARN; anything else unchanged
+    (inference-profiles.json, ``cloudwatch_modelid_dimension``)."""
+    if APPLICATION_PROFILE.match(model_id):
+        return model_id.rsplit("/", 1)[1]
+    return model_id
 
 
 def underlying_model(model_arns: list[str]) -> str:
     """The model id whose quotas an application inference profile consumes.
 
     A profile copied from a foundation model lists that model in one Region: its on-demand id.
-    A profile copied from a system-defined cross-region profile lists the model in several
-    Regions: the geography's cross-region id (``us.``, ``eu.``, ...). A profile ARN among the
-    models (copied from a system profile) names that profile directly.
+    A profile copied from a system-defined cross-region profile lists the model in each Region it
+    routes to: the geography whose Regions hold them all (``us.``, ``eu.``, ``apac.``, ``jp.``,
+    ``au.``, ``ca.``), else ``global.``. A profile ARN among the models names that profile.
     """
     if not model_arns:
         raise ValueError("inference profile lists no models")
@@ -114,10 +145,7 @@ def underlying_model(model_arns: list[str]) -> str:
     (model,) = ids
     if len(regions) <= 1:
         return model
-    geographies = {next((g for prefix, g in _REGION_GEOGRAPHY if r.startswith(prefix)), "") for r in regions}
-    if len(geographies) == 1 and "" not in geographies:
-        return f"{geographies.pop()}.{model}"
-    return f"global.{model}"
+    return f"{geography_of_regions(regions)}.{model}"
 
 
 def pressure_threshold(quota_value: float, percent: float) -> int:

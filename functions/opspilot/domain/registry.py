@@ -116,6 +116,7 @@ class QuotaCodes(Record):
 
     rpm: str | None = spec(None, check=_quota_code)
     tpm: str | None = spec(None, check=_quota_code)
+    tpd: str | None = spec(None, check=_quota_code)
 
 
 class AlarmOverride(Record):
@@ -195,8 +196,11 @@ def _quota_kind_problem(kind: str, code: str, quotas: Mapping[str, str]) -> str 
     name = quotas.get(code)
     if name is None:
         return f"unknown quota code {code}: Service Quotas lists no Bedrock quota with that code"
-    wanted = "requests per minute" if kind == "rpm" else "tokens per minute"
-    if wanted not in name.lower():
+    from opspilot.domain.quota_resolver import parse_quota_name
+
+    wanted = {"rpm": "requests per minute", "tpm": "tokens per minute", "tpd": "tokens per day"}[kind]
+    parsed = parse_quota_name(name)
+    if parsed is None or parsed.kind != kind:
         return f"quota {code} is {name!r}, not a {wanted} quota"
     return None
 
@@ -227,7 +231,7 @@ def validate_entry(
         if entry.source_model_id is not None:
             raise RegistryError("source_model_id", "only an application inference profile has a source model")
     if quotas is not None:
-        for kind in ("rpm", "tpm"):
+        for kind in ("rpm", "tpm", "tpd"):
             code = getattr(entry.quota_codes, kind)
             if code and (problem := _quota_kind_problem(kind, code, quotas)):
                 raise RegistryError(f"quota_codes.{kind}", problem)
