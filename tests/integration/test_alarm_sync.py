@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from opspilot.adapters.registry import RegistryStore
@@ -254,6 +255,23 @@ def test_describe_alarms_is_batched_by_100_names(env: Env) -> None:
     env.sync({"reason": "reconcile", "full": True})
     sizes = [len(c.params["AlarmNames"]) for c in env.world.calls_to("cloudwatch", "DescribeAlarms")]
     assert sizes == [100, 20]
+
+
+def test_describe_follows_every_page_of_a_batch() -> None:
+    """DescribeAlarms answers a batch in pages when it has to: every page is read (names once)."""
+    from opspilot.adapters.cloudwatch_alarms import CloudWatchAlarms
+
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    request = {"AlarmNames": ["a", "b"], "AlarmTypes": ["MetricAlarm"], "MaxRecords": 100}
+    with Stubber(cw) as stub:
+        stub.add_response(
+            "describe_alarms", {"MetricAlarms": [{"AlarmName": "a"}], "NextToken": "t"}, request
+        )
+        stub.add_response(
+            "describe_alarms", {"MetricAlarms": [{"AlarmName": "b"}]}, {**request, "NextToken": "t"}
+        )
+        assert sorted(CloudWatchAlarms(cloudwatch=cw).describe(["a", "b", "a"])) == ["a", "b"]
+        stub.assert_no_pending_responses()
 
 
 def test_deleting_the_stack_deletes_every_alarm_it_owns(

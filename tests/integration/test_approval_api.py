@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
@@ -32,7 +33,9 @@ from opspilot.domain.approvals import ApprovalView, QuotaChange, UsageChart, enc
 from opspilot.domain.format import iso
 from opspilot.handlers import approval_api
 from opspilot.handlers._runtime import logger
+from opspilot_sim import fake_aws
 from opspilot_sim.approver import OFFLINE_HOST, approval_event
+from opspilot_sim.faults import FaultPlan
 from opspilot_sim.interactive import ApprovalServer, InteractiveSession
 from opspilot_sim.moto_shim import LambdaContextStub
 from opspilot_sim.moto_stack import deployed_stack
@@ -426,6 +429,91 @@ def test_a_decision_that_cannot_reach_the_workflow_is_undone_and_can_be_retried(
     assert "approval_not_delivered" in kinds
     sfn.add_response("send_task_success", {})
     assert post(form())["statusCode"] == 200, "the approver's second click goes through"
+
+
+# ----------------------------------------------------- a decision is never half made (issue 12)
+
+
+@pytest.fixture
+def dynamodb_faults(stack: SimulatedStack, monkeypatch: pytest.MonkeyPatch) -> fake_aws.SimulatedAws:
+    """The handler's DynamoDB, with faults injected at the API boundary (the functions' retry
+    policy, three attempts, consumes them)."""
+    from opspilot.handlers import _approval_runtime, _runtime
+
+    world = fake_aws.SimulatedAws()
+    retries = Config(retries={"mode": "standard", "total_max_attempts": 3})
+    ddb = boto3.client("dynamodb", region_name=stack.region, config=retries)
+    fake_aws.attach(ddb, world)
+    monkeypatch.setattr(_approval_runtime.approvals(), "_ddb", ddb)
+    monkeypatch.setattr(_runtime.store(), "_ddb", ddb)
+    return world
+
+
+def test_a_decision_whose_incident_records_cannot_be_written_is_not_made(
+    approval: ApprovalStore, sfn: Stubber, stack: SimulatedStack, dynamodb_faults: fake_aws.SimulatedAws
+) -> None:
+    """DynamoDB throttles the writes that record the decision in the incident: nothing is decided,
+    the workflow is not resumed, and the same link decides on the next click."""
+    fields = form()
+    for operation in ("TransactWriteItems", "UpdateItem", "PutItem"):
+        dynamodb_faults.fail_next("dynamodb", operation, "ProvisionedThroughputExceededException", times=3)
+    page = post(fields)
+    assert page["statusCode"] == 503 and "nothing was changed" in page["body"]
+    assert unchanged(approval, stack)
+    sfn.assert_no_pending_responses()
+    dynamodb_faults.faults = FaultPlan()  # DynamoDB recovers
+    sfn.add_response("send_task_success", {})
+    assert post(form())["statusCode"] == 200, "the link still decides"
+    request = approval.get_request("ref-1") or {}
+    assert (request["status"], request["delivery"]) == ("DECIDED", "delivered")
+    kinds = [a["kind"] for a in IncidentStore(stack.table_name, 30).audit_trail("inc-1")]
+    assert kinds == ["approval_approved"]
+
+
+def test_a_decision_that_reaches_neither_the_workflow_nor_its_undo_is_delivered_by_the_next_visit(
+    approval: ApprovalStore, sfn: Stubber, stack: SimulatedStack, dynamodb_faults: fake_aws.SimulatedAws
+) -> None:
+    """Step Functions is throttled and the undo cannot be written either: the decision waits in
+    the request, and the next visit to any link delivers exactly it."""
+    fields = {**form(), "comment": "ship it"}
+    sfn.add_client_error("send_task_success", service_error_code="ThrottlingException", http_status_code=400)
+    # the decision's transaction goes through; the undo's (the next one) is throttled
+    dynamodb_faults.fail_next(
+        "dynamodb", "TransactWriteItems", "ProvisionedThroughputExceededException", times=3, on_call=2
+    )
+    page = post(fields)
+    assert page["statusCode"] == 503 and "recorded but could not reach the workflow" in page["body"]
+    assert (approval.get_request("ref-1") or {})["delivery"] == "pending"
+    sfn.add_response("send_task_success", {}, {"taskToken": TASK_TOKEN, "output": ANY})
+    again = get(ONCALL_LINK)
+    assert again["statusCode"] == 200 and "Approved" in again["body"] and "lead@example.com" in again["body"]
+    sfn.assert_no_pending_responses()
+    request = approval.get_request("ref-1") or {}
+    assert (request["status"], request["delivery"]) == ("DECIDED", "delivered")
+    assert request["decision"]["comment"] == "ship it"
+    assert get()["statusCode"] == 409, "delivered once: later visits only say it was decided"
+
+
+def test_the_pending_gauge_failing_does_not_fail_a_delivered_decision(
+    approval: ApprovalStore, sfn: Stubber, dynamodb_faults: fake_aws.SimulatedAws
+) -> None:
+    fields = form()
+    dynamodb_faults.fail_next("dynamodb", "Query", "ProvisionedThroughputExceededException", times=3)
+    sfn.add_response("send_task_success", {})
+    page = post(fields)
+    assert page["statusCode"] == 200 and "Approved" in page["body"]
+    assert dynamodb_faults.calls_to("dynamodb", "Query"), "the gauge was tried"
+
+
+def test_pending_approvals_are_counted_past_one_page_of_a_query(
+    approval: ApprovalStore, stack: SimulatedStack
+) -> None:
+    """A Query reads at most 1 MB per call: 45 pending requests of ~30 KB each take two pages."""
+    big = {**VIEW.to_json(), "summary": "x" * 30_000}
+    for i in range(45):
+        record = {"round": 1, "task_token": "t", "form_key": "k", "incident_id": f"inc-{i}", "view": big}
+        assert approval.create_request(f"big-{i}", record, NOW + timedelta(hours=2))
+    assert approval.count_pending(NOW) == 46
 
 
 # ------------------------------------------------------------------------- logs and metrics

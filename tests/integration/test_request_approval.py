@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 
 from opspilot.adapters.approvals import ApprovalStore
 from opspilot.adapters.incidents import IncidentStore
@@ -22,7 +23,7 @@ from opspilot.domain.approvals import link_key, request_ref
 from opspilot.domain.format import iso
 from opspilot.handlers import request_approval
 from opspilot.settings import approval_settings
-from opspilot_sim import chat_capture
+from opspilot_sim import chat_capture, fake_aws
 from opspilot_sim.approver import approval_event, call
 from opspilot_sim.moto_shim import LambdaContextStub
 from opspilot_sim.stack import SimulatedStack
@@ -108,6 +109,27 @@ def test_the_link_expires_when_the_workflow_stops_waiting(
     invoke(entered=entered)
     record = ApprovalStore(stack.table_name).get_request(request_ref(EXECUTION, 1)) or {}
     assert record["expires_at"] == iso(entered + timedelta(seconds=3600))
+
+
+def test_the_pending_gauge_failing_does_not_fail_the_request_once_the_links_are_sent(
+    stack: SimulatedStack, incident: IncidentStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PendingApprovals Query is throttled after the links went out: the step still succeeds
+    (a failure here would fail the workflow while approvers hold working links)."""
+    from opspilot.handlers import _approval_runtime
+
+    world = fake_aws.SimulatedAws()
+    ddb = boto3.client(
+        "dynamodb",
+        region_name=stack.region,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 3}),
+    )
+    fake_aws.attach(ddb, world)
+    monkeypatch.setattr(_approval_runtime.approvals(), "_ddb", ddb)
+    world.fail_next("dynamodb", "Query", "ProvisionedThroughputExceededException", times=3)
+    assert invoke() == {"approval_requested": True, "round": 1, "approvers": 2}
+    assert len(inbox(stack)) == 2
+    assert world.calls_to("dynamodb", "Query"), "the gauge was tried"
 
 
 def test_a_retried_invocation_sends_nothing_twice(stack: SimulatedStack, incident: IncidentStore) -> None:

@@ -11,10 +11,16 @@ APPROVAL#<sha256>    LINK       one approver's link: which request, which approv
 A pending request is also in the ``by-model`` index under ``gsi1pk = APPROVALS#PENDING`` (sort
 key: its expiry), a sparse entry removed when the request is decided or superseded; that is how
 pending approvals are listed and counted without a scan.
+
+A decision and its consequences in the incident (the approval, the audit entry) are one
+TransactWriteItems: all written, or none. The decided request is also the decision's outbox: it
+keeps the workflow's output and ``delivery = pending`` until SendTaskSuccess/Failure went through
+(``delivered``), so a decision recorded but not delivered is delivered by the next visit to a link.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +28,7 @@ from botocore.exceptions import ClientError
 
 from opspilot.adapters.aws import error_code, raise_translated
 from opspilot.adapters.items import DynamoTable, from_item, to_item
+from opspilot.domain.errors import TransientAwsError
 from opspilot.domain.format import iso
 
 PENDING_INDEX = "by-model"
@@ -86,14 +93,44 @@ class ApprovalStore(DynamoTable):
             "record approval channels",
         )
 
-    def decide(self, ref: str, decision: dict[str, Any], now: datetime) -> bool:
-        """PENDING -> DECIDED, once, and only before expiry. False when that is no longer possible."""
+    def decide(
+        self,
+        ref: str,
+        decision: dict[str, Any],
+        now: datetime,
+        output: dict[str, Any],
+        also: Sequence[dict[str, Any]] = (),
+    ) -> bool:
+        """PENDING -> DECIDED, once, and only before expiry, in one transaction with ``also``
+        (TransactWriteItems elements: the decision's consequences in the incident). False when the
+        request can no longer be decided; then nothing is written. The workflow's ``output`` waits
+        in the request, ``delivery = pending``, until :meth:`mark_delivered`."""
+        return self._transact(
+            ref,
+            "SET #s = :decided, decision = :d, decided_at = :now, #o = :o, delivery = :dp "
+            "REMOVE gsi1pk, gsi1sk",
+            "#s = :pending AND expires_at > :now",
+            {
+                ":decided": "DECIDED",
+                ":pending": "PENDING",
+                ":d": decision,
+                ":now": iso(now),
+                ":o": output,
+                ":dp": "pending",
+            },
+            also,
+            "decide approval",
+        )
+
+    def mark_delivered(self, ref: str, delivery: str = "delivered") -> bool:
+        """The decision reached the workflow (``delivered``), or a second delivery found the workflow
+        no longer waiting and nobody can tell whether the first one had reached it (``unconfirmed``)."""
         return self._conditional(
             ref,
-            "SET #s = :decided, decision = :d, decided_at = :now REMOVE gsi1pk, gsi1sk",
-            "#s = :pending AND expires_at > :now",
-            {":decided": "DECIDED", ":pending": "PENDING", ":d": decision, ":now": iso(now)},
-            "decide approval",
+            "SET delivery = :d",
+            "#s = :decided AND delivery = :pending",
+            {":d": delivery, ":decided": "DECIDED", ":pending": "pending"},
+            "record approval delivery",
         )
 
     def supersede(self, ref: str, now: datetime, by_ref: str) -> bool:
@@ -106,12 +143,13 @@ class ApprovalStore(DynamoTable):
             "supersede approval",
         )
 
-    def reopen(self, ref: str, decided_at: str, expires_at: str) -> bool:
+    def reopen(self, ref: str, decided_at: str, expires_at: str, also: Sequence[dict[str, Any]] = ()) -> bool:
         """DECIDED -> PENDING again, when the decision could not be delivered to the workflow (so
-        the approver can simply try again). Only the decision made at ``decided_at`` is undone."""
-        return self._conditional(
+        the approver can simply try again), in one transaction with ``also``. Only the decision made
+        at ``decided_at`` is undone."""
+        return self._transact(
             ref,
-            "SET #s = :pending, gsi1pk = :gpk, gsi1sk = :gsk REMOVE decision, decided_at",
+            "SET #s = :pending, gsi1pk = :gpk, gsi1sk = :gsk REMOVE decision, decided_at, #o, delivery",
             "#s = :decided AND decided_at = :at",
             {
                 ":pending": "PENDING",
@@ -120,21 +158,64 @@ class ApprovalStore(DynamoTable):
                 ":gpk": PENDING_KEY,
                 ":gsk": f"{expires_at}#{ref}",
             },
+            also,
             "reopen approval",
         )
 
-    def mark_moved_on(self, ref: str, reason: str, now: datetime) -> None:
-        """DECIDED -> MOVED_ON: the decision reached a workflow that had stopped waiting."""
-        self._conditional(
+    def mark_moved_on(
+        self, ref: str, reason: str, now: datetime, also: Sequence[dict[str, Any]] = ()
+    ) -> bool:
+        """DECIDED -> MOVED_ON: the decision reached a workflow that had stopped waiting; in one
+        transaction with ``also``."""
+        return self._transact(
             ref,
-            "SET #s = :moved, workflow_moved_on = :why",
+            "SET #s = :moved, workflow_moved_on = :why REMOVE delivery",
             "#s = :decided",
             {":moved": "MOVED_ON", ":decided": "DECIDED", ":why": {"reason": reason, "at": iso(now)}},
+            also,
             "record late decision",
         )
 
+    def _transact(
+        self,
+        ref: str,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
+        also: Sequence[dict[str, Any]],
+        what: str,
+    ) -> bool:
+        """One conditional update of the request and ``also``, all or nothing. False when the
+        request's condition failed; a failure of another part raises."""
+        if not also:
+            return self._conditional(ref, update, condition, values, what)
+        names = {k: v for k, v in (("#s", "status"), ("#o", "output")) if k in update + condition}
+        request = {
+            "TableName": self.table,
+            "Key": self._request_key(ref),
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": to_item(values),
+            **({"ExpressionAttributeNames": names} if names else {}),
+        }
+        parts = [{"Update": request}] + [
+            {"Update" if "UpdateExpression" in part else "Put": part} for part in also
+        ]
+        try:
+            self.ddb.transact_write_items(TransactItems=parts)
+            return True
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise_translated(exc, what)
+            reasons = [str(r.get("Code")) for r in exc.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False
+            raise TransientAwsError(
+                f"{what}: transaction cancelled ({sorted(set(reasons) - {'None'})})"
+            ) from exc
+
     def _conditional(self, ref: str, update: str, condition: str, values: dict[str, Any], what: str) -> bool:
-        names = {"#s": "status"} if "#s" in update + condition else None
+        names = {k: v for k, v in (("#s", "status"), ("#o", "output")) if k in update + condition}
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "Key": self._request_key(ref),
@@ -174,7 +255,14 @@ class ApprovalStore(DynamoTable):
         return [{k: v for k, v in i.items() if k not in {"task_token", "form_key"}} for i in items]
 
     def count_pending(self, now: datetime) -> int:
-        return int(self._query_pending(now, "count pending approvals", Select="COUNT")["Count"])
+        """Every pending request, counted page by page (a Query reads at most 1 MB per call)."""
+        total, more = 0, {"Select": "COUNT"}
+        while True:
+            resp = self._query_pending(now, "count pending approvals", **more)
+            total += int(resp["Count"])
+            if "LastEvaluatedKey" not in resp:
+                return total
+            more["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     def _query_pending(self, now: datetime, what: str, **more: Any) -> dict[str, Any]:
         try:

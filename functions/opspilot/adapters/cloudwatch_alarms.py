@@ -28,22 +28,20 @@ class CloudWatchAlarms:
         return self._cw
 
     def describe(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The metric alarms among ``names`` that exist, by name: one call per 100 names."""
+        """The metric alarms among ``names`` that exist, by name: 100 names per request (the most
+        DescribeAlarms takes), each followed through its pages by boto3's paginator."""
         found: dict[str, dict[str, Any]] = {}
         unique = list(dict.fromkeys(names))
+        paginator = self.cw.get_paginator("describe_alarms")
         try:
             for i in range(0, len(unique), DESCRIBE_BATCH):
-                request: dict[str, Any] = {
-                    "AlarmNames": unique[i : i + DESCRIBE_BATCH],
-                    "AlarmTypes": ["MetricAlarm"],
-                    "MaxRecords": DESCRIBE_BATCH,
-                }
-                while True:
-                    resp = self.cw.describe_alarms(**request)
-                    found.update({a["AlarmName"]: a for a in resp.get("MetricAlarms", [])})
-                    if not resp.get("NextToken"):
-                        break
-                    request["NextToken"] = resp["NextToken"]
+                pages = paginator.paginate(
+                    AlarmNames=unique[i : i + DESCRIBE_BATCH],
+                    AlarmTypes=["MetricAlarm"],
+                    PaginationConfig={"PageSize": DESCRIBE_BATCH},
+                )
+                for page in pages:
+                    found.update({a["AlarmName"]: a for a in page.get("MetricAlarms", [])})
         except ClientError as exc:
             raise_translated(exc, "DescribeAlarms")
         return found

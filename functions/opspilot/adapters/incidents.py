@@ -137,7 +137,12 @@ class IncidentStore(DynamoTable):
         self._set(incident_id, fields, not_after=[])
         return status is None
 
-    def _set(self, incident_id: str, fields: dict[str, Any], not_after: list[str]) -> None:
+    def set_fields_write(
+        self, incident_id: str, fields: dict[str, Any], not_after: list[str] | None = None
+    ) -> dict[str, Any]:
+        """The UpdateItem parameters that set ``fields`` on an existing incident (and, with
+        ``not_after``, only while its status is none of those); also one TransactWriteItems
+        ``Update`` element, so that another table write can be made atomic with it."""
         names = {f"#f{i}": name for i, name in enumerate(fields)}
         values = {f":v{i}": value for i, value in enumerate(fields.values())}
         condition = "attribute_exists(pk)"
@@ -145,15 +150,18 @@ class IncidentStore(DynamoTable):
             names["#status"] = "status"
             values |= {f":later{i}": later for i, later in enumerate(not_after)}
             condition += f" AND NOT #status IN ({', '.join(f':later{i}' for i in range(len(not_after)))})"
+        return {
+            "TableName": self.table,
+            "Key": to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
+            "UpdateExpression": "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_item(values),
+        }
+
+    def _set(self, incident_id: str, fields: dict[str, Any], not_after: list[str]) -> None:
         try:
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
-                UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=to_item(values),
-            )
+            self.ddb.update_item(**self.set_fields_write(incident_id, fields, not_after))
         except ClientError as exc:
             if not_after and error_code(exc) == "ConditionalCheckFailedException":
                 raise
@@ -168,7 +176,8 @@ class IncidentStore(DynamoTable):
         except ClientError as exc:
             raise_translated(exc, f"put incident {incident_id}")
 
-    def append_audit(self, incident_id: str, kind: str, data: dict[str, Any], now: datetime) -> None:
+    def audit_write(self, incident_id: str, kind: str, data: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """The PutItem parameters of one audit-trail entry (also a TransactWriteItems ``Put``)."""
         item = {
             "pk": f"INCIDENT#{incident_id}",
             "sk": f"AUDIT#{iso(now)}#{kind}",
@@ -177,8 +186,11 @@ class IncidentStore(DynamoTable):
             "data": data,
             "ttl": self._ttl(now),
         }
+        return {"TableName": self.table, "Item": to_item(item)}
+
+    def append_audit(self, incident_id: str, kind: str, data: dict[str, Any], now: datetime) -> None:
         try:
-            self.ddb.put_item(TableName=self.table, Item=to_item(item))
+            self.ddb.put_item(**self.audit_write(incident_id, kind, data, now))
         except ClientError as exc:
             raise_translated(exc, f"audit {kind}")
 

@@ -9,8 +9,11 @@ from functools import cache, wraps
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import ClientError
 
 from opspilot.adapters.approvals import ApprovalStore
+from opspilot.domain.errors import OpsPilotError
+from opspilot.handlers._runtime import logger
 from opspilot.settings import core_settings
 
 # CloudWatch embedded metric format (EMF): one JSON line in the function's log per invocation that
@@ -29,9 +32,15 @@ def count(name: str, value: int = 1) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
-def record_pending(at: datetime) -> int:
-    """The PendingApprovals gauge: requests not decided, superseded or expired, counted now."""
-    pending = approvals().count_pending(at)
+def record_pending(at: datetime) -> int | None:
+    """The PendingApprovals gauge: requests not decided, superseded or expired, counted now. A
+    metric never fails the step it measures: when the count cannot be read it is logged and
+    skipped (None)."""
+    try:
+        pending = approvals().count_pending(at)
+    except (OpsPilotError, ClientError) as exc:
+        logger.warning("PendingApprovals not counted", extra={"error": str(exc)[:300]})
+        return None
     count("PendingApprovals", pending)
     return pending
 

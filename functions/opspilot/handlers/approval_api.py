@@ -3,11 +3,15 @@
 GET and HEAD never decide anything: link scanners in mail and chat open links before people do.
 A POST must carry the page's anti-forgery token; the decision is a conditional update
 PENDING -> DECIDED of the approval request (once, for every approver's link), then
-SendTaskSuccess or SendTaskFailure. Every answer is a page that says what happened.
+SendTaskSuccess or SendTaskFailure. The decision, the incident's approval and the audit entry are
+one DynamoDB transaction; a decision the workflow could not receive is undone in another (the link
+works again), or, if even that fails, waits in the request (its outbox) and the next visit to a
+link delivers it. Every answer is a page that says what happened.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -77,12 +81,10 @@ def _read_decision(
 def _decide(
     event: dict[str, Any], link: dict[str, Any], request: dict[str, Any], decision: Decision, at: datetime
 ) -> tuple[int, str]:
+    """Record the decision and its consequences in one transaction, then deliver it. Either the
+    workflow gets it and it is recorded, or nothing is decided and the link still works."""
     http = (event.get("requestContext") or {}).get("http") or {}
-    ref, round_, view = (
-        str(request["ref"]),
-        int(request.get("round", 1)),
-        ApprovalView.parse(request["view"]),
-    )
+    ref, round_ = str(request["ref"]), int(request.get("round", 1))
     detail = {
         "decision": decision.decision,
         "status": decision.status,
@@ -95,44 +97,110 @@ def _decide(
         "source_ip": http.get("sourceIp"),
         "user_agent": str(http.get("userAgent") or "")[:300],
     }
-    if not approvals().decide(ref, detail, at):
-        fresh = approvals().get_request(ref) or request
-        return _closed(state_of(fresh, iso(now())), fresh)
     output = workflow_output(decision, str(link["approver"]), detail["at"], round_)
     incident_id = str(request["incident_id"])
-    # written before the workflow resumes: RecordOutcome reads who rejected from here
-    store().update_incident(incident_id, at, approval={"required": True, **output})
-    store().append_audit(incident_id, f"approval_{decision.status}", detail, at)
+    # written with the decision, before the workflow resumes: RecordOutcome reads who rejected here
+    consequences = [
+        store().set_fields_write(
+            incident_id, {"approval": {"required": True, **output}, "updated_at": iso(at)}
+        ),
+        store().audit_write(incident_id, f"approval_{decision.status}", detail, at),
+    ]
     try:
-        if decision.decision == "approve":
+        decided = approvals().decide(ref, detail, at, output, also=consequences)
+    except (OpsPilotError, ClientError) as exc:  # nothing was written: the link still works
+        logger.error("decision not recorded", extra={"error": str(exc)[:300]})
+        return 503, pages.refusal_page(
+            "Decision not recorded",
+            "Your decision could not be recorded, so nothing was changed and the approval is still "
+            "open. Please try again in a minute.",
+        )
+    if not decided:
+        fresh = approvals().get_request(ref) or request
+        return _closed(state_of(fresh, iso(now())), fresh)
+    return _deliver({**request, "decision": detail, "output": output, "delivery": "pending"}, at, first=True)
+
+
+def _deliver(request: dict[str, Any], at: datetime, *, first: bool) -> tuple[int, str]:
+    """SendTaskSuccess or SendTaskFailure for a recorded decision (its outbox is the request).
+    ``first``: right after deciding; otherwise a later visit delivers what an earlier one could not."""
+    ref, round_, incident_id = str(request["ref"]), int(request.get("round", 1)), str(request["incident_id"])
+    detail, output = dict(request["decision"]), dict(request["output"])
+    try:
+        if detail["decision"] == "approve":
             resume_workflow(str(request["task_token"]), output)
         else:
             fail_workflow_task(str(request["task_token"]), "ApprovalRejected", output)
     except TaskNoLongerWaiting as exc:
-        approvals().mark_moved_on(ref, str(exc), at)
+        if not first:  # the first delivery may have reached it: say only what is known
+            _safely(approvals().mark_delivered, ref, "unconfirmed")
+            return 409, pages.already_decided_page(detail)
         after = "expired" if round_ >= ROUNDS else "escalated"
-        store().update_incident(
-            incident_id, at, approval={"required": True, "status": after, "late_decision": output}
+        late = {"required": True, "status": after, "late_decision": output}
+        _safely(
+            approvals().mark_moved_on,
+            ref,
+            str(exc),
+            at,
+            also=[
+                store().set_fields_write(incident_id, {"approval": late, "updated_at": iso(at)}),
+                store().audit_write(incident_id, "approval_too_late", {**detail, "error": str(exc)}, at),
+            ],
         )
-        store().append_audit(incident_id, "approval_too_late", {**detail, "error": str(exc)}, at)
         count("ApprovalDecisionsTooLate")
         logger.warning("decision reached a workflow that no longer waits", extra={"error": str(exc)})
         return 409, pages.moved_on_page(detail)
-    except (OpsPilotError, ClientError) as exc:  # throttled or denied after retries: undo, nothing half-done
-        approvals().reopen(ref, iso(at), str(request["expires_at"]))
-        store().update_incident(incident_id, at, approval={"required": True, "status": "pending"})
-        store().append_audit(incident_id, "approval_not_delivered", {**detail, "error": str(exc)}, at)
-        logger.error("decision not delivered to the workflow; approval reopened", extra={"error": str(exc)})
-        page = pages.refusal_page(
-            "Decision not delivered",
-            "Your decision could not reach the workflow, so nothing was changed and the approval is "
-            "open again. Please try again in a minute.",
+    except (OpsPilotError, ClientError) as exc:  # throttled or denied after retries
+        if first and _undo(request, at, detail, str(exc)):
+            logger.error(
+                "decision not delivered to the workflow; approval reopened", extra={"error": str(exc)}
+            )
+            return 503, pages.refusal_page(
+                "Decision not delivered",
+                "Your decision could not reach the workflow, so nothing was changed and the approval "
+                "is open again. Please try again in a minute.",
+            )
+        logger.error("decision recorded, not yet delivered", extra={"error": str(exc)[:300]})
+        count("ApprovalDeliveriesPending")
+        return 503, pages.refusal_page(
+            "Decision not yet delivered",
+            f"The decision ({detail['status']} by {detail['by']}) is recorded but could not reach the "
+            "workflow yet. Open the link again in a minute to deliver it.",
         )
-        return 503, page
-    count("ApprovalsApproved" if decision.decision == "approve" else "ApprovalsRejected")
+    _safely(approvals().mark_delivered, ref)
+    count("ApprovalsApproved" if detail["decision"] == "approve" else "ApprovalsRejected")
     record_pending(at)
-    logger.info("approval decided", extra={"decision": decision.decision, "round": round_})
+    logger.info("approval decided", extra={"decision": detail["decision"], "round": round_, "first": first})
+    view = ApprovalView.parse(request["view"])
     return 200, pages.decided_page(detail, view)
+
+
+def _undo(request: dict[str, Any], at: datetime, detail: dict[str, Any], error: str) -> bool:
+    """The decision did not reach the workflow: reopen the request, and say so in the incident, in
+    one transaction. False when even that failed (the decision then waits in its outbox)."""
+    incident_id = str(request["incident_id"])
+    pending = {"approval": {"required": True, "status": "pending"}, "updated_at": iso(at)}
+    return _safely(
+        approvals().reopen,
+        str(request["ref"]),
+        iso(at),
+        str(request["expires_at"]),
+        also=[
+            store().set_fields_write(incident_id, pending),
+            store().audit_write(incident_id, "approval_not_delivered", {**detail, "error": error}, at),
+        ],
+    )
+
+
+def _safely(write: Callable[..., bool], *args: Any, **kwargs: Any) -> bool:
+    """A bookkeeping write after the decision: a failure is logged, never raised to the approver."""
+    try:
+        return bool(write(*args, **kwargs))
+    except (OpsPilotError, ClientError) as exc:
+        logger.error(
+            "approval bookkeeping not written", extra={"write": write.__name__, "error": str(exc)[:300]}
+        )
+        return False
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -153,6 +221,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return _respond(404, pages.unknown_link_page(), method)
     at = now()
     state = state_of(request, iso(at))
+    if state is LinkState.DECIDED and request.get("delivery") == "pending" and method != "HEAD":
+        return _respond(*_deliver(request, at, first=False), method)  # recorded, not yet delivered
     if state is not LinkState.PENDING:
         return _respond(*_closed(state, request), method)
     view = ApprovalView.parse(request["view"])

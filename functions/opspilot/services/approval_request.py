@@ -77,7 +77,7 @@ class ApprovalDependencies(Record):
     # status. Raises ChatNotSent (or an OpsPilotError) when the channel was not sent.
     post_chat: Callable[[str, Callable[[], dict[str, Any]]], int]
     count: Callable[[str], None]  # a metric, by one
-    record_pending: Callable[[datetime], int]  # the PendingApprovals gauge, counted now
+    record_pending: Callable[[datetime], int | None]  # the PendingApprovals gauge; None: not counted
     now: Callable[[], datetime]
     token_bytes: Callable[[int], bytes]  # secrets.token_bytes
     token_urlsafe: Callable[[int], str]  # secrets.token_urlsafe
