@@ -5,7 +5,7 @@ service. Per handler module: fresh-process import time as a ratio to ``import bo
 (median of several runs), from the package as ``sam build`` makes it (``functions/Makefile``: our
 code and Powertools with their bytecode), and, for comparison, from the source tree without
 bytecode. Targets: a repeated event for an open incident costs at most 3 state transitions and no
-Lambda invocation; each handler's import, as shipped, is at most 1.5x the boto3 floor.
+Lambda invocation; each handler's import, as shipped, is at most 2.0x the boto3 floor.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from opspilot_sim.template import load_template, resources_of_type
 
 REPEAT_MAX_TRANSITIONS = 3
-IMPORT_RATIO_MAX = 1.5
+IMPORT_RATIO_MAX = 2.0  # issue 13: pydantic on the Lambda path is worth about 80 ms a cold start
 
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,10 @@ import os
 from functools import cache
 from typing import TypeVar
 
+from pydantic import Field
+
+from opspilot.domain.base import Record, RecordError
 from opspilot.domain.model import Environment
-from opspilot.domain.records import Record, RecordError, spec
 
 
 class _Settings(Record, extra="ignore"):
@@ -21,43 +23,43 @@ class _Settings(Record, extra="ignore"):
 class CoreSettings(_Settings):
     """Variables every function has (template Globals)."""
 
-    incident_table_name: str = spec(key="INCIDENT_TABLE_NAME", min_length=3)
-    notification_topic_arn: str = spec(key="NOTIFICATION_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
-    environment: Environment = spec(key="OPSPILOT_ENVIRONMENT")
-    alarm_name_prefix: str = spec(key="ALARM_NAME_PREFIX")
-    incident_retention_days: int = spec(key="INCIDENT_RETENTION_DAYS", gt=0)
-    support_case_lookback_days: int = spec(key="SUPPORT_CASE_LOOKBACK_DAYS", gt=0)
+    incident_table_name: str = Field(alias="INCIDENT_TABLE_NAME", min_length=3)
+    notification_topic_arn: str = Field(alias="NOTIFICATION_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
+    environment: Environment = Field(alias="OPSPILOT_ENVIRONMENT")
+    alarm_name_prefix: str = Field(alias="ALARM_NAME_PREFIX")
+    incident_retention_days: int = Field(alias="INCIDENT_RETENTION_DAYS", gt=0)
+    support_case_lookback_days: int = Field(alias="SUPPORT_CASE_LOOKBACK_DAYS", gt=0)
     # the model registry (issue 6): per-model percents and quota codes win over the stack's
-    model_registry_table_name: str = spec(key="MODEL_REGISTRY_TABLE_NAME", min_length=3)
+    model_registry_table_name: str = Field(alias="MODEL_REGISTRY_TABLE_NAME", min_length=3)
 
 
 class DecideSettings(CoreSettings):
-    threshold_percent: float = spec(key="THRESHOLD_PERCENT", gt=0, le=100)
-    increase_percent: float = spec(key="INCREASE_PERCENT", gt=0)
-    approval_timeout_seconds: int = spec(key="APPROVAL_TIMEOUT_SECONDS", gt=0)
-    policy_document: str = spec(key="POLICY_DOCUMENT", default="")
+    threshold_percent: float = Field(alias="THRESHOLD_PERCENT", gt=0, le=100)
+    increase_percent: float = Field(alias="INCREASE_PERCENT", gt=0)
+    approval_timeout_seconds: int = Field(alias="APPROVAL_TIMEOUT_SECONDS", gt=0)
+    policy_document: str = Field(alias="POLICY_DOCUMENT", default="")
 
 
 class ApprovalSettings(CoreSettings):
-    approval_base_url: str = spec(key="APPROVAL_BASE_URL", pattern=r"^https?://")
-    approver_emails: str = spec(key="APPROVER_EMAILS", default="")
-    escalation_approver_emails: str = spec(key="ESCALATION_APPROVER_EMAILS", default="")
-    approval_timeout_seconds: int = spec(key="APPROVAL_TIMEOUT_SECONDS", gt=0)
+    approval_base_url: str = Field(alias="APPROVAL_BASE_URL", pattern=r"^https?://")
+    approver_emails: str = Field(alias="APPROVER_EMAILS", default="")
+    escalation_approver_emails: str = Field(alias="ESCALATION_APPROVER_EMAILS", default="")
+    approval_timeout_seconds: int = Field(alias="APPROVAL_TIMEOUT_SECONDS", gt=0)
     # Secrets Manager ARNs of chat incoming-webhook URLs; empty turns the channel off
-    slack_webhook_secret_arn: str = spec(
-        key="SLACK_WEBHOOK_SECRET_ARN", default="", pattern=r"^$|^arn:aws[a-z-]*:secretsmanager:"
+    slack_webhook_secret_arn: str = Field(
+        alias="SLACK_WEBHOOK_SECRET_ARN", default="", pattern=r"^$|^arn:aws[a-z-]*:secretsmanager:"
     )
-    teams_webhook_secret_arn: str = spec(
-        key="TEAMS_WEBHOOK_SECRET_ARN", default="", pattern=r"^$|^arn:aws[a-z-]*:secretsmanager:"
+    teams_webhook_secret_arn: str = Field(
+        alias="TEAMS_WEBHOOK_SECRET_ARN", default="", pattern=r"^$|^arn:aws[a-z-]*:secretsmanager:"
     )
 
 
 class GatherQuotasSettings(CoreSettings):
-    quota_code_overrides: str = spec(key="QUOTA_CODE_OVERRIDES", default="{}")
+    quota_code_overrides: str = Field(alias="QUOTA_CODE_OVERRIDES", default="{}")
 
 
 class ActionSettings(CoreSettings):
-    dry_run_parameter_name: str = spec(key="DRY_RUN_PARAMETER_NAME", min_length=1)
+    dry_run_parameter_name: str = Field(alias="DRY_RUN_PARAMETER_NAME", min_length=1)
 
 
 S = TypeVar("S", bound=_Settings)
@@ -90,11 +92,11 @@ def approval_settings() -> ApprovalSettings:
 
 
 class ChatSettings(CoreSettings):
-    slack_webhook_secret_arn: str = spec(
-        key="SLACK_WEBHOOK_SECRET_ARN", pattern=r"^$|^arn:aws[a-z-]*:secretsmanager:"
+    slack_webhook_secret_arn: str = Field(
+        alias="SLACK_WEBHOOK_SECRET_ARN", pattern=r"^$|^arn:aws[a-z-]*:secretsmanager:"
     )
-    teams_webhook_secret_arn: str = spec(
-        key="TEAMS_WEBHOOK_SECRET_ARN", pattern=r"^$|^arn:aws[a-z-]*:secretsmanager:"
+    teams_webhook_secret_arn: str = Field(
+        alias="TEAMS_WEBHOOK_SECRET_ARN", pattern=r"^$|^arn:aws[a-z-]*:secretsmanager:"
     )
 
 
@@ -116,10 +118,10 @@ def action_settings() -> ActionSettings:
 class SyncSettings(CoreSettings):
     """The alarm threshold sync (SyncAlarmsFunction)."""
 
-    registry_table_name: str = spec(key="REGISTRY_TABLE_NAME", min_length=3)
-    threshold_percent: float = spec(key="THRESHOLD_PERCENT", gt=0, le=100)
-    increase_percent: float = spec(key="INCREASE_PERCENT", gt=0)
-    stack_name: str = spec(key="STACK_NAME", min_length=1)
+    registry_table_name: str = Field(alias="REGISTRY_TABLE_NAME", min_length=3)
+    threshold_percent: float = Field(alias="THRESHOLD_PERCENT", gt=0, le=100)
+    increase_percent: float = Field(alias="INCREASE_PERCENT", gt=0)
+    stack_name: str = Field(alias="STACK_NAME", min_length=1)
 
 
 @cache

@@ -66,13 +66,21 @@ def test_every_function_handler_imports(logical: str) -> None:
 
 
 # What a handler may load: the standard library, what the Lambda runtime provides (boto3 and its
-# dependencies) and what functions/requirements.txt ships (Powertools and its dependencies).
+# dependencies) and what functions/requirements.txt ships (Powertools, pydantic and their dependencies).
 LAMBDA_RUNTIME = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six", "certifi"}
-SHIPPED = {"opspilot", "aws_lambda_powertools", "typing_extensions"}
+SHIPPED = {
+    "opspilot",
+    "aws_lambda_powertools",
+    "typing_extensions",
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "typing_inspection",
+}
 
 
 def test_handlers_load_only_what_the_lambda_package_ships() -> None:
-    """A fresh process imports every handler: nothing outside the package (no pydantic, no moto,
+    """A fresh process imports every handler: nothing outside the package (no moto,
     no yaml) may come along, or the deployed function fails or its cold start grows."""
     modules = sorted({f["Properties"]["Handler"].rpartition(".")[0] for f in FUNCTIONS.values()})
     code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m)\nprint(*sys.modules)"
@@ -80,7 +88,9 @@ def test_handlers_load_only_what_the_lambda_package_ships() -> None:
         [sys.executable, "-c", code, *modules], check=True, capture_output=True, text=True
     ).stdout.split()
     tops = {name.partition(".")[0] for name in loaded}
-    venv_hooks = {t for t in tops if t.startswith(("__editable__", "_distutils_hack", "__m"))}  # and __main__
+    venv_hooks = {
+        t for t in tops if t.startswith(("__editable__", "_distutils_hack", "__m", "_sysconfigdata"))
+    }  # and __main__
     assert tops - sys.stdlib_module_names - LAMBDA_RUNTIME - SHIPPED - venv_hooks == set()
     assert "opspilot" in tops and "aws_lambda_powertools" in tops  # the check saw the handlers
 

@@ -6,6 +6,7 @@ link), the chat posts, the request, link, incident and audit records written, an
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable
@@ -512,7 +513,7 @@ def test_a_webhook_secret_aws_refuses_is_a_failed_channel_through_the_handlers_a
         expected_params={"SecretId": SLACK_ARN},
     )
     monkeypatch.setattr(webhooks, "client", lambda service: secrets)
-    deps = world.deps().replace(post_chat=_post_chat)
+    deps = dataclasses.replace(world.deps(), post_chat=_post_chat)
 
     with stubber:
         result = request_approval(request(), settings(SLACK_WEBHOOK_SECRET_ARN=SLACK_ARN), deps)

@@ -28,9 +28,11 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from pydantic import Field
+
+from opspilot.domain.base import Record
 from opspilot.domain.format import number
 from opspilot.domain.model import ActionType, PlannedAction
-from opspilot.domain.records import Record, spec
 
 LINK_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 LINK_ID_BYTES = 24  # secrets.token_urlsafe(24): 32 characters, 192 random bits
@@ -163,11 +165,11 @@ class ApprovalView(Record):
     scenario: str
     rule: str
     summary: str
-    quota_changes: list[QuotaChange] = spec(default_factory=list)
-    cases: list[CaseChange] = spec(default_factory=list)
-    evidence: list[tuple[str, str]] = spec(default_factory=list)
-    forecast: list[str] = spec(default_factory=list)
-    charts: list[UsageChart] = spec(default_factory=list)
+    quota_changes: list[QuotaChange] = Field(default_factory=list)
+    cases: list[CaseChange] = Field(default_factory=list)
+    evidence: list[tuple[str, str]] = Field(default_factory=list)
+    forecast: list[str] = Field(default_factory=list)
+    charts: list[UsageChart] = Field(default_factory=list)
     usage_end: str  # the day the last daily peak belongs to, YYYY-MM-DD
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
+from opspilot.domain.base import Record, RecordError
 from opspilot.domain.errors import InvalidAlarmEvent
-from opspilot.domain.records import Record, RecordError, spec
 
 ALARM_EVENT_SOURCE = "aws.cloudwatch"
 ALARM_EVENT_DETAIL_TYPE = "CloudWatch Alarm State Change"
@@ -19,7 +21,7 @@ ALARM_EVENT_DETAIL_TYPE = "CloudWatch Alarm State Change"
 class MetricSpec(Record, extra="ignore"):
     namespace: str
     name: str
-    dimensions: dict[str, str] = spec(default_factory=dict)
+    dimensions: dict[str, str] = Field(default_factory=dict)
 
 
 class MetricStat(Record, extra="ignore"):
@@ -30,36 +32,36 @@ class MetricStat(Record, extra="ignore"):
 
 class AlarmMetric(Record, extra="ignore"):
     id: str
-    metric_stat: MetricStat | None = spec(None, key="metricStat")
+    metric_stat: MetricStat | None = Field(None, alias="metricStat")
     expression: str | None = None
-    return_data: bool | None = spec(None, key="returnData")
+    return_data: bool | None = Field(None, alias="returnData")
 
 
 class AlarmConfiguration(Record, extra="ignore"):
     description: str | None = None
-    metrics: list[AlarmMetric] = spec(default_factory=list)
-    threshold_metric_id: str | None = spec(None, key="thresholdMetricId")
-    alarm_rule: str | None = spec(None, key="alarmRule")  # set for composite alarms
+    metrics: list[AlarmMetric] = Field(default_factory=list)
+    threshold_metric_id: str | None = Field(None, alias="thresholdMetricId")
+    alarm_rule: str | None = Field(None, alias="alarmRule")  # set for composite alarms
 
 
 class AlarmState(Record, extra="ignore"):
     value: str
     reason: str = ""
-    reason_data: str | None = spec(None, key="reasonData")  # JSON text, when present
+    reason_data: str | None = Field(None, alias="reasonData")  # JSON text, when present
     timestamp: str
 
 
 class AlarmDetail(Record, extra="ignore"):
-    alarm_name: str = spec(key="alarmName")
+    alarm_name: str = Field(alias="alarmName")
     state: AlarmState
-    previous_state: AlarmState | None = spec(None, key="previousState")
-    configuration: AlarmConfiguration = spec(default_factory=AlarmConfiguration)
-    alarm_tags: dict[str, str] = spec(default_factory=dict, key="alarmTags")
+    previous_state: AlarmState | None = Field(None, alias="previousState")
+    configuration: AlarmConfiguration = Field(default_factory=AlarmConfiguration)
+    alarm_tags: dict[str, str] = Field(default_factory=dict, alias="alarmTags")
 
 
 class AlarmStateChangeEvent(Record, extra="ignore"):
     id: str
-    detail_type: str = spec(key="detail-type")
+    detail_type: str = Field(alias="detail-type")
     source: str
     account: str
     time: str

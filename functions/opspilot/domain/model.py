@@ -10,7 +10,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from opspilot.domain.records import Record, spec
+from pydantic import Field
+
+from opspilot.domain.base import Record
 
 
 class Category(StrEnum):
@@ -64,7 +66,7 @@ class MetricRef(Record):
 
     namespace: str
     name: str
-    dimensions: dict[str, str] = spec(default_factory=dict)
+    dimensions: dict[str, str] = Field(default_factory=dict)
     stat: str
     period: int
     anomaly_band: bool = False
@@ -101,7 +103,7 @@ class Incident(Record):
     quota_scope: QuotaScope
     alarm_name: str  # the alarm whose state change started this execution
     signals: list[Signal]  # every alarm of this model in ALARM, the triggering one first
-    categories: list[Category] = spec(default_factory=list)  # every category present, primary first
+    categories: list[Category] = Field(default_factory=list)  # every category present, primary first
     owner: str | None = None  # owner / business process, from the alarm's tags
     opened_notice: Outcome | None = None  # the "opened" notification, for a new incident only
     opened_at: str
@@ -128,11 +130,11 @@ class UsageSummary(Record):
     error_rate: float | None = None  # server errors per invocation
     throttle_rate: float | None = None  # throttles per attempted invocation
     peak_generated_tpm: float | None = None  # input+output tokens, when TPM comes from the estimate
-    daily_peak_rpm: list[float] = spec(default_factory=list)
-    daily_peak_tpm: list[float] = spec(default_factory=list)
-    daily_invocations: list[float] = spec(default_factory=list)
-    daily_tokens_per_request: list[float | None] = spec(default_factory=list)
-    missing: list[str] = spec(default_factory=list)
+    daily_peak_rpm: list[float] = Field(default_factory=list)
+    daily_peak_tpm: list[float] = Field(default_factory=list)
+    daily_invocations: list[float] = Field(default_factory=list)
+    daily_tokens_per_request: list[float | None] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list)
     unknown_reason: str | None = None  # set when usage could not be read at all (e.g. denied)
 
 
@@ -156,8 +158,8 @@ class PendingRequest(Record):
 
 
 class QuotaContext(Record):
-    quotas: list[QuotaInfo] = spec(default_factory=list)
-    pending_requests: list[PendingRequest] = spec(default_factory=list)
+    quotas: list[QuotaInfo] = Field(default_factory=list)
+    pending_requests: list[PendingRequest] = Field(default_factory=list)
     unknown_reason: str | None = None  # set when quotas could not be read (denied, throttled)
 
 
@@ -170,7 +172,7 @@ class SupportCase(Record):
 
 class SupportContext(Record):
     plan: str  # "business_or_enterprise" or "basic"
-    open_cases: list[SupportCase] = spec(default_factory=list)
+    open_cases: list[SupportCase] = Field(default_factory=list)
 
 
 class PlannedAction(Record):
@@ -185,7 +187,7 @@ class Recommendation(Record):
 
     code: str
     text: str
-    evidence: dict[str, Any] = spec(default_factory=dict)
+    evidence: dict[str, Any] = Field(default_factory=dict)
 
 
 class Plan(Record):
@@ -195,8 +197,8 @@ class Plan(Record):
     approval_timeout_seconds: int
     actions: list[PlannedAction]
     summary: str
-    evidence: dict[str, Any] = spec(default_factory=dict)
-    recommendations: list[Recommendation] = spec(default_factory=list)
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    recommendations: list[Recommendation] = Field(default_factory=list)
 
 
 class ActionResult(Record):

@@ -9,9 +9,11 @@ import json
 from importlib import resources
 from typing import Any, Literal
 
+from pydantic import Field
+
+from opspilot.domain.base import Record, RecordError
 from opspilot.domain.errors import InvalidInput
 from opspilot.domain.model import ActionType, Category, Environment, Scenario
-from opspilot.domain.records import Record, RecordError, spec
 
 
 class RuleMatch(Record):
@@ -29,17 +31,17 @@ class Rule(Record):
 
 
 class Guardrails(Record):
-    max_auto_increase_percent: float = spec(gt=0)
+    max_auto_increase_percent: float = Field(gt=0)
     # the most OpsPilot may ever ask for, per quota code (Service Quotas publishes no maximum):
     # requests are capped here, and a capped request is outside the guardrails (a person approves)
-    max_values: dict[str, float] = spec(default_factory=dict)
+    max_values: dict[str, float] = Field(default_factory=dict)
 
 
 class Policy(Record):
     version: Literal[1]
     description: str = ""
     guardrails: Guardrails
-    rules: list[Rule] = spec(min_length=1)
+    rules: list[Rule] = Field(min_length=1)
 
 
 DEFAULT_RULE = Rule(

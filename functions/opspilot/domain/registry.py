@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator, Field
 
 from opspilot.domain.alarm_names import DEFAULTS, model_slug, name_problem
+from opspilot.domain.base import Record, RecordError
 from opspilot.domain.model import Environment
 from opspilot.domain.quotas import APPLICATION_PROFILE_ARN, GEOGRAPHY_PREFIXES
-from opspilot.domain.records import Record, RecordError, spec
 
 # Model providers of Amazon Bedrock, as they appear in model ids ("anthropic.claude-...").
 KNOWN_PROVIDERS = frozenset(
@@ -83,68 +85,80 @@ class RegistryError(ValueError):
         self.message = message
 
 
-def _quota_code(value: str) -> None:
+def _quota_code(value: str) -> str:
     if not QUOTA_CODE.match(value):
         raise ValueError(f"{value!r} is not a quota code (L- and 8 hex digits, e.g. L-3D8CC480)")
+    return value
 
 
-def _not_negative(value: float) -> None:
+def _not_negative(value: float) -> float:
     if value < 0:
         raise ValueError("must be 0 or more")
+    return value
 
 
-def _statistic(value: str) -> None:
+def _statistic(value: str) -> str:
     if not STATISTIC.match(value):
         raise ValueError(f"{value!r} is not a CloudWatch statistic (Sum, Average, Maximum, p90, ...)")
+    return value
 
 
-def _percent_up_to(upper: float) -> Callable[[float], None]:
-    def check(value: float) -> None:
+def _percent_up_to(upper: float) -> Callable[[float], float]:
+    def check(value: float) -> float:
         if not 0 < value <= upper:
             raise ValueError(f"must be more than 0 and at most {upper:g} (percent), got {value:g}")
+        return value
 
     return check
 
 
-def _tag_value(value: str) -> None:
+def _tag_value(value: str) -> str:
     if not TAG_VALUE.match(value):
         raise ValueError("may hold letters, digits, spaces and _ . : / = + - @ only (it becomes a tag)")
+    return value
+
+
+QuotaCode = Annotated[str, AfterValidator(_quota_code)]
+Statistic = Annotated[str, AfterValidator(_statistic)]
+TagValue = Annotated[str, AfterValidator(_tag_value)]
+Percent = Annotated[float, AfterValidator(_percent_up_to(100))]
+IncreasePercent = Annotated[float, AfterValidator(_percent_up_to(1000))]
 
 
 class QuotaCodes(Record):
     """Quota codes to use instead of matching the model's quotas by name."""
 
-    rpm: str | None = spec(None, check=_quota_code)
-    tpm: str | None = spec(None, check=_quota_code)
-    tpd: str | None = spec(None, check=_quota_code)
+    rpm: QuotaCode | None = None
+    tpm: QuotaCode | None = None
+    tpd: QuotaCode | None = None
 
 
 class AlarmOverride(Record):
     """Per-model changes to one alarm's documented defaults. Unset fields keep the default."""
 
     enabled: bool | None = None
-    threshold: float | None = spec(None, check=_not_negative)
-    statistic: str | None = spec(None, check=_statistic)
-    evaluation_periods: int | None = spec(None, ge=1, le=1440)
-    datapoints_to_alarm: int | None = spec(None, ge=1, le=1440)
+    threshold: Annotated[float, AfterValidator(_not_negative)] | None = None
+    statistic: Statistic | None = None
+    evaluation_periods: int | None = Field(None, ge=1, le=1440)
+    datapoints_to_alarm: int | None = Field(None, ge=1, le=1440)
     treat_missing_data: Literal["breaching", "notBreaching", "ignore", "missing"] | None = None
-    band_width: float | None = spec(None, gt=0, le=10)
+    band_width: float | None = Field(None, gt=0, le=10)
 
 
 class ModelEntry(Record):
     """One monitored model. ``None`` percents take the stack's defaults at sync time."""
 
-    model_id: str = spec(min_length=3, max_length=200)
-    display_name: str = spec(min_length=1, max_length=100)
+    model_id: str = Field(min_length=3, max_length=200)
+    display_name: str = Field(min_length=1, max_length=100)
     environment: Environment
-    owner: str = spec(min_length=1, max_length=128, check=_tag_value)
+    owner: TagValue = Field(min_length=1, max_length=128)
     source_model_id: str | None = None
-    rpm_threshold_percent: float | None = spec(None, check=_percent_up_to(100))
-    tpm_threshold_percent: float | None = spec(None, check=_percent_up_to(100))
-    increase_percent: float | None = spec(None, check=_percent_up_to(1000))
-    quota_codes: QuotaCodes = spec(default_factory=QuotaCodes)
-    notify: list[str] = spec(default_factory=list)
-    alarms: dict[AlarmKindName, AlarmOverride] = spec(default_factory=dict)
+    rpm_threshold_percent: Percent | None = None
+    tpm_threshold_percent: Percent | None = None
+    increase_percent: IncreasePercent | None = None
+    quota_codes: QuotaCodes = Field(default_factory=QuotaCodes)
+    notify: list[str] = Field(default_factory=list)
+    alarms: dict[AlarmKindName, AlarmOverride] = Field(default_factory=dict)
 
     @property
     def is_application_profile(self) -> bool:

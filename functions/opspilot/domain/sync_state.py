@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from opspilot.domain.records import Record, spec
+from pydantic import Field
+
+from opspilot.domain.base import Record
 
 Reason = Literal[
     "schedule", "registry_change", "quota_increase", "reconcile", "stack_update", "stack_delete", "manual"
@@ -33,8 +35,8 @@ class ModelState(Record):
     model_id: str
     pool: str
     entry_version: int
-    tags: dict[str, str] = spec(default_factory=dict)
-    alarms: dict[str, AlarmRecord] = spec(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+    alarms: dict[str, AlarmRecord] = Field(default_factory=dict)
     fingerprint: str = ""  # of the definitions last reconciled; "" forces the next run to reconcile
     synced_at: str
 
@@ -51,7 +53,7 @@ class ChangeRecord(Record):
     quota_code: str | None = None
     quota_value: float | None = None
     percent: float | None = None
-    fields: list[str] = spec(default_factory=list)
+    fields: list[str] = Field(default_factory=list)
     at: str
     reason: Reason
     run_id: str

@@ -27,7 +27,10 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import Field
+
 from opspilot.domain.alarm_names import PRESSURE, alarm_name
+from opspilot.domain.base import Record, RecordError
 from opspilot.domain.errors import InvalidInput, OpsPilotError
 from opspilot.domain.model_alarms import (
     KIND_TAG,
@@ -46,7 +49,6 @@ from opspilot.domain.model_alarms import (
     with_threshold,
 )
 from opspilot.domain.quotas import pressure_threshold
-from opspilot.domain.records import Record, RecordError, spec
 from opspilot.domain.registry import ModelEntry
 from opspilot.domain.sync_state import Action, AlarmRecord, ChangeRecord, ModelState, Reason
 
@@ -69,8 +71,8 @@ class SyncRequest(Record):
 
     reason: Reason
     full: bool = False  # reconcile every alarm in scope, not only quota-driven thresholds
-    model_ids: list[str] = spec(default_factory=list)
-    quota_codes: list[str] = spec(default_factory=list)
+    model_ids: list[str] = Field(default_factory=list)
+    quota_codes: list[str] = Field(default_factory=list)
     execution_id: str | None = None
 
 

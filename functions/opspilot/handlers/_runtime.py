@@ -12,8 +12,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from opspilot.adapters.incidents import IncidentStore
+from opspilot.domain.base import Record, RecordError
 from opspilot.domain.errors import InvalidInput
-from opspilot.domain.records import Record, RecordError
 from opspilot.settings import core_settings
 
 logger = Logger()

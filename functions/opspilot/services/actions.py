@@ -14,6 +14,7 @@ RequestServiceQuotaIncrease and CreateCase) raised as :class:`AwsRefusal`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -21,7 +22,6 @@ from opspilot.domain.approvals import apply_approved_value
 from opspilot.domain.errors import AwsPermissionError, InvalidInput
 from opspilot.domain.format import allowed_severity, number
 from opspilot.domain.model import ActionResult, ActionStatus, ActionType, PlannedAction
-from opspilot.domain.records import Record
 
 CONSOLE_CREATE_CASE = "https://support.console.aws.amazon.com/support/home#/case/create"
 QUOTA_ERRORS_RECORDED = frozenset(
@@ -63,7 +63,8 @@ class Log(Protocol):
     def info(self, msg: str, *, extra: Mapping[str, object]) -> None: ...
 
 
-class ActionDependencies(Record):
+@dataclass(frozen=True, kw_only=True)
+class ActionDependencies:
     """What an action reads and calls, passed in by the handler (in-memory fakes in tests)."""
 
     store: ActionStore

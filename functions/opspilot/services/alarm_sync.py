@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from pydantic import Field
+
+from opspilot.domain.base import Record
 from opspilot.domain.errors import TransientAwsError
 from opspilot.domain.model_alarms import QuotaSnapshot, StackDefaults
-from opspilot.domain.records import Record, spec
 from opspilot.domain.registry import ModelEntry, RegistryError, validate_entry
 from opspilot.domain.sync_state import ChangeRecord, ModelState
 from opspilot.domain.threshold_sync import (
@@ -46,7 +49,8 @@ class AlarmsPort(Protocol):
     def delete(self, names: list[str]) -> int: ...
 
 
-class SyncDependencies(Record):
+@dataclass(frozen=True, kw_only=True)
+class SyncDependencies:
     registry: RegistryPort
     alarms: AlarmsPort
     list_quotas: Callable[[], list[dict[str, Any]]]  # raises QuotaLookupFailed
@@ -73,11 +77,11 @@ class SyncReport(Record, frozen=False):
     updated: int = 0
     retagged: int = 0
     deleted: int = 0
-    kept: list[str] = spec(default_factory=list)
-    pending: list[str] = spec(default_factory=list)
-    problems: list[str] = spec(default_factory=list)
-    failures: list[str] = spec(default_factory=list)
-    changes: list[ChangeRecord] = spec(default_factory=list)
+    kept: list[str] = Field(default_factory=list)
+    pending: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+    failures: list[str] = Field(default_factory=list)
+    changes: list[ChangeRecord] = Field(default_factory=list)
 
     def summary(self, max_changes: int = 50) -> dict[str, Any]:
         doc = self.to_json()

@@ -17,6 +17,7 @@ No AWS SDK here: the adapters, the clock and the randomness are passed in.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -35,9 +36,9 @@ from opspilot.domain.approvals import (
     log_label,
     request_ref,
 )
+from opspilot.domain.base import Record
 from opspilot.domain.errors import InvalidInput, OpsPilotError
 from opspilot.domain.format import iso
-from opspilot.domain.records import Record
 from opspilot.settings import ApprovalSettings
 
 Link = tuple[str, str]  # (recipient: an approver or "<channel> channel", URL)
@@ -69,7 +70,8 @@ class LogPort(Protocol):
     def warning(self, msg: object, *, extra: Mapping[str, object] | None = None) -> None: ...
 
 
-class ApprovalDependencies(Record):
+@dataclass(frozen=True, kw_only=True)
+class ApprovalDependencies:
     approvals: ApprovalStorePort
     incidents: IncidentsPort
     publish: Callable[[str, str, str, dict[str, str]], object]  # (topic ARN, subject, message, attributes)
