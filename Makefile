@@ -4,6 +4,8 @@ PY313      ?= $(firstword $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13)
 export SAM_CLI_TELEMETRY := 0
 VENV       := .venv
 TOOLS      := .venv-sam
+CHECKOV    := .venv-checkov
+CFN_OUT    := .aws-sam/cfn-check/template.json
 PY         := $(VENV)/bin/python
 SAM        := $(TOOLS)/bin/sam
 REGION     := us-east-1
@@ -17,10 +19,18 @@ $(VENV)/.installed: pyproject.toml functions/requirements.txt
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-$(TOOLS)/.installed:
+# The SAM CLI (it brings aws-sam-translator and cfn-lint) and cfn-lint's serverless rules
+$(TOOLS)/.installed: Makefile
 	$(PY313) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --upgrade pip
-	$(TOOLS)/bin/pip install --quiet 'aws-sam-cli==1.170.0'
+	$(TOOLS)/bin/pip install --quiet 'aws-sam-cli==1.170.0' 'cfn-lint-serverless==0.3.6'
+	touch $@
+
+# checkov pins boto3 to a version the SAM CLI cannot share, so it gets a venv of its own
+$(CHECKOV)/.installed: Makefile
+	$(PY313) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV)/bin/pip install --quiet 'checkov==3.3.30'
 	touch $@
 
 node_modules/.installed: package.json
@@ -44,11 +54,12 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
-validate: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed
+validate: $(VENV)/.installed $(TOOLS)/.installed $(CHECKOV)/.installed node_modules/.installed
 	$(SAM) validate --lint --region $(REGION)
 	# the template as CloudFormation receives it: SAM transform, ASL inlined, code on S3, cfn-lint
-	PYTHONPATH=cli $(TOOLS)/bin/python -m opspilot_dev.cfn_check template.yaml --region $(REGION) \
-	  --out .aws-sam/cfn-check/template.json
+	# with the serverless rules, every suppression with its reason; then checkov on the same file
+	PYTHONPATH=cli $(TOOLS)/bin/python -m opspilot_dev.cfn_check template.yaml --region $(REGION) --out $(CFN_OUT)
+	$(CHECKOV)/bin/checkov --file $(CFN_OUT) --framework cloudformation --skip-download --quiet --compact
 	$(PY) -m opspilot_dev.asl_check statemachines/incident.asl.json
 	# asl-validator checks the grammar of a literal ARN: the file's arn:$${Partition}:states:::... is
 	# rendered for each partition first (the SAM substitution does the same at deploy)
@@ -70,4 +81,4 @@ chromium:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 clean:
-	rm -rf $(VENV) $(TOOLS) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(CHECKOV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache

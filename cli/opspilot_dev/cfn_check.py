@@ -11,7 +11,9 @@ template over the way `sam deploy` does, then lints what CloudFormation would ge
    packaged template's do,
 3. aws-sam-translator's ``transform`` runs with the Region set (the bundled managed-policy map, no
    AWS call),
-4. cfn-lint runs on the result (with the cfn-lint-serverless rules when installed); any error fails.
+4. cfn-lint runs on the result (with the cfn-lint-serverless rules when installed); any error fails,
+5. every suppression in a resource's Metadata carries its reason: a checkov ``skip`` its
+   ``comment``, a cfn-lint ``ignore_checks`` id its entry under ``cfn-lint: reasons:``.
 
 Run with the tools venv's python (`make validate`), which has aws-sam-translator and cfn-lint:
 
@@ -114,8 +116,29 @@ def _level(line: str) -> str:
     return parts[5][:1] if len(parts) > 5 else ""
 
 
+def suppression_problems(template: dict[str, Any]) -> list[str]:
+    """A suppressed check without its reason, per resource (checkov and cfn-lint read the same
+    Metadata from the translated template; SAM carries a function's Metadata over)."""
+    found = []
+    for logical, resource in template.get("Resources", {}).items():
+        meta = resource.get("Metadata") or {}
+        for skip in (meta.get("checkov") or {}).get("skip", []):
+            if not str(skip.get("comment", "")).strip():
+                found.append(f"{logical}: checkov skip {skip.get('id')} has no comment (its reason)")
+        lint = meta.get("cfn-lint") or {}
+        reasons = lint.get("reasons") or {}
+        for rule in (lint.get("config") or {}).get("ignore_checks", []):
+            if not str(reasons.get(rule, "")).strip():
+                found.append(f"{logical}: cfn-lint ignores {rule} without a reason under cfn-lint: reasons:")
+    return found
+
+
 def check(template_path: Path, out: Path | None = None, region: str = REGION) -> tuple[int, str]:
-    translated = translate(packaged(load(template_path), template_path.parent), region)
+    template = load(template_path)
+    unexplained = suppression_problems(template)
+    if unexplained:
+        return len(unexplained), "\n".join(unexplained)
+    translated = translate(packaged(template, template_path.parent), region)
     text = json.dumps(translated, indent=1, sort_keys=True)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

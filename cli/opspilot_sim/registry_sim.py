@@ -3,11 +3,11 @@ then let the scenario's events fire them.
 
 The entries are validated and written as ``opspilot models add`` would. DynamoDB Streams are not
 simulated: the records the registry table's stream would carry (``KEYS_ONLY``) are built from the
-writes, matched against the ``FilterCriteria`` of ``SyncAlarmsFunction``'s ``RegistryChange``
-event in ``template.yaml``, and delivered in one Lambda invoke, which the moto shim runs through the
-real handler (``opspilot.handlers.sync_alarms``). The alarms it wrote are then read back from
-CloudWatch (DescribeAlarms, ListTagsForResource), and an event for one of them carries exactly what
-CloudWatch holds: its metrics and its tags.
+writes, matched against the ``FilterCriteria`` of the stream's event source mapping
+(``SyncAlarmsFunctionRegistryChange`` in ``template.yaml``), and delivered in one Lambda invoke,
+which the moto shim runs through the real handler (``opspilot.handlers.sync_alarms``). The alarms
+it wrote are then read back from CloudWatch (DescribeAlarms, ListTagsForResource), and an event
+for one of them carries exactly what CloudWatch holds: its metrics and its tags.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ class Provisioning:
 
 
 def _filters() -> list[dict[str, Any]]:
-    events = load_template()["Resources"][SYNC_FUNCTION]["Properties"]["Events"]
-    criteria = events["RegistryChange"]["Properties"].get("FilterCriteria", {})
+    mapping = load_template()["Resources"][f"{SYNC_FUNCTION}RegistryChange"]  # the stream's mapping
+    criteria = mapping["Properties"].get("FilterCriteria", {})
     return [json.loads(f["Pattern"]) for f in criteria.get("Filters", [])]
 
 

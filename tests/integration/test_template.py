@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from opspilot_dev.asl_check import check_file
+from opspilot_dev.cfn_check import suppression_problems
 from opspilot_sim.eventpattern import matches
 from opspilot_sim.template import Resolver, load_template, resources_of_type
 
@@ -184,3 +185,98 @@ def test_the_rule_only_starts_the_workflow_for_owned_alarms(
     assert matches(resolver.resolve(rule["Pattern"]), candidate) is expected
     assert rule["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["AlarmEventDeadLetterQueue", "Arn"]}}
     assert rule["RetryPolicy"]["MaximumRetryAttempts"] > 0
+
+
+def policy_statements(logical: str) -> list[dict[str, Any]]:
+    return [s for owner, s in statements() if owner == logical]
+
+
+QUOTA_ARN = {"Fn::Sub": "arn:${AWS::Partition}:servicequotas:${AWS::Region}:${AWS::AccountId}:bedrock/*"}
+
+
+@pytest.mark.parametrize("action", ["GetServiceQuota", "ListRequestedServiceQuotaChangeHistoryByQuota"])
+def test_quota_reads_that_take_a_quota_arn_are_granted_on_bedrock_quotas_only(action: str) -> None:
+    """IAM's reference gives both the resource type quota (arn:...:servicequotas:<region>:
+    <account>:<service code>/<quota code>): no "*" for them."""
+    granted = [
+        (logical, s["Resource"])
+        for logical, s in statements()
+        if f"servicequotas:{action}" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
+    assert granted and all(resource == QUOTA_ARN for _, resource in granted), granted
+
+
+def test_the_registry_stream_is_read_on_that_stream_only() -> None:
+    """No SAM DynamoDB event (it would attach AWSLambdaDynamoDBExecutionRole, stream reads on "*"):
+    the mapping is written out and the role reads that one stream."""
+    sync = TEMPLATE["Resources"]["SyncAlarmsFunction"]["Properties"]
+    assert all(e["Type"] != "DynamoDB" for e in sync["Events"].values())
+    mapping = TEMPLATE["Resources"]["SyncAlarmsFunctionRegistryChange"]
+    assert mapping["Type"] == "AWS::Lambda::EventSourceMapping"
+    stream = {"Fn::GetAtt": ["ModelRegistryTable", "StreamArn"]}
+    assert mapping["Properties"]["EventSourceArn"] == stream
+    (reads,) = [s for s in policy_statements("SyncAlarmsFunction") if s["Sid"] == "ReadRegistryStream"]
+    assert reads["Resource"] == stream
+    assert sorted(reads["Action"]) == [
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+    ]
+
+
+def test_failed_sync_runs_and_undelivered_notifications_land_in_a_queue() -> None:
+    resources = TEMPLATE["Resources"]
+    sync = resources["SyncAlarmsFunction"]["Properties"]
+    failures = {"Fn::GetAtt": ["SyncFailureQueue", "Arn"]}
+    assert sync["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"] == failures
+    assert all(e["Properties"]["DeadLetterConfig"]["Arn"] == failures for e in sync["Events"].values())
+    mapping = resources["SyncAlarmsFunctionRegistryChange"]["Properties"]
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == failures
+    undelivered = {"Fn::GetAtt": ["NotificationDeadLetterQueue", "Arn"]}
+    assert resources["NotificationEmailSubscription"]["Properties"]["RedrivePolicy"] == {
+        "deadLetterTargetArn": undelivered
+    }
+    forwarder = resources["ChatForwarderFunction"]["Properties"]
+    assert (
+        forwarder["Events"]["Notifications"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]
+        == undelivered
+    )
+    assert forwarder["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"] == undelivered
+
+
+def test_every_suppressed_check_carries_its_reason() -> None:
+    assert suppression_problems(TEMPLATE) == []
+    skips = [
+        skip["id"]
+        for resource in TEMPLATE["Resources"].values()
+        for skip in (resource.get("Metadata") or {}).get("checkov", {}).get("skip", [])
+    ]
+    assert "CKV_AWS_95" not in skips  # the approval API's access log is on, not suppressed
+    unexplained = {
+        "Resources": {
+            "Queue": {"Metadata": {"checkov": {"skip": [{"id": "CKV_AWS_27"}]}}},
+            "Table": {"Metadata": {"cfn-lint": {"config": {"ignore_checks": ["ES6000"]}}}},
+        }
+    }
+    assert suppression_problems(unexplained) == [
+        "Queue: checkov skip CKV_AWS_27 has no comment (its reason)",
+        "Table: cfn-lint ignores ES6000 without a reason under cfn-lint: reasons:",
+    ]
+
+
+def test_the_approval_api_logs_every_request_without_the_approval_id_and_is_throttled() -> None:
+    api = TEMPLATE["Resources"]["ApprovalApi"]["Properties"]
+    logs = api["AccessLogSettings"]
+    assert logs["DestinationArn"] == {"Fn::GetAtt": ["ApprovalApiAccessLogGroup", "Arn"]}
+    fields = json.loads(logs["Format"])
+    assert fields["routeKey"] == "$context.routeKey" and fields["status"] == "$context.status"
+    assert not any("path" in v.lower() or "querystring" in v.lower() for v in fields.values())
+    group = TEMPLATE["Resources"]["ApprovalApiAccessLogGroup"]["Properties"]
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    throttling = api["DefaultRouteSettings"]
+    assert throttling == {
+        "ThrottlingBurstLimit": {"Ref": "ApprovalApiBurstLimit"},
+        "ThrottlingRateLimit": {"Ref": "ApprovalApiRateLimit"},
+    }
+    params = TEMPLATE["Parameters"]
+    assert params["ApprovalApiBurstLimit"]["Default"] >= params["ApprovalApiRateLimit"]["Default"] >= 1
