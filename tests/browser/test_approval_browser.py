@@ -8,6 +8,7 @@ test fails (it never skips) when Chromium is missing: `make chromium` installs i
 from __future__ import annotations
 
 import io
+import os
 import queue
 import threading
 from pathlib import Path
@@ -23,6 +24,8 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
+# OPSPILOT_SCREENSHOTS=<dir>: keep what the phone showed, to look at
+SCREENSHOTS = Path(os.environ["OPSPILOT_SCREENSHOTS"]) if os.environ.get("OPSPILOT_SCREENSHOTS") else None
 # No sandbox (CI runs as root), no GPU, and none of Chromium's own network traffic: this machine's
 # network refuses it (see docs/approvals.md).
 CHROMIUM_ARGS = [
@@ -35,6 +38,33 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+PHONE = {"width": 390, "height": 844}  # CSS pixels of a common phone, held upright
+
+
+def _fits_a_phone(browser: Any, url: str) -> None:
+    """At 390 px wide every field and button is on screen without horizontal scrolling, and Enter
+    in the "Approve up to" field decides nothing (the page stays, the link stays pending)."""
+    from playwright.sync_api import expect
+
+    phone = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    phone.goto(url)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    controls = phone.locator("input:not([type=hidden]), textarea, button:not([disabled])")
+    assert controls.count() == 4  # "Approve up to", the comment, Approve, Reject
+    for control in controls.all():
+        control.scroll_into_view_if_needed()
+        box = control.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    if SCREENSHOTS:
+        phone.screenshot(path=str(SCREENSHOTS / "approval-page-390px.png"), full_page=True)
+    field = phone.locator("input[name='desired.L-1F3A5C7E']")
+    field.fill("1300")
+    field.press("Enter")
+    phone.wait_for_timeout(500)
+    expect(phone.locator("h1")).to_have_text("Approve the quota increase for amazon.nova-pro-v1:0?")
+    phone.close()
 
 
 def test_chromium_is_installed() -> None:
@@ -80,6 +110,10 @@ def test_an_approver_approves_in_the_browser_and_the_workflow_acts() -> None:
             expect(chart.locator("line.quota")).to_have_count(1)
             expect(chart.locator("line.threshold")).to_have_count(1)
             assert chart.bounding_box() is not None and chart.bounding_box()["width"] > 300  # type: ignore[index]
+            expect(page.locator(".category")).to_have_text("Quota pressure")
+            expect(page.locator(".scenario")).to_have_text("High usage")
+            expect(page.locator(".expiry")).to_contain_text("UTC on")
+            _fits_a_phone(browser, sent["platform-lead@example.com"])
             page.fill("input[name='desired.L-1F3A5C7E']", "1250")
             page.fill("#comment", "approved in a real browser")
             page.click("button.approve")

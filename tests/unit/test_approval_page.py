@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 
 import pytest
@@ -14,6 +14,7 @@ from opspilot.domain import approval_page as pages
 from opspilot.domain.approvals import ApprovalView, CaseChange
 
 MakeView = Callable[..., ApprovalView]
+NOW = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 
 
 class Elements(HTMLParser):
@@ -35,12 +36,13 @@ def elements(document: str) -> list[tuple[str, dict[str, str | None]]]:
 
 def test_the_confirm_page_shows_the_change_the_reason_and_the_form(make_approval_view: MakeView) -> None:
     page = pages.confirm_page(
-        make_approval_view(), "lead@example.com", 1, "2026-12-01T10:00:00.000Z", "TOKEN123"
+        make_approval_view(), "lead@example.com", 1, "2026-12-01T10:00:00.000Z", "TOKEN123", NOW
     )
     assert "<code>L-3D8CC480</code>" in page
     assert "Cross-region model inference requests per minute for Anthropic Claude 3.7 Sonnet" in page
-    assert '<td class="n current">500</td>' in page and '<td class="n requested">750</td>' in page
-    assert "pilot-approve-every-change" in page and "high_usage" in page
+    assert '<td class="n current" data-label="Current">500</td>' in page
+    assert '<td class="n requested" data-label="Requested">750</td>' in page
+    assert "pilot-approve-every-change" in page and "<b class=scenario>High usage</b>" in page
     assert "Peak RPM, 14 days" in page and "10.8 days" in page
     assert "You are deciding as <b class=approver>lead@example.com</b>" in page
     tags = elements(page)
@@ -50,12 +52,12 @@ def test_the_confirm_page_shows_the_change_the_reason_and_the_form(make_approval
     assert inputs["token"]["type"] == "hidden" and inputs["token"]["value"] == "TOKEN123"
     value = inputs["desired.L-3D8CC480"]
     assert (value["value"], value["max"], value["min"]) == ("750", "750", "501")
-    buttons = [(a["name"], a["value"]) for t, a in tags if t == "button"]
+    buttons = [(a.get("name"), a.get("value")) for t, a in tags if t == "button" and "disabled" not in a]
     assert buttons == [("decision", "approve"), ("decision", "reject")]
 
 
 def test_no_external_asset_and_no_script(make_approval_view: MakeView) -> None:
-    page = pages.confirm_page(make_approval_view(), "lead@example.com", 1, "x", "t")
+    page = pages.confirm_page(make_approval_view(), "lead@example.com", 1, "x", "t", NOW)
     tags = elements(page)
     assert not [t for t, _ in tags if t in {"script", "img", "link", "iframe", "object", "embed"}]
     urls = [v for _, a in tags for k, v in a.items() if k in {"src", "href", "action"} and v]
@@ -90,7 +92,7 @@ def test_a_case_shows_its_subject_and_a_preview_of_its_text(make_approval_view: 
         body_chars=1200,
     )
     view = make_approval_view(quota_changes=[], cases=[case], charts=[])
-    page = pages.confirm_page(view, "a@example.com", 2, "x", "t")
+    page = pages.confirm_page(view, "a@example.com", 2, "x", "t", NOW)
     assert "Approve the support case for" in page
     assert "<td class=subject>[OpsPilot] investigation: m in us-east-1</td>" in page
     assert "<pre class=preview>Model: m\nRegion: us-east-1</pre>" in page
@@ -101,13 +103,69 @@ def test_a_case_shows_its_subject_and_a_preview_of_its_text(make_approval_view: 
 def test_everything_from_the_workflow_is_escaped(make_approval_view: MakeView) -> None:
     hostile = '<script>alert("x")</script>'
     view = make_approval_view(model_id=hostile, summary=hostile, evidence=[(hostile, hostile)])
-    page = pages.confirm_page(view, hostile, 1, hostile, '"><b>')
+    page = pages.confirm_page(view, hostile, 1, hostile, '"><b>', NOW)
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert 'value="&quot;&gt;&lt;b&gt;"' in page
     decided = pages.decided_page(
         {"status": "approved", "by": hostile, "at": hostile, "comment": hostile}, view
     )
     assert "<script>" not in decided
+
+
+def test_enter_in_a_field_decides_nothing(make_approval_view: MakeView) -> None:
+    """Enter in a form field submits through the form's first submit button (HTML's implicit
+    submission); a disabled one submits nothing, so only a click on Approve or Reject decides."""
+    tags = elements(pages.confirm_page(make_approval_view(), "lead@example.com", 1, "x", "t", NOW))
+    start = next(i for i, (t, _) in enumerate(tags) if t == "form")
+    first_button = next(a for t, a in tags[start:] if t == "button")
+    assert first_button["type"] == "submit" and "disabled" in first_button and "name" not in first_button
+
+
+def test_the_page_speaks_in_labels_not_enum_values(make_approval_view: MakeView) -> None:
+    case = CaseChange(
+        action_id="open_support_case:investigation",
+        subject="s",
+        severity="urgent",
+        body_preview="b",
+        body_chars=1,
+    )
+    view = make_approval_view(
+        cases=[case],
+        evidence=[("Support plan", "Business, Enterprise On-Ramp or Enterprise")],
+    )
+    page = pages.confirm_page(view, "lead@example.com", 1, "2026-12-01T07:22:00.000Z", "t", NOW)
+    assert "<span class=category>Quota pressure</span>" in page
+    assert "<b class=scenario>High usage</b>" in page
+    assert "<td class=case-severity>Production system down</td>" in page
+    for raw in ("quota_pressure", "high_usage", "business_or_enterprise", ">urgent<"):
+        assert raw not in page
+
+
+def test_support_plans_are_shown_by_name_in_the_evidence() -> None:
+    from opspilot.domain.approvals import build_view
+
+    plan = {"scenario": "high_usage", "rule": "r", "evidence": {"support_plan": "business_or_enterprise"}}
+    view = build_view({"incident_id": "i", "category": "quota_pressure"}, plan, {}, NOW)
+    assert ("Support plan", "Business, Enterprise On-Ramp or Enterprise") in view.evidence
+
+
+@pytest.mark.parametrize(
+    ("expires", "words"),
+    [
+        ("2026-12-01T09:00:00.000Z", "expires in 23 hours, at 09:00 UTC on 1 December"),
+        ("2026-11-30T11:05:30.000Z", "expires in 1 hour 5 minutes, at 11:05 UTC on 30 November"),
+        ("2026-11-30T10:40:00.000Z", "expires in 40 minutes, at 10:40 UTC on 30 November"),
+        ("2026-11-30T10:00:20.000Z", "expires in less than a minute, at 10:00 UTC on 30 November"),
+        ("2026-12-03T10:00:00.000Z", "expires in 3 days, at 10:00 UTC on 3 December"),
+        ("2027-01-02T07:22:00.000Z", "expires in 32 days, at 07:22 UTC on 2 January 2027"),
+        ("2026-11-30T09:00:00.000Z", "expired at 09:00 UTC on 30 November"),
+    ],
+)
+def test_the_expiry_is_in_words_and_utc(make_approval_view: MakeView, expires: str, words: str) -> None:
+    assert pages.expiry_words(expires, NOW) == words
+    page = pages.confirm_page(make_approval_view(), "lead@example.com", 1, expires, "t", NOW)
+    assert f"<p class=expiry>This approval {words}.</p>" in page
+    assert f'<time datetime="{expires}">' in page
 
 
 @pytest.mark.parametrize(
@@ -135,7 +193,8 @@ def test_the_decided_page_shows_who_when_and_a_lowered_value(make_approval_view:
         "comment": "enough for now",
     }
     page = pages.decided_page(decision, make_approval_view())
-    assert "<b class=by>lead@example.com</b>" in page and "2026-11-30T10:00:00.000Z" in page
+    assert "<b class=by>lead@example.com</b>" in page
+    assert '<time datetime="2026-11-30T10:00:00.000Z">10:00 UTC on 30 November 2026</time>' in page
     assert "<code>L-3D8CC480</code>: 750 lowered to <b>600</b>" in page
     assert "Comment: enough for now" in page
 

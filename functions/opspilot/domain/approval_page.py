@@ -4,18 +4,23 @@ One confirm page (what will change, why, 14 days of usage as an inline SVG chart
 one short page for every other answer: decided, already decided, expired, escalated, too late,
 unknown link, refused. No scripts, no external assets: the response's Content-Security-Policy
 allows nothing but the page's own inline styles and form posts to itself.
+
+People read these pages, often on a phone: every enum is shown by its label (:data:`LABELS`), every
+time in words and UTC ("expires in 23 hours, at 07:22 UTC on 6 December"), and below 40rem the
+tables stack so that nothing needs horizontal scrolling.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html import escape
 from typing import Any
 
 from opspilot.domain.approvals import (
     MAX_COMMENT_CHARS,
     ROUNDS,
+    SUPPORT_PLAN_LABELS,
     ApprovalView,
     CaseChange,
     QuotaChange,
@@ -35,6 +40,93 @@ HEADERS = {
         "frame-ancestors 'none'; base-uri 'none'"
     ),
 }
+
+# What a person reads for each value the workflow carries. Support severities: the names the
+# Support Center shows for the API's codes (AWS Support API reference, SeverityLevel:
+# https://docs.aws.amazon.com/awssupport/latest/APIReference/API_SeverityLevel.html).
+LABELS: dict[str, dict[str, str]] = {
+    "category": {
+        "failure": "Failure",
+        "quota_pressure": "Quota pressure",
+        "anomaly": "Anomaly",
+        "recovery": "Recovery",
+    },
+    "severity": {"critical": "Critical", "warning": "Warning"},
+    "scenario": {
+        "non_quota": "Not about quotas",
+        "new_model": "New model",
+        "high_usage": "High usage",
+        "low_usage": "Low usage",
+    },
+    "case_severity": {
+        "low": "General guidance",
+        "normal": "System impaired",
+        "high": "Production system impaired",
+        "urgent": "Production system down",
+        "critical": "Business-critical system down",
+    },
+    "support_plan": SUPPORT_PLAN_LABELS,
+}
+
+
+def label(kind: str, value: str) -> str:
+    """The label of one value; an unknown value reads as its words ("quota_pressure" -> "Quota pressure")."""
+    known = LABELS.get(kind, {}).get(value)
+    return known if known is not None else value.replace("_", " ").capitalize()
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def clock(text: str, now: datetime | None = None) -> str:
+    """A timestamp as people read it: "07:22 UTC on 6 December" (with the year when it is not
+    ``now``'s). Anything that is not a timestamp is shown as it is."""
+    moment = _parse_time(text)
+    if moment is None:
+        return text
+    moment = moment.astimezone(UTC)
+    year = "" if now is not None and now.astimezone(UTC).year == moment.year else f" {moment.year}"
+    return f"{moment:%H:%M} UTC on {moment.day} {moment:%B}{year}"
+
+
+def _plural(count: int, unit: str) -> str:
+    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+
+
+def time_left(until: datetime, now: datetime) -> str:
+    """ "23 hours", "1 hour 5 minutes", "40 minutes", "3 days", "less than a minute"."""
+    minutes = int((until - now).total_seconds() // 60)
+    if minutes < 1:
+        return "less than a minute"
+    hours, rest = divmod(minutes, 60)
+    if hours == 0:
+        return _plural(rest, "minute")
+    if hours < 2 and rest:
+        return f"{_plural(hours, 'hour')} {_plural(rest, 'minute')}"
+    if hours < 48:
+        return _plural(hours, "hour")
+    return _plural(hours // 24, "day")
+
+
+def expiry_words(expires_at: str, now: datetime) -> str:
+    """ "expires in 23 hours, at 07:22 UTC on 6 December" (or "expired at ...")."""
+    moment = _parse_time(expires_at)
+    if moment is None:
+        return f"expires at {expires_at}"
+    if moment <= now:
+        return f"expired at {clock(expires_at, now)}"
+    return f"expires in {time_left(moment, now)}, at {clock(expires_at, now)}"
+
+
+def _time(text: str) -> str:
+    """A ``<time>`` element: the machine-readable value, read in words."""
+    return f'<time datetime="{escape(text)}">{escape(clock(text))}</time>'
+
 
 _STYLE = """
 body{font:16px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1f2328;margin:0;background:#f6f8fa}
@@ -60,6 +152,22 @@ button.reject{background:#fff;color:#cf222e;border-color:#cf222e}
 figure{margin:.6rem 0 1.2rem}figcaption{color:#59636e;font-size:.9rem}
 svg.usage-chart{width:100%;height:auto;max-width:44rem}
 footer{margin-top:2rem;color:#59636e;font-size:.9rem}
+h1,p,td,th,li,code{overflow-wrap:anywhere}
+.expiry{font-weight:600}
+.enter-guard{display:none}
+@media (max-width:40rem){
+main{padding:1rem .75rem 2rem}
+h1{font-size:1.25rem}
+code{white-space:normal}
+table.changes thead{display:none}
+table.changes,table.changes tbody,table.changes tr,table.changes td{display:block;width:auto}
+table.changes tr{border:1px solid #d0d7de;border-radius:6px;padding:.4rem .6rem;margin:.6rem 0}
+table.changes td{border:0;padding:.2rem 0;text-align:left}
+table.changes td[data-label]::before{content:attr(data-label) ": ";color:#59636e;font-weight:600}
+input[type=number]{width:100%;box-sizing:border-box}
+.buttons{flex-direction:column;gap:.6rem}
+button{width:100%}
+}
 """
 
 
@@ -169,12 +277,13 @@ def _quota_rows(changes: Iterable[QuotaChange]) -> str:
         low = (c.current or 0) + 1 if c.current is not None and float(c.current).is_integer() else c.current
         minimum = f' min="{low:g}"' if low is not None else ""
         rows.append(
-            f'<tr data-quota="{escape(c.quota_code)}"><td><code>{escape(c.quota_code)}</code></td>'
-            f"<td>{escape(c.quota_name)}</td>"
-            f'<td class="n current">{_n(c.current)}</td>'
-            f'<td class="n requested">{number(c.requested)}</td>'
-            f'<td><input type="number" name="{escape(value_field(c))}" value="{c.requested:g}" '
-            f'max="{c.requested:g}"{minimum} step="any" '
+            f'<tr data-quota="{escape(c.quota_code)}">'
+            f'<td data-label="Quota"><code>{escape(c.quota_code)}</code></td>'
+            f'<td data-label="Name">{escape(c.quota_name)}</td>'
+            f'<td class="n current" data-label="Current">{_n(c.current)}</td>'
+            f'<td class="n requested" data-label="Requested">{number(c.requested)}</td>'
+            f'<td data-label="Approve up to"><input type="number" name="{escape(value_field(c))}" '
+            f'value="{c.requested:g}" max="{c.requested:g}"{minimum} step="any" '
             f'aria-label="Approved value for {escape(c.quota_code)}"></td></tr>'
         )
     return (
@@ -195,7 +304,8 @@ def _case(case: CaseChange) -> str:
     return (
         "<div class=case><h3>Open an AWS Support case</h3><table><tbody>"
         f"<tr><th>Subject</th><td class=subject>{escape(case.subject)}</td></tr>"
-        f"<tr><th>Severity</th><td>{escape(case.severity)}</td></tr></tbody></table>"
+        f"<tr><th>Severity</th><td class=case-severity>{escape(label('case_severity', case.severity))}</td>"
+        "</tr></tbody></table>"
         f"<p class=eyebrow>Case text{more}:</p><pre class=preview>{escape(case.body_preview)}</pre></div>"
     )
 
@@ -210,12 +320,17 @@ def _headline(view: ApprovalView) -> str:
     return f"Approve the {what} for {view.model_id}?"
 
 
-def confirm_page(view: ApprovalView, approver: str, round_: int, expires_at: str, token: str) -> str:
+def confirm_page(
+    view: ApprovalView, approver: str, round_: int, expires_at: str, token: str, now: datetime
+) -> str:
+    """The page an approver decides on. The form's first submit button is a disabled one that
+    nobody sees: pressing Enter in a field submits a form through its first submit button, so
+    Enter in "Approve up to" decides nothing (only a click on Approve or Reject does)."""
     escalated = (
         f" · escalated (round {round_} of {ROUNDS})" if round_ > 1 else ""
     )  # the first group did not decide in time
     why_rows = "".join(
-        f"<tr><th>{escape(label)}</th><td class=n>{escape(value)}</td></tr>" for label, value in view.evidence
+        f"<tr><th>{escape(name)}</th><td class=n>{escape(value)}</td></tr>" for name, value in view.evidence
     )
     forecast = "".join(f"<li>{escape(line)}</li>" for line in view.forecast)
     last_day = date.fromisoformat(view.usage_end)
@@ -234,12 +349,17 @@ def confirm_page(view: ApprovalView, approver: str, round_: int, expires_at: str
         f"<p class=you>You are deciding as <b class=approver>{escape(approver)}</b>. This link was sent "
         "to you alone; do not forward it. Opening it changes nothing: only the buttons below decide, "
         "once, for every approver.</p>"
-        f"<p>{escape(view.category)} ({escape(view.severity)}) on <b>{escape(view.model_id)}</b> in "
-        f"{escape(view.region)}, alarm <code>{escape(view.alarm_name)}</code>.</p>"
+        f"<p class=expiry>This approval {escape(expiry_words(expires_at, now))}.</p>"
+        f"<p><span class=category>{escape(label('category', view.category))}</span> "
+        f"(<span class=severity>{escape(label('severity', view.severity).lower())}</span>) on "
+        f"<b>{escape(view.model_id)}</b> in {escape(view.region)}, alarm "
+        f"<code>{escape(view.alarm_name)}</code>.</p>"
         '<form method="post" autocomplete="off">'
+        "<button type=submit class=enter-guard disabled aria-hidden=true tabindex=-1></button>"
         f'<input type="hidden" name="token" value="{escape(token)}">'
         f"<section id=change><h2>What will change</h2>{changes}</section>"
-        f"<section id=why><h2>Why</h2><p>Scenario <b>{escape(view.scenario)}</b>, policy rule "
+        "<section id=why><h2>Why</h2><p>Scenario "
+        f"<b class=scenario>{escape(label('scenario', view.scenario))}</b>, policy rule "
         f"<code>{escape(view.rule)}</code>: {escape(view.summary)}</p>"
         f"<table class=evidence><tbody>{why_rows}</tbody></table>"
         + (f"<h3>Forecast</h3><ul class=forecast>{forecast}</ul>" if forecast else "")
@@ -251,7 +371,7 @@ def confirm_page(view: ApprovalView, approver: str, round_: int, expires_at: str
         "<div class=buttons><button type=submit name=decision value=approve class=approve>Approve</button>"
         "<button type=submit name=decision value=reject class=reject formnovalidate>Reject</button>"
         "</div></section></form>"
-        f"<footer>This link stops working at {escape(expires_at)}, when anyone decides, or when the "
+        f"<footer>This link stops working at {_time(expires_at)}, when anyone decides, or when the "
         "approval is escalated. Without a decision nothing is changed.</footer>"
     )
     return _document(_headline(view), body)
@@ -263,8 +383,7 @@ def confirm_page(view: ApprovalView, approver: str, round_: int, expires_at: str
 def _who_when(decision: Mapping[str, Any]) -> str:
     return (
         f"<b>{escape(str(decision.get('status') or decision.get('decision')))}</b> by "
-        f"<b class=by>{escape(str(decision.get('by')))}</b> at "
-        f"<time>{escape(str(decision.get('at')))}</time>"
+        f"<b class=by>{escape(str(decision.get('by')))}</b> at {_time(str(decision.get('at')))}"
     )
 
 
@@ -316,7 +435,7 @@ def expired_page(expires_at: str, round_: int) -> str:
     return _document(
         "Approval expired",
         "<h1>This approval has expired</h1>"
-        f"<p class=warn>The link was valid until <time>{escape(expires_at)}</time>. {after}"
+        f"<p class=warn>The link was valid until {_time(expires_at)}. {after}"
         "Nothing was changed through this link.</p>",
     )
 
@@ -325,7 +444,7 @@ def superseded_page(superseded_at: str) -> str:
     return _document(
         "Link replaced",
         "<h1>This link no longer works</h1>"
-        f"<p class=warn>Nobody decided in time, so at <time>{escape(superseded_at)}</time> the approval "
+        f"<p class=warn>Nobody decided in time, so at {_time(superseded_at)} the approval "
         "was escalated to a second group of approvers with new links. Nothing was changed through "
         "this link.</p>",
     )

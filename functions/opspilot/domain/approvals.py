@@ -174,6 +174,11 @@ class ApprovalView(Record):
 
 
 _UNITS = {"rpm": "requests per minute", "tpm": "tokens per minute"}
+# what adapters/support.py infers; the Support API needs Business, Enterprise On-Ramp or Enterprise
+SUPPORT_PLAN_LABELS = {
+    "business_or_enterprise": "Business, Enterprise On-Ramp or Enterprise",
+    "basic": "Basic or Developer (no Support API)",
+}
 
 
 def _number(value: Any) -> str:
@@ -203,7 +208,8 @@ def _evidence_rows(evidence: Mapping[str, Any], usage: Mapping[str, Any]) -> lis
         if usage.get(key) is not None:
             rows.append((text, _number(usage[key])))
     if evidence.get("support_plan"):
-        rows.append(("Support plan", str(evidence["support_plan"])))
+        plan = str(evidence["support_plan"])
+        rows.append(("Support plan", SUPPORT_PLAN_LABELS.get(plan, plan.replace("_", " "))))
     if evidence.get("why"):
         rows.append(("Note", str(evidence["why"])))
     return rows

@@ -229,7 +229,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if method != "POST":
         token = form_token(str(request["form_key"]), link_hash)
         page = pages.confirm_page(
-            view, str(link["approver"]), int(request["round"]), str(request["expires_at"]), token
+            view, str(link["approver"]), int(request["round"]), str(request["expires_at"]), token, at
         )
         return _respond(200, page, method)
     try:
