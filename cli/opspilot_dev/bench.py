@@ -2,8 +2,8 @@
 
 Per bundled scenario and incident: state transitions, Lambda invocations and AWS API calls by
 service. Per handler module: fresh-process import time as a ratio to ``import boto3`` alone
-(median of several runs), from the package as ``sam build`` makes it (``functions/Makefile``: our
-code and Powertools with their bytecode), and, for comparison, from the source tree without
+(median of several runs), from the packages as ``sam build`` makes them (``functions/Makefile``: our
+code, and the dependencies layer, each with its bytecode), and, for comparison, from the source tree without
 bytecode. Targets: a repeated event for an open incident costs at most 3 state transitions and no
 Lambda invocation; each handler's import, as shipped, is at most 2.0x the boto3 floor.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -36,14 +37,25 @@ def import_seconds(module: str, env: dict[str, str]) -> float:
     return float(out.stdout.strip())
 
 
-def build_package(into: Path) -> None:
-    """The Lambda package as ``sam build`` makes it for every function (functions/Makefile)."""
-    subprocess.run(
-        ["make", "-s", "-C", str(ROOT / "functions"), "build-ImportBench", f"ARTIFACTS_DIR={into}"],
-        check=True,
-        env={**os.environ, "PYTHON": sys.executable, "PIP_ROOT_USER_ACTION": "ignore"},
-        capture_output=True,
-    )
+def build_package(into: Path) -> str:
+    """What ``sam build`` makes (functions/Makefile): the function package (our code) in
+    ``into/function`` and the layer (the dependencies) in ``into/layer``, with the wheels of this
+    machine instead of Lambda's arm64 so that they import here. The ``PYTHONPATH`` of Lambda's
+    order: the function, then the layer's ``/opt/python``."""
+    for target, folder in (("build-ImportBench", "function"), ("build-DependenciesLayer", "layer")):
+        (into / folder).mkdir()
+        subprocess.run(
+            ["make", "-s", "-C", str(ROOT / "functions"), target, f"ARTIFACTS_DIR={into / folder}"],
+            check=True,
+            env={
+                **os.environ,
+                "PYTHON": sys.executable,
+                "PLATFORM": f"manylinux2014_{platform.machine()}",
+                "PIP_ROOT_USER_ACTION": "ignore",
+            },
+            capture_output=True,
+        )
+    return os.pathsep.join([str(into / "function"), str(into / "layer" / "python")])
 
 
 def bench_scenarios(paths: list[str]) -> bool:
@@ -85,9 +97,9 @@ def bench_imports(runs: int) -> bool:
     handlers = sorted({f["Properties"]["Handler"].rpartition(".")[0] for f in functions})
     ok = True
     with tempfile.TemporaryDirectory() as package, tempfile.TemporaryDirectory() as plain:
-        build_package(Path(package))
+        shipped_path = build_package(Path(package))
         shutil.copytree(ROOT / "functions" / "opspilot", Path(plain) / "opspilot", ignore=_no_bytecode)
-        shipped = {**os.environ, "PYTHONPATH": package}
+        shipped = {**os.environ, "PYTHONPATH": shipped_path}
         source = {**os.environ, "PYTHONPATH": plain, "PYTHONDONTWRITEBYTECODE": "1"}
         print(f"\nfresh-process import time vs 'import boto3', median of {runs} alternating pairs")
         header = f"{'handler module':42} {'as shipped':>10} {'boto3':>6} {'ratio':>6}   {'no bytecode':>11}"
