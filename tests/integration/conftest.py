@@ -28,10 +28,12 @@ def aws() -> Iterator[None]:
 def stack(aws: None) -> Iterator[SimulatedStack]:
     """The template's resources in moto, and the functions' environment in this process."""
     from opspilot.adapters import aws as aws_clients
+    from opspilot.adapters import messaging, webhooks
     from opspilot.handlers import _approval_runtime, _runtime
     from opspilot.settings import action_settings, approval_settings, core_settings, decide_settings
 
     caches: list[Any] = [aws_clients.client, _runtime.store, core_settings, decide_settings]
+    caches += [messaging._parameters, webhooks._secrets]  # Powertools Parameters' cached values
     caches += [approval_settings, action_settings, _approval_runtime.approvals]
     approvers = {"ApproverEmails": "lead@example.com,oncall@example.com"}
     with deployed_stack(REGION, approvers, caches) as deployed:

@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.stub import Stubber
 
 from opspilot.adapters import webhooks
@@ -512,7 +513,7 @@ def test_a_webhook_secret_aws_refuses_is_a_failed_channel_through_the_handlers_a
         service_message="no such secret",
         expected_params={"SecretId": SLACK_ARN},
     )
-    monkeypatch.setattr(webhooks, "client", lambda service: secrets)
+    monkeypatch.setattr(webhooks, "_secrets", lambda: SecretsProvider(boto3_client=secrets))
     deps = dataclasses.replace(world.deps(), post_chat=_post_chat)
 
     with stubber:

@@ -40,6 +40,15 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def raise_provider_error(exc: Exception, what: str) -> NoReturn:
+    """Powertools Parameters raises ``GetParameterError(str(error))`` inside its ``except``: the
+    ClientError is the exception's context. Translate it as :func:`raise_translated` would."""
+    cause = exc.__context__
+    if isinstance(cause, ClientError):
+        raise_translated(cause, what)
+    raise exc
+
+
 def raise_translated(exc: ClientError, what: str) -> NoReturn:
     """Re-raise a ClientError as the domain error the workflow retries or records."""
     code = error_code(exc)

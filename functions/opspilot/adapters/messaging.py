@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from opspilot.adapters.aws import client, error_code, raise_translated
+from opspilot.adapters.aws import client, error_code, raise_provider_error, raise_translated
 from opspilot.domain.errors import TaskNoLongerWaiting
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+# How long a switch read from SSM is reused by a warm function: flipping the dry-run switch takes
+# effect within this many seconds (well within a minute), at one GetParameter per half minute.
+SWITCH_MAX_AGE_SECONDS = 30
 
 # The task token no longer waits: it timed out, its execution ended, or it never existed.
 NOT_WAITING_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
@@ -25,12 +33,23 @@ def publish(topic_arn: str, subject: str, message: str, attributes: dict[str, st
     return str(resp["MessageId"])
 
 
-def read_flag(parameter_name: str) -> bool:
-    """An SSM String parameter holding "true" or "false" (read on every call: no redeploy needed)."""
+@cache
+def _parameters() -> SSMProvider:
+    """Powertools' SSM provider on the shared client; it caches each value for its max age."""
+    from aws_lambda_powertools.utilities.parameters import SSMProvider  # only where a switch is read
+
+    return SSMProvider(boto3_client=client("ssm"))
+
+
+def read_flag(parameter_name: str, max_age: int = SWITCH_MAX_AGE_SECONDS) -> bool:
+    """An SSM String parameter holding "true" or "false", read through Powertools Parameters and
+    reused for ``max_age`` seconds: no redeploy needed, and a change takes effect within that."""
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
     try:
-        value = client("ssm").get_parameter(Name=parameter_name)["Parameter"]["Value"]
-    except ClientError as exc:
-        raise_translated(exc, f"SSM GetParameter {parameter_name}")
+        value = _parameters().get(parameter_name, max_age=max_age)
+    except GetParameterError as exc:
+        raise_provider_error(exc, f"SSM GetParameter {parameter_name}")
     if value not in {"true", "false"}:
         raise ValueError(f"SSM parameter {parameter_name}: expected 'true' or 'false', got {value!r}")
     return bool(value == "true")

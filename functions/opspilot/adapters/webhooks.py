@@ -1,7 +1,9 @@
 """Chat incoming webhooks (Slack, Microsoft Teams): the URL from Secrets Manager, then one POST.
 
 A webhook URL is a credential (whoever has it can post to the channel): it is read from Secrets
-Manager at use, never logged, and never part of an error message.
+Manager through Powertools Parameters (``SecretsProvider``), kept in memory for
+:data:`SECRET_MAX_AGE_SECONDS` (a rotated URL is used within that), never logged, and never part
+of an error message.
 """
 
 from __future__ import annotations
@@ -9,25 +11,35 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from functools import cache
 from typing import Any
 
-from botocore.exceptions import ClientError
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-from opspilot.adapters.aws import client, raise_translated
+from opspilot.adapters.aws import client, raise_provider_error
 
 TIMEOUT_SECONDS = 5
+SECRET_MAX_AGE_SECONDS = 300  # a warm function reads each webhook secret at most every 5 minutes
 
 
 class WebhookError(RuntimeError):
     """A chat message could not be posted. The message never contains the URL."""
 
 
+@cache
+def _secrets() -> SecretsProvider:
+    return SecretsProvider(boto3_client=client("secretsmanager"))
+
+
 def webhook_url(secret_arn: str) -> str:
     """The secret's value: the URL itself, or JSON with a ``url`` (or ``webhook_url``) field."""
     try:
-        value = str(client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"])
-    except ClientError as exc:
-        raise_translated(exc, "Secrets Manager GetSecretValue")
+        value = _secrets().get(secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
+    except GetParameterError as exc:
+        raise_provider_error(exc, "Secrets Manager GetSecretValue")
+    if not isinstance(value, str):
+        raise WebhookError("webhook secret: a binary secret, not a URL")
     text = value.strip()
     if text.startswith("{"):
         try:

@@ -7,12 +7,28 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
 from opspilot.adapters import webhooks
 from opspilot.domain.chat_messages import slack_notification, teams_notification
 from opspilot.domain.errors import OpsPilotError
 from opspilot.handlers._runtime import logger
 from opspilot.settings import chat_settings
+
+
+def _url(secret_arn: str, known: dict[str, str | Exception]) -> str:
+    """The channel's webhook URL, read once per invocation, not once per record (and kept by the
+    adapter for its max age across invocations); a failure to read it, too, is not retried per
+    record."""
+    if secret_arn not in known:
+        try:
+            known[secret_arn] = webhooks.webhook_url(secret_arn)
+        except (webhooks.WebhookError, OpsPilotError, ClientError) as exc:
+            known[secret_arn] = exc
+    found = known[secret_arn]
+    if isinstance(found, Exception):
+        raise found
+    return found
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -22,6 +38,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         ("slack", settings.slack_webhook_secret_arn, slack_notification),
         ("teams", settings.teams_webhook_secret_arn, teams_notification),
     ]
+    urls: dict[str, str | Exception] = {}
     sent: list[dict[str, Any]] = []
     for record in event.get("Records") or []:
         sns = record.get("Sns") or {}
@@ -30,9 +47,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             if not arn:
                 continue
             try:
-                status = webhooks.post_json(webhooks.webhook_url(arn), compose(subject, message))
+                status = webhooks.post_json(_url(arn, urls), compose(subject, message))
                 sent.append({"channel": name, "status": status})
-            except (webhooks.WebhookError, OpsPilotError) as exc:  # email stays the channel of record
+            except (webhooks.WebhookError, OpsPilotError, ClientError) as exc:  # email stays the record
                 logger.warning("chat notification not sent", extra={"channel": name, "error": str(exc)[:200]})
                 sent.append({"channel": name, "status": "failed"})
     return {"sent": sent}
