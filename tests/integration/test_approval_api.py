@@ -538,6 +538,10 @@ def test_ids_and_tokens_never_appear_in_logs(
     for secret in (LEAD_LINK, ONCALL_LINK, fields["token"], TASK_TOKEN, encode_key(b"k" * 32)):
         assert secret not in logged
     assert link_key(LEAD_LINK)[:12] in logged  # a link is identified by a prefix of its hash
+    lines = [json.loads(line) for line in logs.getvalue().splitlines() if line.startswith("{")]
+    assert lines and {line.get("correlation_id") for line in lines} == {
+        "arn:aws:states:us-east-1:123456789012:execution:m:e"
+    }, "every line carries the execution the approval answers, as Logger's correlation id"
 
 
 def test_pending_approvals_are_a_metric(

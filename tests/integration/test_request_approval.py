@@ -6,6 +6,7 @@ What approvers receive is read from the notification topic through the simulator
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -100,6 +101,20 @@ def test_each_approver_gets_a_link_of_their_own(stack: SimulatedStack, incident:
     assert (approval["status"], approval["round"], approval["channels"]) == ("pending", 1, ["email"])
     (audit,) = incident.audit_trail("inc-7")
     assert audit["data"]["links"] == [link_key(link)[:12] for link in links]
+
+
+def test_every_log_line_carries_the_execution_as_its_correlation_id(
+    stack: SimulatedStack, incident: IncidentStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opspilot.handlers._runtime import logger
+
+    logs = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", logs)
+    invoke()
+    invoke(token="retried")  # a second invocation of the same execution: the id is set again
+    lines = [json.loads(line) for line in logs.getvalue().splitlines() if line.startswith("{")]
+    assert len(lines) >= 2
+    assert {line.get("correlation_id") for line in lines} == {EXECUTION}
 
 
 def test_the_link_expires_when_the_workflow_stops_waiting(

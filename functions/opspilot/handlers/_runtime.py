@@ -30,10 +30,13 @@ def store() -> IncidentStore:
 
 
 def bind_execution(event: dict[str, Any]) -> None:
-    """Add the Step Functions execution id to every log line of this invocation."""
+    """The Step Functions execution id (``$$.Execution.Id``, which the state machine passes as
+    ``execution_id``) is the correlation id of every log line of this invocation: Powertools
+    Logger's own ``correlation_id`` key, so one CloudWatch Logs Insights query
+    (``filter correlation_id = "<execution ARN>"``) follows an incident through every function."""
     execution_id = event.get("execution_id") if isinstance(event, dict) else None
     if execution_id:
-        logger.append_keys(execution_id=execution_id)
+        logger.set_correlation_id(str(execution_id))
 
 
 def parse[M: Record](model: type[M], value: Any, where: str) -> M:

@@ -41,7 +41,7 @@ from opspilot.domain.approvals import (
 from opspilot.domain.errors import OpsPilotError, TaskNoLongerWaiting
 from opspilot.domain.format import iso
 from opspilot.handlers._approval_runtime import approvals, count, publishes_metrics, record_pending
-from opspilot.handlers._runtime import logger, now, store
+from opspilot.handlers._runtime import bind_execution, logger, now, store
 
 ALLOWED = "GET, HEAD, POST"
 
@@ -219,6 +219,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = approvals().get_request(str(link["ref"])) if link else None
     if link is None or request is None:
         return _respond(404, pages.unknown_link_page(), method)
+    bind_execution(request)  # the decision's log lines carry the execution it answers
     at = now()
     state = state_of(request, iso(at))
     if state is LinkState.DECIDED and request.get("delivery") == "pending" and method != "HEAD":
