@@ -73,6 +73,7 @@ def _incident_entry(run: ScenarioRun, store: IncidentStore, item: dict[str, Any]
             {"type": a["type"], "reason": a["reason"], "params": a["params"]} for a in plan.get("actions", [])
         ],
         "recommendations": plan.get("recommendations", []),
+        "refusals": plan.get("refusals", []),  # quota requests the governor refused, with reasons
         "approval": approval_out,
         "approval_rounds": approval_report.approval_rounds(run, item["execution_arn"]),
         "actions": [
@@ -178,6 +179,8 @@ def render_text(report: dict[str, Any]) -> str:
             out.append(f"   forecast {kind}: {text}")
         for planned in inc["planned_actions"]:
             out.append(f"   planned {planned['type']}: {planned['reason']}")
+        for refusal in inc.get("refusals", []):
+            out.append(f"   refused ({refusal['reason']}): {refusal['text']}")
         for rec in inc["recommendations"]:
             out.append(f"   recommend {rec['code']}: {rec['text']}")
         a = inc["approval"]

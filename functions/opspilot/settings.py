@@ -60,6 +60,7 @@ class GatherQuotasSettings(CoreSettings):
 
 class ActionSettings(CoreSettings):
     dry_run_parameter_name: str = Field(alias="DRY_RUN_PARAMETER_NAME", min_length=1)
+    policy_document: str = Field(alias="POLICY_DOCUMENT", default="")  # the governor checks again
 
 
 S = TypeVar("S", bound=_Settings)

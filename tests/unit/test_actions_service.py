@@ -17,8 +17,9 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from opspilot.adapters import quotas, support
-from opspilot.domain.errors import AwsPermissionError, InvalidInput
+from opspilot.domain.errors import AwsPermissionError, InvalidInput, ResponseLost, TransientAwsError
 from opspilot.domain.model import ActionType, PlannedAction
+from opspilot.domain.policy import Policy, load_policy
 from opspilot.handlers.execute_action import _refusals
 from opspilot.services.actions import (
     CONSOLE_CREATE_CASE,
@@ -33,6 +34,7 @@ REGION = "us-west-2"
 CODE = "L-3D8CC480"
 SUBJECT = "[OpsPilot] investigation: amazon.nova-pro-v1:0 in us-east-1"
 START = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+POLICY = load_policy()
 
 QUOTA_ACTION = PlannedAction(
     action_id=f"request_quota_increase:{CODE}",
@@ -86,7 +88,8 @@ class FakeAws:
 
     def __init__(self) -> None:
         self.quota: dict[str, Any] = {"QuotaCode": CODE, "Value": 500.0, "Adjustable": True}
-        self.pending: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []  # Service Quotas' history of the quota
+        self.lost = 0  # RequestServiceQuotaIncrease / CreateCase calls whose answer is lost
         self.plan = "business_or_enterprise"
         self.cases: list[dict[str, Any]] = []
         self.severities = ["low", "normal", "high"]
@@ -102,16 +105,23 @@ class FakeAws:
             raise AwsPermissionError(f"GetServiceQuota {code}: AccessDeniedException: not allowed")
         return self.quota
 
-    def open_requests_for(self, code: str, region: str) -> list[dict[str, Any]]:
+    def quota_history(self, code: str, region: str) -> list[dict[str, Any]]:
         assert (code, region) == (CODE, REGION)
-        return self.pending
+        return self.history
 
     def request_increase(self, params: dict[str, Any], region: str) -> dict[str, Any]:
         assert region == REGION
         if self.refusal:
             raise self.refusal
         self.sent.append(("RequestServiceQuotaIncrease", params))
-        return {"Id": "req-1", "Status": "PENDING", "CaseId": "case-9"}
+        filed = {"Id": f"req-{len(self.sent)}", "Status": "PENDING", "CaseId": "case-9"}
+        self.history.append(
+            {**filed, "QuotaCode": CODE, "DesiredValue": params["DesiredValue"], "Created": START}
+        )
+        if self.lost:
+            self.lost -= 1
+            raise ResponseLost("RequestServiceQuotaIncrease: ReadTimeoutError")
+        return filed
 
     def open_cases(self, at: datetime) -> tuple[str, list[dict[str, Any]]]:
         self.read_at.append(at)
@@ -127,6 +137,10 @@ class FakeAws:
         if self.refusal:
             raise self.refusal
         self.sent.append(("CreateCase", params))
+        self.cases.append({"caseId": "case-new", "displayId": "1001", "subject": params["subject"]})
+        if self.lost:
+            self.lost -= 1
+            raise ResponseLost("CreateCase: ReadTimeoutError")
         return "case-new"
 
 
@@ -168,18 +182,21 @@ def run(
     action: PlannedAction = QUOTA_ACTION,
     approval: dict[str, Any] | None = None,
     log: Log | None = None,
+    policy: Policy = POLICY,
+    clock: Clock | None = None,
 ) -> dict[str, Any]:
     deps = ActionDependencies(
         store=store,
         get_quota=aws.get_quota,
-        open_requests_for=aws.open_requests_for,
+        quota_history=aws.quota_history,
         request_increase=aws.request_increase,
         open_cases=aws.open_cases,
         add_communication=aws.add_communication,
         severity_codes=aws.severity_codes,
         create_case=aws.create_case,
         dry_run=lambda: aws.dry_run,
-        now=Clock(),
+        policy=policy,
+        now=clock or Clock(),
         log=log or Log(),
     )
     return execute_action(INCIDENT, action, approval, deps)
@@ -235,7 +252,7 @@ def test_a_quota_that_is_not_adjustable_is_skipped(aws: FakeAws, store: FakeStor
 
 
 def test_a_pending_request_is_reused_not_filed_again(aws: FakeAws, store: FakeStore) -> None:
-    aws.pending = [
+    aws.history = [
         {"Id": "req-0", "Status": "CASE_OPENED", "CaseId": "case-0"},
         {"Id": "req-x", "Status": "PENDING"},
     ]
@@ -294,6 +311,110 @@ def test_an_existing_request_is_a_skipped_action(aws: FakeAws, store: FakeStore)
             "reason": "ResourceAlreadyExistsException",
         },
     )
+
+
+def test_a_request_whose_answer_is_lost_is_found_in_the_history_and_recorded(
+    aws: FakeAws, store: FakeStore
+) -> None:
+    aws.lost = 1  # filed, and every attempt's answer lost (botocore's retries included)
+    out = run(aws, store)
+    assert len(aws.sent) == 1
+    assert (out["status"], out["result"]) == (
+        "executed",
+        {
+            "summary": f"requested {CODE} -> 750: PENDING "
+            "(the answer was lost; found in Service Quotas' history)",
+            "request_id": "req-1",
+            "status": "PENDING",
+            "case_id": "case-9",
+            "reconciled": True,
+        },
+    )
+
+
+def test_a_lost_answer_with_nothing_in_the_history_is_a_recorded_failure(
+    aws: FakeAws, store: FakeStore
+) -> None:
+    aws.lost = 1
+    aws.quota_history = lambda code, region: []  # type: ignore[method-assign]
+    out = run(aws, store)
+    assert (out["status"], out["result"]["error"]) == ("failed", "ResponseLost")
+    assert "has no request for L-3D8CC480 -> 750" in out["result"]["summary"]
+
+
+def test_an_existing_request_of_our_own_is_this_actions_request(aws: FakeAws, store: FakeStore) -> None:
+    # the first botocore attempt filed it and lost the answer; the retry met the open request
+    aws.history = [
+        {"Id": "req-7", "QuotaCode": CODE, "DesiredValue": 750.0, "Status": "PENDING", "Created": START}
+    ]
+    aws.quota_history = lambda code, region: aws.history if aws.refusal else []  # type: ignore[method-assign]
+    aws.refusal = AwsRefusal("ResourceAlreadyExistsException", "already requested")
+    out = run(aws, store)
+    assert (out["status"], out["result"]["request_id"], out["result"]["reconciled"]) == (
+        "executed",
+        "req-7",
+        True,
+    )
+
+
+def test_a_retried_action_finds_its_own_request_and_files_nothing(aws: FakeAws, store: FakeStore) -> None:
+    # the first invocation filed, then its Lambda response was lost: the claim is still open
+    store.actions[(INCIDENT, QUOTA_ACTION.action_id)] = {
+        "status": "in_progress",
+        "claimed_at": "2026-11-30T09:59:59+00:00",
+    }
+    aws.history = [
+        {"Id": "req-7", "QuotaCode": CODE, "DesiredValue": 750.0, "Status": "PENDING", "Created": START}
+    ]
+    out = run(aws, store)
+    assert aws.sent == []
+    assert (out["status"], out["result"]["request_id"]) == ("executed", "req-7")
+    assert "filed by an earlier attempt of this action" in out["result"]["summary"]
+
+
+def test_the_governor_refuses_at_filing_a_quota_requested_within_the_cooldown(
+    aws: FakeAws, store: FakeStore
+) -> None:
+    # another incident's request was approved two days ago, while this plan waited for approval
+    aws.history = [
+        {
+            "Id": "req-3",
+            "QuotaCode": CODE,
+            "DesiredValue": 600.0,
+            "Status": "APPROVED",
+            "Created": START - timedelta(days=3),
+            "LastUpdated": START - timedelta(days=2),
+        }
+    ]
+    out = run(aws, store)
+    assert aws.sent == []
+    assert (out["status"], out["result"]["reason"]) == ("skipped", "governor_cooldown")
+    assert out["result"]["summary"] == (
+        f"Quota {CODE}: request req-3 raised it to 600 on 2026-11-28 10:00 UTC; "
+        "no new request before 2026-12-05 10:00 UTC (7-day cooldown)."
+    )
+    assert out["result"]["refusal"]["request_id"] == "req-3"
+
+
+def test_a_shorter_cooldown_in_the_policy_lets_the_request_through(aws: FakeAws, store: FakeStore) -> None:
+    aws.history = [
+        {
+            "Id": "req-3",
+            "QuotaCode": CODE,
+            "DesiredValue": 600.0,
+            "Status": "DENIED",
+            "Created": START - timedelta(days=2),
+        }
+    ]
+    short = POLICY.replace(governor=POLICY.governor.replace(cooldown_days=1))
+    assert run(aws, store, policy=short)["status"] == "executed"
+
+
+def test_the_governor_refuses_at_filing_a_value_above_the_ceiling(aws: FakeAws, store: FakeStore) -> None:
+    capped = POLICY.replace(guardrails=POLICY.guardrails.replace(max_values={CODE: 700}))
+    out = run(aws, store, policy=capped)
+    assert aws.sent == []
+    assert (out["status"], out["result"]["reason"]) == ("skipped", "governor_at_ceiling")
 
 
 def test_another_request_error_fails_the_task_with_nothing_recorded(aws: FakeAws, store: FakeStore) -> None:
@@ -372,6 +493,27 @@ def test_the_case_creation_limit_hands_the_case_to_people(aws: FakeAws, store: F
         "error": "CaseCreationLimitExceeded",
         "manual_filing": {"console_url": CONSOLE_CREATE_CASE, **CASE_ACTION.params},
     }
+
+
+def test_a_case_whose_answer_is_lost_is_found_by_its_subject(aws: FakeAws, store: FakeStore) -> None:
+    aws.lost = 1
+    out = run(aws, store, CASE_ACTION)
+    assert [op for op, _ in aws.sent] == ["CreateCase"], "sent once: CreateCase has no idempotency token"
+    assert (out["status"], out["result"]["case_id"], out["result"]["reconciled"]) == (
+        "executed",
+        "case-new",
+        True,
+    )
+
+
+def test_a_case_whose_answer_is_lost_and_not_found_is_retried_by_the_workflow(
+    aws: FakeAws, store: FakeStore
+) -> None:
+    aws.lost = 1
+    aws.open_cases = lambda at: (aws.plan, [])  # type: ignore[method-assign]
+    with pytest.raises(TransientAwsError, match="no open case with the subject"):
+        run(aws, store, CASE_ACTION)
+    assert store.audit == []
 
 
 def test_another_case_creation_error_is_a_failed_action(aws: FakeAws, store: FakeStore) -> None:

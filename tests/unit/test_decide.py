@@ -213,47 +213,33 @@ def _plan(
     return plan_actions(incident, usage, quotas, BUSINESS, load_policy(), settings)
 
 
+RPM_REQUEST, TPM_REQUEST = f"request_quota_increase:{RPM_CODE}", f"request_quota_increase:{TPM_CODE}"
+INVESTIGATION = "open_support_case:investigation"
+
+
 @pytest.mark.parametrize(
     ("environment", "usage", "increase", "rule", "approval", "actions"),
     [
         (Environment.EXPERIMENTATION, HIGH, 50, "experimentation-recommend-only", False, []),
         (Environment.EXPERIMENTATION, LOW, 50, "experimentation-recommend-only", False, []),
-        (Environment.PILOT, HIGH, 50, "pilot-approve-every-change", True, [RPM_CODE, TPM_CODE]),
-        (Environment.PILOT, LOW, 50, "pilot-approve-every-change", True, [RPM_CODE, TPM_CODE]),
-        (Environment.PILOT, NEW, 50, "pilot-approve-every-change", True, [RPM_CODE, TPM_CODE]),
+        # TPM peak 500,000 of 2,000,000: the governor requests RPM only
+        (Environment.PILOT, HIGH, 50, "pilot-approve-every-change", True, [RPM_REQUEST]),
+        (Environment.PILOT, LOW, 50, "pilot-approve-every-change", True, [RPM_REQUEST, TPM_REQUEST]),
+        # no usage figure to size a request from: nothing is requested, so nothing to approve
+        (Environment.PILOT, NEW, 50, "pilot-approve-every-change", False, []),
+        (Environment.PRODUCTION, HIGH, 50, "production-high-usage-within-guardrails", False, [RPM_REQUEST]),
+        (Environment.PRODUCTION, HIGH, 20, "production-high-usage-within-guardrails", False, [RPM_REQUEST]),
+        # the evidence needs 377 of 250 (+50.8 %), inside IncreasePercent 51 but above the guardrail
         (
             Environment.PRODUCTION,
-            HIGH,
-            50,
-            "production-high-usage-within-guardrails",
-            False,
-            [RPM_CODE, TPM_CODE],
-        ),
-        (
-            Environment.PRODUCTION,
-            HIGH,
-            20,
-            "production-high-usage-within-guardrails",
-            False,
-            [RPM_CODE, TPM_CODE],
-        ),
-        (
-            Environment.PRODUCTION,
-            HIGH,
+            {"peak_rpm": 251.0},
             51,
             "production-high-usage-within-guardrails",
             True,
-            [RPM_CODE, TPM_CODE],
+            [RPM_REQUEST],
         ),
-        (
-            Environment.PRODUCTION,
-            LOW,
-            50,
-            "production-low-usage-investigate-first",
-            True,
-            [RPM_CODE, TPM_CODE],
-        ),
-        (Environment.PRODUCTION, NEW, 50, "production-new-model", True, [RPM_CODE, TPM_CODE]),
+        (Environment.PRODUCTION, LOW, 50, "production-low-usage-investigate-first", True, [INVESTIGATION]),
+        (Environment.PRODUCTION, NEW, 50, "production-new-model", False, []),
     ],
     ids=[
         "experimentation-high",
@@ -283,8 +269,7 @@ def test_plan_per_environment_with_the_default_policy(
 
     assert plan.rule == rule
     assert plan.approval_required is approval
-    assert [a.params["QuotaCode"] for a in plan.actions] == actions
-    assert all(a.type is ActionType.REQUEST_QUOTA_INCREASE for a in plan.actions)
+    assert [a.action_id for a in plan.actions] == actions
     assert plan.approval_timeout_seconds == 3600
 
 
@@ -339,18 +324,22 @@ def test_quota_scope_selects_the_quota_actions(
 def test_quota_action_params_are_exactly_the_service_quotas_request(
     make_incident: MakeIncident, make_usage: MakeUsage, make_quotas: MakeQuotas
 ) -> None:
-    plan = _plan(make_incident(environment=Environment.PRODUCTION), make_usage(**HIGH), make_quotas())
+    usage = make_usage(peak_rpm=200.0, peak_tpm=1_700_000.0)
+    plan = _plan(make_incident(environment=Environment.PRODUCTION), usage, make_quotas())
 
+    # the peak needs quota / 0.8 x 1.2: 200 -> 300, 1,700,000 -> 2,550,000
     assert [a.params for a in plan.actions] == [
-        {"ServiceCode": "bedrock", "QuotaCode": RPM_CODE, "DesiredValue": 375.0, "SupportCaseAllowed": True},
+        {"ServiceCode": "bedrock", "QuotaCode": RPM_CODE, "DesiredValue": 300.0, "SupportCaseAllowed": True},
         {
             "ServiceCode": "bedrock",
             "QuotaCode": TPM_CODE,
-            "DesiredValue": 3_000_000.0,
+            "DesiredValue": 2_550_000.0,
             "SupportCaseAllowed": True,
         },
     ]
-    assert plan.actions[0].reason.endswith("RPM quota 250 -> 375 (+50%).")
+    assert plan.actions[0].reason.endswith(
+        "RPM quota 250 -> 300 (+20%): peak 200 needs 300 to stay 20% below the 80% threshold."
+    )
 
 
 @pytest.mark.parametrize(
@@ -366,10 +355,11 @@ def test_quota_action_reason_shows_the_whole_numbers(
 ) -> None:
     incident = make_incident(environment=Environment.PILOT, quota_scope=QuotaScope.TPM)
 
-    plan = _plan(incident, make_usage(**HIGH), make_quotas(tpm=tpm))
+    plan = _plan(incident, make_usage(peak_tpm=tpm * 2), make_quotas(tpm=tpm))  # capped at +50 %
 
     [action] = plan.actions
-    assert f"TPM quota {before} -> {after} (+50%)." in action.reason.replace(",", "")
+    assert f"TPM quota {before} -> {after} (+50%): " in action.reason.replace(",", "")
+    assert action.reason.endswith("threshold, capped at the +50% increase.")
 
 
 @pytest.mark.parametrize(

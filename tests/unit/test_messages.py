@@ -32,7 +32,7 @@ def plan(make_incident: MakeIncident, make_usage: MakeUsage, make_quotas: MakeQu
     """A pilot plan at high usage: two quota requests that need approval."""
     planned = plan_actions(
         make_incident(environment=Environment.PILOT),
-        make_usage(peak_rpm=200.0, daily_peak_rpm=[100.0, 150.0, 200.0]),
+        make_usage(peak_rpm=200.0, daily_peak_rpm=[100.0, 150.0, 200.0], peak_tpm=1_700_000.0),
         make_quotas(),
         SupportContext(plan="business_or_enterprise"),
         load_policy(),
@@ -194,3 +194,24 @@ def test_resolved_names_the_model_and_the_time(make_incident: MakeIncident) -> N
     assert out.subject == "[OpsPilot] RESOLVED us.anthropic.claude-3-7-sonnet-20250219-v1:0: all alarms OK"
     assert "Resolved:  2026-11-30T10:41:07Z" in out.message.splitlines()
     assert "Status before: acted" in out.message.splitlines()
+
+
+def test_the_outcome_lists_each_refused_quota_request_with_its_reason(
+    make_incident: MakeIncident, make_usage: MakeUsage, make_quotas: MakeQuotas
+) -> None:
+    planned = plan_actions(
+        make_incident(environment=Environment.PILOT),
+        make_usage(peak_rpm=200.0),  # TPM peak 500,000 of 2,000,000: no TPM request is justified
+        make_quotas(),
+        SupportContext(plan="business_or_enterprise"),
+        load_policy(),
+        DecisionSettings(threshold_percent=80, increase_percent=50, approval_timeout_seconds=86400),
+    ).to_json()
+    incident = make_incident(environment=Environment.PILOT).to_json()
+
+    message = messages.outcome(incident, planned, {"status": "approved", "by": "lead"}, []).message
+
+    assert (
+        "Refused:   TPM quota L-6E888CC2: the evidence (peak 500,000) needs 750,000 to stay 20% below "
+        "the 80% threshold; the quota is already 2,000,000. [evidence_within_quota]"
+    ) in message.splitlines()

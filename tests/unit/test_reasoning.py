@@ -148,5 +148,6 @@ def test_a_quota_that_is_not_adjustable_becomes_a_quota_request_case() -> None:
     assert action.type.value == "open_support_case"
     assert action.action_id == "open_support_case:quota_request:L-1F3A5C7E"
     assert action.params["subject"] == "[OpsPilot] quota request: amazon.nova-pro-v1:0 in us-east-1"
-    assert "1,000 -> 1,500" in action.reason
+    assert "1,000 -> 1,350" in action.reason  # the peak of 900 needs 900 / 0.8 x 1.2
+    assert "Nova Pro RPM (L-1F3A5C7E): 1,000, would request 1,350" in action.params["communicationBody"]
     assert plan.approval_required

@@ -112,9 +112,12 @@ def test_token_anomaly_with_low_usage_is_a_dry_run_after_approval(scenario_repor
     (incident,) = report["incidents"]
     assert (incident["category"], incident["scenario"]) == ("anomaly", "low_usage")
     assert incident["policy_rule"] == "production-low-usage-investigate-first"
-    assert [a["status"] for a in incident["actions"]] == ["dry_run"]
-    assert incident["actions"][0]["params"]["QuotaCode"] == "L-A50569E5"  # TPM only: a token anomaly
-    assert quota_requests_sent(report) == [], "dry run sends nothing"
+    # low usage in production proposes an investigation, not an increase
+    assert [(a["type"], a["status"]) for a in incident["actions"]] == [("open_support_case", "dry_run")]
+    params = incident["actions"][0]["params"]
+    assert params["subject"].startswith("[OpsPilot] investigation: anthropic.claude-3-5-sonnet")
+    assert params["communicationBody"].startswith("We are investigating an unexpected signal")
+    assert report["changes_sent_to_aws"] == [], "dry run sends nothing"
 
 
 def test_server_errors_open_one_investigation_case(scenario_report: Report) -> None:

@@ -93,8 +93,9 @@ def test_an_approved_increase_raises_the_provisioned_thresholds_through_the_work
     assert incident["execution"]["status"] == "SUCCEEDED"
     assert "ResyncThresholds" in incident["execution"]["states"]
     puts = [c["params"] for c in report["changes_sent_to_aws"] if c["operation"] == "PutMetricAlarm"]
-    assert [(p["AlarmName"], p["Threshold"]) for p in puts] == [
-        ("opspilot-amazon-nova-pro-v1-0-rpm-pressure", 1200.0),  # 80 % of the approved 1,500
-        ("opspilot-amazon-nova-pro-v1-0-tpm-pressure", 2_400_000.0),  # 80 % of the approved 3,000,000
+    approved = {r["quota_code"]: r["desired"] for r in report["quota_requests"]}
+    assert [(p["AlarmName"], p["Threshold"]) for p in puts] == [  # 80 % of the approved values
+        ("opspilot-amazon-nova-pro-v1-0-rpm-pressure", int(approved["L-1F3A5C7E"] * 0.8)),
+        ("opspilot-amazon-nova-pro-v1-0-tpm-pressure", int(approved["L-2B4D6F80"] * 0.8)),
     ]
     assert {p["EvaluationPeriods"] for p in puts} == {5}, "written back whole, only the threshold changed"

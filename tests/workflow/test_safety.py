@@ -22,10 +22,12 @@ def test_a_retried_action_that_already_succeeded_files_nothing_twice(scenario_re
 def test_a_pending_request_is_reused_not_filed_again(scenario_report: Report) -> None:
     report = scenario_report("pending-request-reused")
     (incident,) = report["incidents"]
-    (action,) = incident["actions"]
-    assert action["status"] == "skipped"
-    assert action["result"]["reason"] == "pending_request_exists"
+    assert incident["actions"] == []
+    (refusal,) = incident["refusals"]
+    assert (refusal["quota_code"], refusal["reason"]) == ("L-1F3A5C7E", "pending_request")
     assert report["changes_sent_to_aws"] == []
+    (outcome,) = [n for n in incident["notifications"] if "handled" in n["subject"]]
+    assert "no request is stacked on a pending one. [pending_request]" in outcome["message"]
 
 
 def test_basic_support_plan_sends_the_prefilled_case_to_people(scenario_report: Report) -> None:

@@ -31,9 +31,12 @@ DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "Unauthorized
 
 
 @cache
-def client(service: str, region: str | None = None) -> Any:
-    """A shared client per (service, region). Built at first use, never at import."""
-    return boto3.client(service, region_name=region, config=_CONFIG)  # type: ignore[call-overload]
+def client(service: str, region: str | None = None, attempts: int = 3) -> Any:
+    """A shared client per (service, region, attempts). Built at first use, never at import.
+    ``attempts=1`` is for calls that are not idempotent (CreateCase): botocore would repeat one
+    whose answer was lost, so the caller looks first and retries itself."""
+    config = _CONFIG if attempts == 3 else _CONFIG.merge(Config(retries={"total_max_attempts": attempts}))
+    return boto3.client(service, region_name=region, config=config)  # type: ignore[call-overload]
 
 
 def error_code(exc: ClientError) -> str:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from opspilot.adapters.aws import DENIED_CODES, TRANSIENT_CODES, client, error_code, raise_translated
+from opspilot.domain.errors import ResponseLost
 
 SERVICE_CODE = "bedrock"
 PENDING_STATUSES = frozenset({"PENDING", "CASE_OPENED"})
@@ -46,13 +48,18 @@ def list_default_values(region: str | None = None, sq: Any | None = None) -> dic
 
 def list_open_requests(region: str | None = None, sq: Any | None = None) -> list[dict[str, Any]]:
     """Bedrock quota increase requests still open (PENDING or CASE_OPENED)."""
+    return [r for r in list_requests(region, sq) if r["Status"] in PENDING_STATUSES]
+
+
+def list_requests(region: str | None = None, sq: Any | None = None) -> list[dict[str, Any]]:
+    """Every Bedrock quota increase request in Service Quotas' history, of any status."""
     sq = sq or client("service-quotas", region)
     requests: list[dict[str, Any]] = []
     try:
         for page in sq.get_paginator("list_requested_service_quota_change_history").paginate(
             ServiceCode=SERVICE_CODE
         ):
-            requests.extend(r for r in page["RequestedQuotas"] if r["Status"] in PENDING_STATUSES)
+            requests.extend(page["RequestedQuotas"])
     except ClientError as exc:
         if error_code(exc) in TRANSIENT_CODES | DENIED_CODES:
             raise QuotaLookupUnavailable(
@@ -73,12 +80,17 @@ def get_quota(quota_code: str, region: str | None = None, sq: Any | None = None)
 def open_requests_for(
     quota_code: str, region: str | None = None, sq: Any | None = None
 ) -> list[dict[str, Any]]:
+    return [r for r in requests_for(quota_code, region, sq) if r["Status"] in PENDING_STATUSES]
+
+
+def requests_for(quota_code: str, region: str | None = None, sq: Any | None = None) -> list[dict[str, Any]]:
+    """Every increase request for one quota in Service Quotas' history, of any status."""
     sq = sq or client("service-quotas", region)
     try:
         pages = sq.get_paginator("list_requested_service_quota_change_history_by_quota").paginate(
             ServiceCode=SERVICE_CODE, QuotaCode=quota_code
         )
-        return [r for page in pages for r in page["RequestedQuotas"] if r["Status"] in PENDING_STATUSES]
+        return [r for page in pages for r in page["RequestedQuotas"]]
     except ClientError as exc:
         raise_translated(exc, f"ListRequestedServiceQuotaChangeHistoryByQuota {quota_code}")
 
@@ -95,6 +107,8 @@ def request_increase(
         if error_code(exc) in TRANSIENT_CODES | DENIED_CODES:
             raise_translated(exc, "RequestServiceQuotaIncrease")
         raise
+    except (HTTPClientError, BotoConnectionError) as exc:  # sent, and no answer: it may be filed
+        raise ResponseLost(f"RequestServiceQuotaIncrease: {type(exc).__name__}") from exc
 
 
 def request_status(request_id: str, region: str | None = None, sq: Any | None = None) -> dict[str, Any]:

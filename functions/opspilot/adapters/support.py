@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from opspilot.adapters.aws import client, error_code, raise_translated
+from opspilot.domain.errors import ResponseLost
 
 SUPPORT_REGION = "us-east-1"  # the AWS Support API has one endpoint
 CASE_SUBJECT_PREFIX = "[OpsPilot]"
@@ -40,13 +42,17 @@ def open_opspilot_cases(
 
 
 def create_case(params: dict[str, Any], support: Any | None = None) -> str:
-    api = _support(support)
+    """CreateCase, sent once: it has no idempotency token, so botocore must not repeat a call
+    whose answer was lost (that opens a second case). No answer raises :class:`ResponseLost`."""
+    api = support or client("support", SUPPORT_REGION, attempts=1)
     try:
         return str(api.create_case(**params)["caseId"])
     except ClientError as exc:
         if error_code(exc) == NO_SUBSCRIPTION:
             raise
         raise_translated(exc, "CreateCase")
+    except (HTTPClientError, BotoConnectionError) as exc:
+        raise ResponseLost(f"CreateCase: {type(exc).__name__}") from exc
 
 
 def add_communication(case_id: str, body: str, support: Any | None = None) -> None:

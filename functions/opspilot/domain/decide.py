@@ -5,15 +5,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
 from opspilot.domain.classify import needs_investigation
 from opspilot.domain.format import number
+from opspilot.domain.governor import Demand, PastRequest, Verdict, govern
 from opspilot.domain.model import (
     ActionType,
     Category,
     Incident,
+    PendingRequest,
     Plan,
     PlannedAction,
     QuotaContext,
@@ -184,6 +187,7 @@ def case_body(
     scenario: Scenario,
     increase_percent: float,
     use_case: str = "",
+    targets: Mapping[str, float | None] | None = None,
 ) -> str:
     """What a support engineer needs, in one text: the model and how it is called, the signals,
     the usage, the quotas and what would be requested, the trend and the use case. With low usage
@@ -216,11 +220,15 @@ def case_body(
         "Quotas" + (" (reference only)" if low else "") + ":",
     ]
     for q in quotas.quotas:
-        wanted = desired_value(q.value, increase_percent)
-        default = f" (AWS default {number(q.default_value)})" if q.default_value is not None else ""
-        lines.append(
-            f"  - {q.quota_name} ({q.quota_code}): {number(q.value)}{default}, would request {number(wanted)}"
+        # what the governor sized from the evidence (None: it refused); without it, the +n % figure
+        wanted = (
+            (targets or {}).get(q.quota_code)
+            if targets is not None
+            else desired_value(q.value, increase_percent)
         )
+        default = f" (AWS default {number(q.default_value)})" if q.default_value is not None else ""
+        asked = f", would request {number(wanted)}" if wanted is not None else ", no increase justified"
+        lines.append(f"  - {q.quota_name} ({q.quota_code}): {number(q.value)}{default}{asked}")
     for kind, text in _forecast(usage, quotas).items():
         lines.append(f"Forecast ({kind.upper()}): {text}")
     if use_case:
@@ -244,7 +252,9 @@ def _quota_request_case(
         type=ActionType.OPEN_SUPPORT_CASE,
         reason=f"{rule.summary} {quota.quota_name} is not adjustable in Service Quotas: ask AWS Support for "
         f"{number(quota.value)} -> {number(target)}.",
-        params=_case_params("quota request", incident, usage, quotas, scenario, increase),
+        params=_case_params(
+            "quota request", incident, usage, quotas, scenario, increase, {quota.quota_code: target}
+        ),
     )
 
 
@@ -255,6 +265,7 @@ def _case_params(
     quotas: QuotaContext,
     scenario: Scenario,
     increase: float,
+    targets: Mapping[str, float | None] | None = None,
 ) -> dict[str, Any]:
     """CreateCase parameters for one support case about the incident's model."""
     return {
@@ -264,8 +275,87 @@ def _case_params(
         "severityCode": "high" if incident.severity is Severity.CRITICAL else "normal",
         "issueType": "technical",
         "language": "en",
-        "communicationBody": case_body(incident, usage, quotas, scenario, increase),
+        "communicationBody": case_body(incident, usage, quotas, scenario, increase, targets=targets),
     }
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def past_requests(requests: list[PendingRequest]) -> list[PastRequest]:
+    """Service Quotas' history as the governor reads it, one entry per request id. A request
+    without a date cannot be placed in a cooldown: it counts only while it is open."""
+    seen: dict[str, PastRequest] = {}
+    for r in requests:
+        created = _parse_time(r.created)
+        if r.request_id in seen or (created is None and r.status not in {"PENDING", "CASE_OPENED"}):
+            continue
+        seen[r.request_id] = PastRequest(
+            r.request_id,
+            r.quota_code,
+            r.desired_value,
+            r.status,
+            created or datetime.fromtimestamp(0, UTC),
+            _parse_time(r.last_updated),
+        )
+    return list(seen.values())
+
+
+def governed(
+    incident: Incident,
+    usage: UsageSummary,
+    quotas: QuotaContext,
+    evidence: Mapping[str, Any],
+    percents: Mapping[str, float],
+    policy: Policy,
+    increase: float,
+    now: datetime,
+) -> dict[str, Verdict]:
+    """The governor's verdict for each quota in the signal's scope, by quota kind. Generic over
+    kinds: a kind's peak is ``evidence["peak_<kind>"]`` and its trend ``usage.daily_peak_<kind>``."""
+    history = past_requests(list(quotas.history) + list(quotas.pending_requests))
+    rules = policy.governor.rules()
+    verdicts: dict[str, Verdict] = {}
+    for kind in _kinds(incident.quota_scope):
+        quota = _quota(quotas, kind)
+        if quota is None:
+            continue
+        demand = Demand(
+            peak=evidence.get(f"peak_{kind}"),
+            daily_peaks=list(getattr(usage, f"daily_peak_{kind}", None) or []),
+            threshold_percent=percents.get(kind, 100.0),
+        )
+        verdicts[kind] = govern(
+            quota.quota_code,
+            kind,
+            quota.value,
+            demand,
+            history,
+            now,
+            rules,
+            increase,
+            policy.guardrails.max_values.get(quota.quota_code),
+        )
+    return verdicts
+
+
+def sizing_text(verdict: Verdict) -> str:
+    """How the governor sized a request, for people: the peak, the forecast, the headroom."""
+    basis = verdict.basis
+    forecast = (
+        f", forecast {number(basis['forecast'])} in {number(basis['forecast_days'])} days"
+        if "forecast" in basis
+        else ""
+    )
+    capped = {None: "", "ceiling": ", capped at the policy's ceiling"}.get(
+        basis.get("capped_by"), f", capped at the +{number(basis.get('increase_percent', 0))}% increase"
+    )
+    return (
+        f"peak {number(basis.get('peak') or 0)}{forecast} needs {number(basis['needed'])} to stay "
+        f"{number(basis['headroom_percent'])}% below the {number(basis['threshold_percent'])}% "
+        f"threshold{capped}"
+    )
 
 
 def _rule_actions(
@@ -275,20 +365,17 @@ def _rule_actions(
     quotas: QuotaContext,
     scenario: Scenario,
     increase: float,
-    max_values: dict[str, float] | None = None,
+    verdicts: Mapping[str, Verdict] | None = None,
 ) -> list[PlannedAction]:
-    max_values = max_values or {}
+    verdicts = verdicts or {}
     actions: list[PlannedAction] = []
     for action_type in rule.actions:
         if action_type is ActionType.REQUEST_QUOTA_INCREASE:
             for kind in _kinds(incident.quota_scope):
-                quota = _quota(quotas, kind)
-                if quota is None:
-                    continue
-                maximum = max_values.get(quota.quota_code)
-                target = desired_value(quota.value, increase, maximum)
-                if target <= quota.value:  # already at the most the policy allows: nothing to ask
-                    continue
+                quota, verdict = _quota(quotas, kind), verdicts.get(kind)
+                if quota is None or verdict is None or verdict.desired is None:
+                    continue  # no quota, or the governor refused (Plan.refusals says why)
+                target = verdict.desired
                 if not quota.adjustable:  # Service Quotas cannot take the request: ask AWS Support
                     actions.append(
                         _quota_request_case(rule, incident, usage, quotas, scenario, increase, quota, target)
@@ -299,7 +386,8 @@ def _rule_actions(
                         action_id=f"{action_type.value}:{quota.quota_code}",
                         type=action_type,
                         reason=f"{rule.summary} {kind.upper()} quota {number(quota.value)} -> "
-                        f"{number(target)} (+{number(increase)}%).",
+                        f"{number(target)} (+{number(round((target / quota.value - 1) * 100, 1))}%): "
+                        f"{sizing_text(verdict)}.",
                         params={
                             "ServiceCode": "bedrock",
                             "QuotaCode": quota.quota_code,
@@ -314,27 +402,57 @@ def _rule_actions(
                     action_id=f"{action_type.value}:investigation",
                     type=action_type,
                     reason=rule.summary,
-                    params=_case_params("investigation", incident, usage, quotas, scenario, increase),
+                    params=_case_params(
+                        "investigation",
+                        incident,
+                        usage,
+                        quotas,
+                        scenario,
+                        increase,
+                        {
+                            q.quota_code: v.desired
+                            for q in quotas.quotas
+                            for k, v in verdicts.items()
+                            if q.kind == k
+                        },
+                    ),
                 )
             )
     return actions
 
 
 def _needs_approval(
-    rule: Rule, actions: list[PlannedAction], scenario: Scenario, policy: Policy, increase: float
+    rule: Rule, actions: list[PlannedAction], scenario: Scenario, policy: Policy, quotas: QuotaContext
 ) -> bool:
+    """ "guardrails": production acts alone on high usage when every request it sized is at most
+    ``max_auto_increase_percent`` above the quota and none was capped at the policy's ceiling."""
     if not actions:
         return False
     if rule.approval == "guardrails":
+        current = {q.quota_code: q.value for q in quotas.quotas}
+        requests = [a.params for a in actions if "DesiredValue" in a.params]
         capped = any(
-            a.params.get("QuotaCode") in policy.guardrails.max_values
-            and a.params.get("DesiredValue") == policy.guardrails.max_values[a.params["QuotaCode"]]
-            for a in actions
+            p.get("QuotaCode") in policy.guardrails.max_values
+            and p.get("DesiredValue") == policy.guardrails.max_values[p["QuotaCode"]]
+            for p in requests
+        )
+        steepest = max(
+            (
+                (
+                    Fraction(repr(float(p["DesiredValue"]))) / Fraction(repr(float(current[p["QuotaCode"]])))
+                    - 1
+                )
+                * 100
+                for p in requests
+                if current.get(p.get("QuotaCode", ""))
+            ),
+            default=Fraction(0),
         )
         within = (
             scenario is Scenario.HIGH_USAGE
-            and increase <= policy.guardrails.max_auto_increase_percent
+            and steepest <= Fraction(repr(float(policy.guardrails.max_auto_increase_percent)))
             and not capped
+            and len(requests) == len(actions)  # a quota request case goes to people
         )
         return not within
     return rule.approval == "required"
@@ -368,15 +486,21 @@ def plan_actions(
     support: SupportContext,
     policy: Policy,
     settings: DecisionSettings,
+    now: datetime | None = None,
 ) -> Plan:
     """Scenario, the policy rule(s) that apply, the planned actions with their reasons, whether a
     person must approve, and the evidence, forecast and recommendations shown with them.
 
     A mix of signals is not masked: when quota pressure comes with failures that say nothing about
     quota (server errors, latency), the quota rule and the investigation rule both apply.
+
+    Every quota request passes the governor (domain/governor.py) at ``now`` (default: when the
+    incident opened); its refusals are in ``Plan.refusals`` with their reasons.
     """
     percents = {kind: settings.percent_for(kind) for kind in ("rpm", "tpm")}
     scenario, evidence = decide_scenario(incident, usage, quotas, percents)
+    at = now or datetime.fromisoformat(incident.opened_at.replace("Z", "+00:00"))
+    verdicts = governed(incident, usage, quotas, evidence, percents, policy, settings.increase_percent, at)
     rules = [select_rule(policy, incident.environment, scenario, incident.category)]
     if scenario is not Scenario.NON_QUOTA and needs_investigation(incident.signals):
         rules.append(select_rule(policy, incident.environment, Scenario.NON_QUOTA, Category.FAILURE))
@@ -391,9 +515,9 @@ def plan_actions(
             quotas,
             rule_scenario,
             settings.increase_percent,
-            policy.guardrails.max_values,
+            verdicts,
         )
-        approval_required |= _needs_approval(rule, planned, rule_scenario, policy, settings.increase_percent)
+        approval_required |= _needs_approval(rule, planned, rule_scenario, policy, quotas)
         actions += [a for a in planned if a.action_id not in {b.action_id for b in actions}]
     evidence["usage"] = usage_evidence(usage)
     evidence["signals"] = [
@@ -417,4 +541,9 @@ def plan_actions(
         summary=" ".join(r.summary for r in rules),
         evidence=evidence,
         recommendations=recommend(incident, usage, quotas, scenario),
+        refusals=[
+            v.refusal.to_json()
+            for v in verdicts.values()
+            if v.refusal is not None and any(ActionType.REQUEST_QUOTA_INCREASE in r.actions for r in rules)
+        ],
     )

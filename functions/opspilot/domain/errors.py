@@ -36,3 +36,8 @@ class ApprovalRejected(OpsPilotError):
 
 class TaskNoLongerWaiting(OpsPilotError):
     """SendTaskSuccess/SendTaskFailure came too late: the task timed out or its execution ended."""
+
+
+class ResponseLost(OpsPilotError):
+    """An AWS call was sent and no answer came back (botocore's retries included): it may have
+    taken effect. The caller reconciles from what AWS holds before recording a failure."""

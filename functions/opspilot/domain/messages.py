@@ -34,6 +34,8 @@ def _plan_lines(plan: dict[str, Any]) -> list[str]:
         lines.append("Evidence:  " + ", ".join(f"{k} {number(v)}" for k, v in figures.items()))
     for kind, text in (evidence.get("forecast") or {}).items():
         lines.append(f"Forecast:  {kind.upper()} {text}")
+    for refusal in plan.get("refusals") or []:  # the quota governor's (domain/governor.py)
+        lines.append(f"Refused:   {refusal.get('text')} [{refusal.get('reason')}]")
     for rec in plan.get("recommendations") or []:
         lines.append(f"Consider:  {rec.get('text')}")
     return lines

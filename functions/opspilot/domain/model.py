@@ -155,11 +155,14 @@ class PendingRequest(Record):
     status: str
     case_id: str | None = None
     created: str | None = None
+    last_updated: str | None = None
 
 
 class QuotaContext(Record):
     quotas: list[QuotaInfo] = Field(default_factory=list)
     pending_requests: list[PendingRequest] = Field(default_factory=list)
+    # every request of any status for these quotas in Service Quotas' history (the governor's)
+    history: list[PendingRequest] = Field(default_factory=list)
     unknown_reason: str | None = None  # set when quotas could not be read (denied, throttled)
 
 
@@ -199,6 +202,8 @@ class Plan(Record):
     summary: str
     evidence: dict[str, Any] = Field(default_factory=dict)
     recommendations: list[Recommendation] = Field(default_factory=list)
+    # quota requests the governor refused: quota_code, kind, reason, text (domain/governor.py)
+    refusals: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class ActionResult(Record):

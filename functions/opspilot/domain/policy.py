@@ -13,6 +13,7 @@ from pydantic import Field
 
 from opspilot.domain.base import Record, RecordError
 from opspilot.domain.errors import InvalidInput
+from opspilot.domain.governor import Rules as GovernorRules
 from opspilot.domain.model import ActionType, Category, Environment, Scenario
 
 
@@ -37,10 +38,30 @@ class Guardrails(Record):
     max_values: dict[str, float] = Field(default_factory=dict)
 
 
+class GovernorPolicy(Record):
+    """What every quota request must pass (domain/governor.py), in Decide and before filing."""
+
+    cooldown_days: float = Field(default=7, gt=0)  # no request for a quota requested or raised since
+    headroom_percent: float = Field(default=20, ge=0)  # below the pressure threshold, at the demand
+    forecast_days: float = Field(default=14, ge=0)  # how far ahead the daily-peak trend is projected
+    window_days: float = Field(default=30, gt=0)
+    max_requests_per_window: int = Field(default=2, ge=1)  # per quota code, within window_days
+
+    def rules(self) -> GovernorRules:
+        return GovernorRules(
+            self.cooldown_days,
+            self.headroom_percent,
+            self.forecast_days,
+            self.window_days,
+            self.max_requests_per_window,
+        )
+
+
 class Policy(Record):
     version: Literal[1]
     description: str = ""
     guardrails: Guardrails
+    governor: GovernorPolicy = Field(default_factory=GovernorPolicy)
     rules: list[Rule] = Field(min_length=1)
 
 

@@ -27,6 +27,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ctx = state_part(event, "state", "context")
     settings = decide_settings()
     entry = model_entry(incident.model_id)  # a registered model's own percents win
+    at = now()
     plan = plan_actions(
         incident,
         parse(UsageSummary, ctx.get("usage"), "context.usage"),
@@ -40,16 +41,25 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             rpm_threshold_percent=entry.get("rpm_threshold_percent"),
             tpm_threshold_percent=entry.get("tpm_threshold_percent"),
         ),
+        now=at,
     )
-    at = now()
     body = plan.to_json()
     store().update_incident(
         incident.incident_id, at, status="planned", plan=body, evidence={"usage": ctx.get("usage")}
     )
     store().append_audit(
-        incident.incident_id, "decided", {"scenario": body["scenario"], "rule": plan.rule}, at
+        incident.incident_id,
+        "decided",
+        {"scenario": body["scenario"], "rule": plan.rule, "refusals": body["refusals"]},
+        at,
     )
     logger.info(
-        "decided", extra={"scenario": body["scenario"], "rule": plan.rule, "actions": len(plan.actions)}
+        "decided",
+        extra={
+            "scenario": body["scenario"],
+            "rule": plan.rule,
+            "actions": len(plan.actions),
+            "refused": [r["reason"] for r in plan.refusals],
+        },
     )
     return body

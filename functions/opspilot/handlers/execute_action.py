@@ -4,6 +4,7 @@ before it acts, at most once per incident)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -13,6 +14,7 @@ from opspilot.adapters import quotas, support
 from opspilot.adapters.aws import error_code
 from opspilot.adapters.messaging import read_flag
 from opspilot.domain.model import PlannedAction
+from opspilot.domain.policy import Policy, load_policy
 from opspilot.handlers._runtime import bind_execution, logger, now, parse, state_part, store
 from opspilot.services.actions import QUOTA_REQUEST_REFUSALS, ActionDependencies, AwsRefusal, execute_action
 from opspilot.settings import action_settings
@@ -33,17 +35,24 @@ def _refusals[**P, R](call: Callable[P, R], codes: frozenset[str] | None = None)
     return translated
 
 
+@cache
+def policy() -> Policy:
+    """The policy Decide planned with (the same POLICY_DOCUMENT): the governor checks again."""
+    return load_policy(action_settings().policy_document)
+
+
 def _dependencies() -> ActionDependencies:
     return ActionDependencies(
         store=store(),
         get_quota=quotas.get_quota,
-        open_requests_for=quotas.open_requests_for,
+        quota_history=quotas.requests_for,
         request_increase=_refusals(quotas.request_increase, QUOTA_REQUEST_REFUSALS),
         open_cases=lambda at: support.open_opspilot_cases(at, action_settings().support_case_lookback_days),
         add_communication=support.add_communication,
         severity_codes=support.severity_codes,
         create_case=_refusals(support.create_case),
         dry_run=lambda: read_flag(action_settings().dry_run_parameter_name),
+        policy=policy(),
         now=now,
         log=logger,
     )

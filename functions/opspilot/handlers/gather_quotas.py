@@ -11,10 +11,11 @@ from botocore.exceptions import ClientError
 
 from opspilot.adapters.models import profile_model_arns
 from opspilot.adapters.quotas import (
+    PENDING_STATUSES,
     QuotaLookupUnavailable,
     list_bedrock_quotas,
     list_default_values,
-    list_open_requests,
+    list_requests,
 )
 from opspilot.domain.errors import AwsPermissionError, InvalidInput, TransientAwsError
 from opspilot.domain.model import Incident, PendingRequest, QuotaContext, QuotaInfo
@@ -22,6 +23,8 @@ from opspilot.domain.quotas import is_application_profile, match_quota, parse_mo
 from opspilot.handlers._registry import model_entry
 from opspilot.handlers._runtime import bind_execution, logger, parse, state_part
 from opspilot.settings import gather_quotas_settings
+
+HISTORY_PER_QUOTA = 20  # Service Quotas' history of a quota, newest first, kept for the governor
 
 
 @cache
@@ -49,7 +52,7 @@ def quota_context(model_id: str, region: str) -> QuotaContext:
         quota_id = quota_model(model_id, region)
         listed = list_bedrock_quotas(region)
         defaults = list_default_values(region)
-        requests = list_open_requests(region)
+        requests = list_requests(region)
     except (QuotaLookupUnavailable, AwsPermissionError, TransientAwsError, ClientError, ValueError) as exc:
         logger.warning("quota lookup unavailable", extra={"reason": str(exc)})
         return QuotaContext(unknown_reason=str(exc))
@@ -75,7 +78,7 @@ def quota_context(model_id: str, region: str) -> QuotaContext:
             )
         )
     codes = {q.quota_code for q in quotas}
-    pending = [
+    mine = [
         PendingRequest(
             request_id=r["Id"],
             quota_code=r["QuotaCode"],
@@ -83,12 +86,16 @@ def quota_context(model_id: str, region: str) -> QuotaContext:
             status=r["Status"],
             case_id=r.get("CaseId"),
             created=r["Created"].isoformat() if r.get("Created") else None,
+            last_updated=r["LastUpdated"].isoformat() if r.get("LastUpdated") else None,
         )
         for r in requests
         if r["QuotaCode"] in codes
     ]
+    pending = [r for r in mine if r.status in PENDING_STATUSES]
+    # the governor's history (domain/governor.py): the newest requests of each quota, any status
+    history = sorted(mine, key=lambda r: r.created or "", reverse=True)[: HISTORY_PER_QUOTA * len(codes)]
     reason = None if quotas else f"no RPM/TPM quota found for {quota_id}"
-    return QuotaContext(quotas=quotas, pending_requests=pending, unknown_reason=reason)
+    return QuotaContext(quotas=quotas, pending_requests=pending, history=history, unknown_reason=reason)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -4,24 +4,35 @@ The claim (a conditional write keyed on incident and action) makes a Step Functi
 action that already finished return the recorded result instead of acting again.
 
 Calls per action: the claim, the incident read, the dry-run flag, then for a quota increase
-GetServiceQuota, the pending requests of that quota and at most one RequestServiceQuotaIncrease;
+GetServiceQuota, the quota's request history (ListRequestedServiceQuotaChangeHistoryByQuota), and
+at most one RequestServiceQuotaIncrease;
 for a support case DescribeCases, then AddCommunicationToCase to an open case or
 DescribeSeverityLevels and CreateCase; last the completed action and its audit entry. No AWS SDK
 here: the handler passes the adapters in, with the refusals this module records (of
 RequestServiceQuotaIncrease and CreateCase) raised as :class:`AwsRefusal`.
+
+Before filing, the quota governor (domain/governor.py) checks again against the history just
+read: no request on a pending one, none within the cooldown or past the window's limit, none above
+the policy's ceiling. A request found in the history with our value, filed since this action was
+claimed, is this action's own (an earlier attempt whose answer was lost): it is recorded as
+executed, and watched, instead of filing again or recording a failure. The same reconciliation
+runs when RequestServiceQuotaIncrease answers ResourceAlreadyExistsException or not at all
+(:class:`ResponseLost`), and when CreateCase gets no answer (the case is looked up by subject).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from opspilot.domain.approvals import apply_approved_value
-from opspilot.domain.errors import AwsPermissionError, InvalidInput
+from opspilot.domain.errors import AwsPermissionError, InvalidInput, ResponseLost, TransientAwsError
 from opspilot.domain.format import allowed_severity, number
+from opspilot.domain.governor import OPEN_STATUSES, PastRequest, check_history
 from opspilot.domain.model import ActionResult, ActionStatus, ActionType, PlannedAction
+from opspilot.domain.policy import Policy
 
 CONSOLE_CREATE_CASE = "https://support.console.aws.amazon.com/support/home#/case/create"
 QUOTA_ERRORS_RECORDED = frozenset(
@@ -35,6 +46,9 @@ QUOTA_ERRORS_RECORDED = frozenset(
 # the RequestServiceQuotaIncrease error codes read here; any other error propagates as it is
 QUOTA_REQUEST_REFUSALS = QUOTA_ERRORS_RECORDED | {"ResourceAlreadyExistsException"}
 RECORD_KEYS = ("action_id", "type", "status", "params", "result")
+# Service Quotas' clock and ours may differ a little: a request created this long before our claim
+# can still be this action's own
+CLOCK_SKEW = timedelta(minutes=5)
 
 Outcome = tuple[ActionStatus, dict[str, Any]]
 
@@ -69,14 +83,18 @@ class ActionDependencies:
 
     store: ActionStore
     get_quota: Callable[[str, str], dict[str, Any]]  # (quota code, region) -> the applied quota
-    open_requests_for: Callable[[str, str], list[dict[str, Any]]]  # (quota code, region) -> still open
-    # (params, region) -> the request; raises AwsRefusal for the codes in QUOTA_REQUEST_REFUSALS
+    # (quota code, region) -> every request for it in Service Quotas' history, any status
+    quota_history: Callable[[str, str], list[dict[str, Any]]]
+    # (params, region) -> the request; raises AwsRefusal for the codes in QUOTA_REQUEST_REFUSALS,
+    # ResponseLost when no answer came back
     request_increase: Callable[[dict[str, Any], str], dict[str, Any]]
     open_cases: Callable[[datetime], tuple[str, list[dict[str, Any]]]]  # now -> (plan, open cases)
     add_communication: Callable[[str, str], None]  # (case id, body)
     severity_codes: Callable[[], list[str]]  # the plan's severities
-    create_case: Callable[[dict[str, Any]], str]  # params -> case id; raises AwsRefusal when refused
+    # params -> case id; raises AwsRefusal when refused, ResponseLost when no answer came back
+    create_case: Callable[[dict[str, Any]], str]
     dry_run: Callable[[], bool]  # read on every action: no redeploy needed
+    policy: Policy  # the governor's rules and the ceilings (the policy Decide planned with)
     now: Callable[[], datetime]
     log: Log
 
@@ -91,10 +109,12 @@ def execute_action(
     a retry of an action that finished returns the recorded one without acting again."""
     # an approver may have approved a lower value than planned (never a higher one)
     action, planned_value = apply_approved_value(planned, approval)
-    previous = deps.store.claim_action(incident_id, action.action_id, deps.now())
+    at = deps.now()
+    previous = deps.store.claim_action(incident_id, action.action_id, at)
     if previous is not None and previous.get("status") != "in_progress":
         deps.log.info("action already done; not acting again", extra={"action_id": action.action_id})
         return {k: previous[k] for k in RECORD_KEYS}
+    claimed_at = _time((previous or {}).get("claimed_at")) or at
     incident = deps.store.get_incident(incident_id) or {}
     region = str((incident.get("incident") or {}).get("region") or "")
     if not region:  # never guess a Region for a change
@@ -104,7 +124,7 @@ def execute_action(
     if deps.dry_run():
         status, result = ActionStatus.DRY_RUN, {"summary": "dry run: request recorded, nothing sent"}
     elif action.type is ActionType.REQUEST_QUOTA_INCREASE:
-        status, result = _quota_increase(action, region, deps)
+        status, result = _quota_increase(action, region, deps, claimed_at, at)
     else:
         status, result, sent = _support_case(action, deps)
     if planned_value is not None:
@@ -119,10 +139,63 @@ def execute_action(
     return record
 
 
-def _quota_increase(action: PlannedAction, region: str, deps: ActionDependencies) -> Outcome:
+def _time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value).astimezone()
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+
+
+def _past(history: list[dict[str, Any]]) -> list[PastRequest]:
+    return [
+        PastRequest(
+            str(r["Id"]),
+            str(r["QuotaCode"]),
+            float(r["DesiredValue"]),
+            str(r["Status"]),
+            created,
+            _time(r.get("LastUpdated")),
+        )
+        for r in history
+        if (created := _time(r.get("Created"))) is not None
+    ]
+
+
+def _own_request(
+    history: list[dict[str, Any]], code: str, desired: float, claimed_at: datetime
+) -> dict[str, Any] | None:
+    """The request an earlier attempt of this action filed: our quota and value, created since
+    the action was claimed (less the clock skew)."""
+    return next(
+        (
+            r
+            for r in history
+            if r.get("QuotaCode") == code
+            and float(r.get("DesiredValue", -1)) == desired
+            and (created := _time(r.get("Created"))) is not None
+            and created >= claimed_at - CLOCK_SKEW
+        ),
+        None,
+    )
+
+
+def _reconciled(request: dict[str, Any], code: str, desired: float, why: str) -> Outcome:
+    return ActionStatus.EXECUTED, {
+        "summary": f"requested {code} -> {number(desired)}: {request['Status']} ({why})",
+        "request_id": request["Id"],
+        "status": request["Status"],
+        "case_id": request.get("CaseId"),
+        "reconciled": True,
+    }
+
+
+def _quota_increase(
+    action: PlannedAction, region: str, deps: ActionDependencies, claimed_at: datetime, at: datetime
+) -> Outcome:
     """Check, then request. A denied call is this action's recorded failure, not the incident's."""
     try:
-        return _check_and_request(action, region, deps)
+        return _check_and_request(action, region, deps, claimed_at, at)
     except AwsPermissionError as exc:
         return ActionStatus.FAILED, {
             "summary": f"AccessDeniedException: {exc}",
@@ -130,15 +203,21 @@ def _quota_increase(action: PlannedAction, region: str, deps: ActionDependencies
         }
 
 
-def _check_and_request(action: PlannedAction, region: str, deps: ActionDependencies) -> Outcome:
+def _check_and_request(
+    action: PlannedAction, region: str, deps: ActionDependencies, claimed_at: datetime, at: datetime
+) -> Outcome:
     code = action.params["QuotaCode"]
+    desired = float(action.params["DesiredValue"])
     quota = deps.get_quota(code, region)
     if not quota.get("Adjustable", False):
         return ActionStatus.SKIPPED, {
             "summary": f"quota {code} is not adjustable",
             "reason": "not_adjustable",
         }
-    pending = deps.open_requests_for(code, region)
+    history = deps.quota_history(code, region)
+    if own := _own_request(history, code, desired, claimed_at):
+        return _reconciled(own, code, desired, "filed by an earlier attempt of this action")
+    pending = [r for r in history if r.get("Status") in OPEN_STATUSES]
     if pending:
         request = pending[0]
         return ActionStatus.SKIPPED, {
@@ -147,15 +226,41 @@ def _check_and_request(action: PlannedAction, region: str, deps: ActionDependenc
             "request_id": request["Id"],
             "case_id": request.get("CaseId"),
         }
-    if float(quota["Value"]) >= float(action.params["DesiredValue"]):
+    if float(quota["Value"]) >= desired:
         return ActionStatus.SKIPPED, {
             "summary": f"quota {code} is already {number(quota['Value'])}",
             "reason": "already_at_desired_value",
         }
+    # the governor again: an approval can take hours, and another incident may have filed since
+    refusal = check_history(code, "", _past(history), at, deps.policy.governor.rules())
+    ceiling = deps.policy.guardrails.max_values.get(code)
+    if refusal is None and ceiling is not None and desired > ceiling:
+        return ActionStatus.SKIPPED, {
+            "summary": f"quota {code}: {number(desired)} is above the policy's ceiling of {number(ceiling)}",
+            "reason": "governor_at_ceiling",
+        }
+    if refusal is not None:
+        return ActionStatus.SKIPPED, {
+            "summary": refusal.text,
+            "reason": f"governor_{refusal.reason}",
+            "refusal": refusal.to_json(),
+        }
     try:
         requested = deps.request_increase(action.params, region)
+    except ResponseLost as exc:  # it may have been filed: Service Quotas' history says
+        if own := _own_request(deps.quota_history(code, region), code, desired, claimed_at):
+            return _reconciled(own, code, desired, "the answer was lost; found in Service Quotas' history")
+        return ActionStatus.FAILED, {
+            "summary": f"RequestServiceQuotaIncrease got no answer ({exc}) and Service Quotas' history "
+            f"has no request for {code} -> {number(desired)}",
+            "error": "ResponseLost",
+        }
     except AwsRefusal as exc:
         if exc.code == "ResourceAlreadyExistsException":
+            if own := _own_request(deps.quota_history(code, region), code, desired, claimed_at):
+                return _reconciled(
+                    own, code, desired, "filed by this action; found in Service Quotas' history"
+                )
             return ActionStatus.SKIPPED, {
                 "summary": "a request for this quota already exists",
                 "reason": exc.code,
@@ -164,7 +269,7 @@ def _check_and_request(action: PlannedAction, region: str, deps: ActionDependenc
             return ActionStatus.FAILED, {"summary": f"{exc.code}: {exc.message}", "error": exc.code}
         raise
     return ActionStatus.EXECUTED, {
-        "summary": f"requested {code} -> {number(action.params['DesiredValue'])}: {requested['Status']}",
+        "summary": f"requested {code} -> {number(desired)}: {requested['Status']}",
         "request_id": requested["Id"],
         "status": requested["Status"],
         "case_id": requested.get("CaseId"),
@@ -207,6 +312,21 @@ def _support_case(
     }
     try:
         case_id = deps.create_case(params)
+    except ResponseLost as exc:  # it may have been opened: look for it by its subject
+        _plan, now_open = deps.open_cases(deps.now())
+        found = next((c for c in now_open if c["subject"] == params["subject"]), None)
+        if found is None:  # not opened (or not listed yet): the workflow retries this action
+            raise TransientAwsError(f"{exc}; no open case with the subject yet") from exc
+        return (
+            ActionStatus.EXECUTED,
+            {
+                "summary": f"opened support case {found.get('displayId', found['caseId'])} "
+                "(the answer was lost; found by its subject)",
+                "case_id": found["caseId"],
+                "reconciled": True,
+            },
+            params,
+        )
     except AwsRefusal as exc:
         if exc.code == "CaseCreationLimitExceeded":  # queue it with people rather than lose it
             return (

@@ -1,0 +1,84 @@
+"""The quota governor through the real workflow: one request per quota and cooldown under a
+flapping alarm, and a request AWS filed while every answer was lost recorded and watched."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from opspilot_sim.runner import run_scenario
+from opspilot_sim.scenario import validate
+
+Report = Callable[[str], dict[str, Any]]
+
+
+def test_a_model_held_at_880_to_950_rpm_gets_no_request_beyond_its_first(scenario_report: Report) -> None:
+    report = scenario_report("rpm-storm")
+    requests = [
+        c["params"] for c in report["changes_sent_to_aws"] if c["operation"] == "RequestServiceQuotaIncrease"
+    ]
+    assert requests == [
+        {
+            "ServiceCode": "bedrock",
+            "QuotaCode": "L-1F3A5C7E",
+            "DesiredValue": 1425.0,
+            "SupportCaseAllowed": True,
+        }
+    ]  # 950 / 0.8 x 1.2, not 1,000 + 50 %
+    assert [(r["quota_code"], r["status"]) for r in report["quota_requests"]] == [("L-1F3A5C7E", "APPROVED")]
+    assert all(i["execution"]["status"] == "SUCCEEDED" for i in report["incidents"])
+    later = [
+        i
+        for i in report["incidents"]
+        if i["scenario"] and i["incident_id"] != report["incidents"][0]["incident_id"]
+    ]
+    assert later, "the flaps opened more incidents"
+    for incident in later:  # each later incident either investigates (low usage) or is refused
+        assert not any(a["type"] == "request_quota_increase" for a in incident["planned_actions"])
+
+
+def test_a_request_whose_answers_are_all_lost_is_recorded_as_filed_and_watched() -> None:
+    report = run_scenario(
+        validate(
+            {
+                "name": "quota-request-answers-lost",
+                "parameters": {"Environment": "production", "DryRun": False},
+                "models": [
+                    {"model_id": "amazon.nova-pro-v1:0", "usage": {"rpm_steady": 400, "rpm_peak": 950}}
+                ],
+                "quotas": [
+                    {
+                        "code": "L-1F3A5C7E",
+                        "name": "On-demand model inference requests per minute for Amazon Nova Pro",
+                        "value": 1000,
+                    }
+                ],
+                "quota_decisions": [{"code": "L-1F3A5C7E", "status": "APPROVED"}],
+                "alarms": [
+                    {
+                        "name": "opspilot-nova-rpm",
+                        "metric": "Invocations",
+                        "model_id": "amazon.nova-pro-v1:0",
+                        "threshold": 800,
+                    }
+                ],
+                # AWS files the first attempt; its answer and both retries' answers are lost
+                "faults": [
+                    {
+                        "service": "service-quotas",
+                        "operation": "RequestServiceQuotaIncrease",
+                        "lost": True,
+                        "times": 3,
+                    }
+                ],
+                "events": [{"alarm": "opspilot-nova-rpm", "state": "ALARM"}],
+            }
+        )
+    )
+    (incident,) = report["incidents"]
+    (action,) = incident["actions"]
+    assert action["status"] == "executed"
+    assert action["result"]["reconciled"] is True
+    assert len(report["quota_requests"]) == 1, "filed once"
+    assert report["quota_requests"][0]["status"] == "APPROVED", "watched until AWS decided"
+    assert any("quota increase approved" in n["subject"] for n in incident["notifications"])
