@@ -149,6 +149,12 @@ def _metric_math(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def _sum_of_different_metrics(raw: dict[str, Any]) -> dict[str, Any]:
+    raw = _metric_math(raw)
+    raw["detail"]["configuration"]["metrics"][2]["expression"] = "SUM(METRICS())"
+    return raw
+
+
 def _single_expression(raw: dict[str, Any]) -> dict[str, Any]:
     m1 = raw["detail"]["configuration"]["metrics"][0]
     raw["detail"]["configuration"]["metrics"] = [
@@ -199,7 +205,8 @@ def _insufficient_data(raw: dict[str, Any]) -> dict[str, Any]:
             lambda raw: with_metric(raw, "InvocationThrottles", band=True),
             "no anomaly rule for metric 'InvocationThrottles'",
         ),
-        (_metric_math, "metric math over different metrics"),
+        (_metric_math, "metric math '100 * m1 / m2' is not a sum of its series"),
+        (_sum_of_different_metrics, "metric math over different metrics"),
         (_no_metric, "names no metric"),
         (_insufficient_data, "INSUFFICIENT_DATA is not actionable"),
     ],
@@ -207,6 +214,7 @@ def _insufficient_data(raw: dict[str, Any]) -> dict[str, Any]:
         "wrong-namespace",
         "unknown-metric",
         "anomaly-on-unknown-metric",
+        "metric-math-not-a-sum",
         "metric-math-over-different-metrics",
         "no-metric",
         "insufficient-data",

@@ -443,3 +443,45 @@ def test_plan_evidence_carries_the_forecast(
 
     assert plan.evidence["forecast"] == {"rpm": forecast}
     assert plan.evidence["support_plan"] == "business_or_enterprise"
+
+
+@pytest.mark.parametrize("environment", list(Environment))
+def test_a_traffic_drop_requests_nothing_and_says_where_to_look(
+    make_incident: MakeIncident, make_usage: MakeUsage, make_quotas: MakeQuotas, environment: Environment
+) -> None:
+    drop = make_incident(
+        environment=environment,
+        category=Category.TRAFFIC_DROP,
+        severity=Severity.WARNING,
+        quota_scope=QuotaScope.NONE,
+        alarm_name="opspilot-nova-lite-invocations-anomaly",
+    )
+
+    plan = _plan(drop, make_usage(**HIGH), make_quotas())
+
+    assert (plan.scenario, plan.rule, plan.actions, plan.approval_required) == (
+        Scenario.NON_QUOTA,
+        "traffic-drop-investigate",
+        [],
+        False,
+    )
+    [advice] = [r for r in plan.recommendations if r.code == "investigate_traffic_drop"]
+    assert "a client outage, a deployment that broke or stopped the calls" in advice.text
+    assert advice.evidence["alarms"] == ["opspilot-nova-lite-invocations-anomaly"]
+
+
+def test_no_quota_is_requested_for_a_signal_without_quota_scope_whatever_the_policy(
+    make_incident: MakeIncident, make_usage: MakeUsage, make_quotas: MakeQuotas
+) -> None:
+    """A custom policy that asks for quota on everything still asks nothing for a traffic drop."""
+    greedy = load_policy(
+        '{"version": 1, "guardrails": {"max_auto_increase_percent": 50}, "rules": [{"name": "always-more",'
+        ' "when": {}, "actions": ["request_quota_increase"], "approval": "not_required", "summary": "more"}]}'
+    )
+    drop = make_incident(
+        category=Category.TRAFFIC_DROP, severity=Severity.WARNING, quota_scope=QuotaScope.NONE
+    )
+
+    plan = plan_actions(drop, make_usage(**HIGH), make_quotas(), BUSINESS, greedy, SETTINGS)
+
+    assert (plan.rule, plan.actions) == ("always-more", [])

@@ -42,6 +42,7 @@ def test_bundled_policy_loads() -> None:
     assert policy.version == 1
     assert policy.guardrails.max_auto_increase_percent == 50
     assert [r.name for r in policy.rules] == [
+        "traffic-drop-investigate",
         "experimentation-recommend-only",
         "failure-investigate",
         "pilot-approve-every-change",
@@ -173,3 +174,12 @@ def test_an_empty_when_matches_everything() -> None:
     for environment in Environment:
         for scenario in Scenario:
             assert select_rule(policy, environment, scenario, Category.FAILURE).name == "catch-all"
+
+
+def test_a_traffic_drop_is_never_a_quota_request_whatever_the_environment() -> None:
+    policy = load_policy()
+
+    for environment in Environment:
+        for scenario in Scenario:
+            chosen = select_rule(policy, environment, scenario, Category.TRAFFIC_DROP)
+            assert (chosen.name, chosen.actions) == ("traffic-drop-investigate", [])

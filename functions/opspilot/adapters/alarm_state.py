@@ -1,4 +1,5 @@
-"""CloudWatch alarm definitions and states, read for classification (DescribeAlarms)."""
+"""CloudWatch alarm definitions, states and tags, read for classification (DescribeAlarms,
+ListTagsForResource)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from opspilot.adapters.aws import client, raise_translated
+from opspilot.adapters.aws import client, error_code, raise_translated
 from opspilot.domain.classify import MetricInput
 
 DESCRIBE_BATCH = 100  # DescribeAlarms accepts at most 100 names per call
@@ -21,6 +22,7 @@ class AlarmDefinition:
     reason: str
     reason_data: str | None
     metrics: list[MetricInput]
+    comparison: str | None = None  # ComparisonOperator: which way the alarm fires
 
 
 def _dims(dimensions: Iterable[dict[str, str]]) -> tuple[tuple[str, str], ...]:
@@ -65,6 +67,7 @@ def _definition(alarm: dict[str, Any]) -> AlarmDefinition:
         reason=alarm.get("StateReason", ""),
         reason_data=alarm.get("StateReasonData"),
         metrics=_inputs(alarm),
+        comparison=alarm.get("ComparisonOperator"),
     )
 
 
@@ -96,3 +99,16 @@ def in_alarm(prefix: str, region: str | None = None, cloudwatch: Any | None = No
     except ClientError as exc:
         raise_translated(exc, "DescribeAlarms")
     return found
+
+
+def tags_of(alarm_arn: str, region: str | None = None, cloudwatch: Any | None = None) -> dict[str, str]:
+    """An alarm's tags (one ListTagsForResource call): what its events carry only when the alarm
+    has tag propagation on. An alarm deleted since its event has none."""
+    cw = cloudwatch or client("cloudwatch", region)
+    try:
+        tags = cw.list_tags_for_resource(ResourceARN=alarm_arn).get("Tags", [])
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return {}
+        raise_translated(exc, "ListTagsForResource")
+    return {t["Key"]: t["Value"] for t in tags}

@@ -117,6 +117,30 @@ class IncidentStore(DynamoTable):
             )
         return owner, False
 
+    def record_suppressed(self, incident: dict[str, Any], execution_id: str, now: datetime) -> bool:
+        """Write a suppressed state change (status ``suppressed``) once: False when it is
+        recorded already. It claims no alarm, so the model's other alarms are still handled."""
+        meta = {
+            "pk": f"INCIDENT#{incident['incident_id']}",
+            "sk": "META",
+            "gsi1pk": f"MODEL#{incident['model_id']}",
+            "gsi1sk": incident["opened_at"],
+            "status": "suppressed",
+            "incident": incident,
+            "execution_id": execution_id,
+            "updated_at": iso(now),
+            "ttl": self._ttl(now),
+        }
+        try:
+            self.ddb.put_item(
+                TableName=self.table, Item=to_item(meta), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise_translated(exc, "record suppressed")
+        return True
+
     def get_incident(self, incident_id: str) -> dict[str, Any] | None:
         return self.read({"pk": f"INCIDENT#{incident_id}", "sk": "META"}, "get incident")
 

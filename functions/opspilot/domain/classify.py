@@ -2,7 +2,10 @@
 
 An alarm's metric is read from its own configuration (the event's ``configuration``, or the
 DescribeAlarms definition for the alarms a composite alarm or the model's other alarms point
-at), never from its name, so alarms OpsPilot did not create are understood too.
+at), never from its name, so alarms OpsPilot did not create are understood too. Which way it
+fires (above or below its threshold or band) comes from the alarm's ``ComparisonOperator`` when
+it is known, else from what the state change reports (the band it left, or the reason's words):
+requests or tokens falling below what is expected is a traffic drop, never quota pressure.
 """
 
 from __future__ import annotations
@@ -11,13 +14,23 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 
 from opspilot.domain.errors import InvalidAlarmEvent, UnclassifiableSignal
 from opspilot.domain.events import AlarmStateChangeEvent
 from opspilot.domain.format import iso
-from opspilot.domain.model import Category, Environment, Incident, MetricRef, QuotaScope, Severity, Signal
+from opspilot.domain.model import (
+    Category,
+    Environment,
+    Incident,
+    MetricRef,
+    QuotaScope,
+    Severity,
+    Signal,
+    Suppression,
+)
 
 BEDROCK_NAMESPACE = "AWS/Bedrock"
 MODEL_DIMENSION = "ModelId"
@@ -37,13 +50,50 @@ _THRESHOLD_RULES: dict[str, tuple[Category, Severity, QuotaScope]] = {
     "InvocationLatency": (Category.FAILURE, Severity.WARNING, QuotaScope.NONE),
 }
 
+# Metric math that adds a model's input and output tokens (e.g. SUM(METRICS()) over
+# InputTokenCount and OutputTokenCount): the tokens it processed per period, a TPM measure.
+TOKEN_METRICS = frozenset({"InputTokenCount", "OutputTokenCount"})
+TOKENS_SUM = "InputTokenCount+OutputTokenCount"
+_THRESHOLD_RULES[TOKENS_SUM] = (Category.QUOTA_PRESSURE, Severity.WARNING, QuotaScope.TPM)
+
 # anomaly-detection alarms (upper band) -> quota scope
 _ANOMALY_SCOPES: dict[str, QuotaScope] = {
     "Invocations": QuotaScope.RPM,
     "InputTokenCount": QuotaScope.TPM,
     "OutputTokenCount": QuotaScope.TPM,
+    TOKENS_SUM: QuotaScope.TPM,
     "InvocationLatency": QuotaScope.NONE,
 }
+
+# Traffic metrics: below their threshold or band, requests or tokens stopped arriving (a client
+# outage, a broken deployment, a routing change). Nothing a quota change would help.
+_TRAFFIC_METRICS = frozenset({"Invocations", *TOKEN_METRICS, TOKENS_SUM})
+
+# PutMetricAlarm's ComparisonOperator values that fire when the metric is low.
+_BELOW_OPERATORS = frozenset({"LessThanThreshold", "LessThanOrEqualToThreshold", "LessThanLowerThreshold"})
+_ABOVE_OPERATORS = frozenset(
+    {"GreaterThanThreshold", "GreaterThanOrEqualToThreshold", "GreaterThanUpperThreshold"}
+)
+# The state reason of a static-threshold alarm: "... datapoints [...] was less than the threshold"
+_REASON_DIRECTION = re.compile(r"\bwas (?:(?P<below>less)|greater) than (?:or equal to )?the threshold")
+
+# Metrics Insights alarm queries (one time series per GROUP BY value, a contributor each):
+# SELECT SUM(InvocationThrottles) FROM "AWS/Bedrock" GROUP BY ModelId ORDER BY MAX() DESC
+# SELECT AVG(InvocationLatency) FROM SCHEMA("AWS/Bedrock", ModelId) WHERE ... GROUP BY ModelId
+_INSIGHTS_QUERY = re.compile(
+    r"^\s*SELECT\s+(?P<fn>[A-Za-z]+)\s*\(\s*(?P<metric>\"[^\"]+\"|[A-Za-z0-9_.-]+)\s*\)\s+"
+    r"FROM\s+(?:SCHEMA\s*\(\s*)?(?P<namespace>\"[^\"]+\"|[A-Za-z0-9_./-]+)",
+    re.IGNORECASE,
+)
+_INSIGHTS_GROUP_BY = re.compile(r"\bGROUP\s+BY\s+(?P<keys>.+?)(?:\s+ORDER\s+BY\b|\s+LIMIT\b|$)", re.I | re.S)
+_INSIGHTS_STATS = {"SUM": "Sum", "AVG": "Average", "MAX": "Maximum", "MIN": "Minimum", "COUNT": "SampleCount"}
+
+# Metric math that adds its series up: "m1 + m2", "SUM(METRICS())", "SUM([m1, m2])".
+_SUM_OF_IDS = re.compile(r"^\s*[A-Za-z]\w*(?:\s*\+\s*[A-Za-z]\w*)+\s*$")
+_SUM_FUNCTION = re.compile(
+    r"^\s*SUM\s*\(\s*(?:METRICS\s*\(\s*(?:\"[^\"]*\"|'[^']*')?\s*\)|\[\s*[A-Za-z]\w*(?:\s*,\s*[A-Za-z]\w*)*\s*\])\s*\)\s*$",
+    re.IGNORECASE,
+)
 
 _PER_MINUTE_STATS = frozenset({"Sum", "SampleCount"})
 
@@ -62,25 +112,89 @@ class MetricInput:
     return_data: bool | None = None
 
 
+def is_sum(expression: str) -> bool:
+    """Metric math that adds its series: ``m1 + m2``, ``SUM(METRICS())``, ``SUM([m1, m2])``."""
+    return bool(_SUM_OF_IDS.match(expression) or _SUM_FUNCTION.match(expression))
+
+
+def insights_query(metrics: Sequence[MetricInput]) -> MetricInput | None:
+    """The Metrics Insights query (``SELECT ...``) a multi-time-series alarm evaluates, if any."""
+    return next(
+        (m for m in metrics if m.expression and m.expression.lstrip().upper().startswith("SELECT")), None
+    )
+
+
+def _unquote(text: str) -> str:
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
+
+
+def insights_group_by(query: str) -> list[str]:
+    """The GROUP BY keys of a Metrics Insights query: the attributes that name a contributor."""
+    match = _INSIGHTS_GROUP_BY.search(query)
+    if not match:
+        return []
+    return [_unquote(k.strip()) for k in match.group("keys").split(",") if k.strip()]
+
+
+def insights_metric(
+    alarm_name: str, query: MetricInput, contributor: dict[str, str] | None = None
+) -> MetricRef:
+    """What a Metrics Insights alarm evaluates, for one contributor (its GROUP BY attributes are
+    that time series' dimensions) or, without one, for the alarm as a whole."""
+    text = query.expression or ""
+    match = _INSIGHTS_QUERY.match(text)
+    stat = _INSIGHTS_STATS.get(match.group("fn").upper()) if match else None
+    if match is None or stat is None:
+        raise UnclassifiableSignal(
+            f"alarm '{alarm_name}': Metrics Insights query {text!r} is not "
+            "SELECT SUM|AVG|MAX|MIN|COUNT(<metric>) FROM <namespace>"
+        )
+    return MetricRef(
+        namespace=_unquote(match.group("namespace")),
+        name=_unquote(match.group("metric")),
+        dimensions=dict(contributor or {}),
+        stat=stat,
+        period=int(query.period or 60),
+        expression=text,
+    )
+
+
 def metric_of(alarm_name: str, metrics: Sequence[MetricInput]) -> MetricRef:
-    """The metric an alarm evaluates: one metric, one metric with an anomaly band, or metric
-    math over several series of the same metric (e.g. the sum over sibling inference profiles)."""
+    """The metric an alarm evaluates: one metric, one metric with an anomaly band, metric math
+    that sums several series of the same metric (e.g. over sibling inference profiles), metric
+    math that sums a model's input and output tokens, or a Metrics Insights query."""
     stats = [m for m in metrics if m.name is not None]
     expressions = [m for m in metrics if m.expression]
     anomaly = [m for m in expressions if "ANOMALY_DETECTION_BAND" in (m.expression or "")]
     if not stats:
+        query = insights_query(metrics)
+        if query is not None:
+            return insights_metric(alarm_name, query)
         raise UnclassifiableSignal(f"alarm '{alarm_name}': its configuration names no metric")
-    names = {(m.namespace, m.name, m.stat, m.period) for m in stats}
-    if len(names) != 1:
-        described = ", ".join(sorted({f"{m.namespace}/{m.name}" for m in stats}))
-        raise UnclassifiableSignal(
-            f"alarm '{alarm_name}': metric math over different metrics or statistics ({described}) "
-            "has no single meaning OpsPilot can reason about"
-        )
     math = [m for m in expressions if m not in anomaly]
     if len(stats) > 1 and not math:
         raise UnclassifiableSignal(
             f"alarm '{alarm_name}': {len(stats)} metrics and no expression combining them"
+        )
+    if len(stats) > 1 and not all(is_sum(m.expression or "") for m in math):
+        expression = next(m.expression for m in math if not is_sum(m.expression or ""))
+        raise UnclassifiableSignal(
+            f"alarm '{alarm_name}': metric math {expression!r} is not a sum of its series; "
+            "OpsPilot reads sums only"
+        )
+    name: str | None = None
+    names = {(m.namespace, m.name, m.stat, m.period) for m in stats}
+    if len(names) == 1:
+        name = stats[0].name
+    elif {(m.namespace, m.stat, m.period) for m in stats} == {
+        (BEDROCK_NAMESPACE, stats[0].stat, stats[0].period)
+    } and {m.name for m in stats} == TOKEN_METRICS:
+        name = TOKENS_SUM  # input + output tokens of the same model(s): tokens per period
+    if name is None:
+        described = ", ".join(sorted({f"{m.namespace}/{m.name} ({m.stat}, {m.period}s)" for m in stats}))
+        raise UnclassifiableSignal(
+            f"alarm '{alarm_name}': metric math over different metrics or statistics ({described}) "
+            "has no single meaning OpsPilot can reason about"
         )
     first = stats[0]
     dims = dict(first.dimensions)
@@ -94,7 +208,7 @@ def metric_of(alarm_name: str, metrics: Sequence[MetricInput]) -> MetricRef:
             dims[MODEL_DIMENSION] = first_model
     return MetricRef(
         namespace=str(first.namespace),
-        name=str(first.name),
+        name=name,
         dimensions=dims,
         stat=str(first.stat),
         period=int(first.period or 60),
@@ -127,7 +241,38 @@ def per_minute(
     return observed, limit
 
 
-def classify_metric(alarm_name: str, state: str, metric: MetricRef, reason: str = "") -> Signal:
+def fires_below(
+    metric: MetricRef, comparison: str | None, reason: str = "", reason_data: str | None = None
+) -> bool:
+    """Whether the alarm fires because its metric is low: its ``ComparisonOperator`` when known
+    (DescribeAlarms), else what the state change reports. A state-change event carries no
+    operator: an anomaly alarm's ``reasonData`` holds the band (``recentLowerThresholds``,
+    ``recentUpperThresholds``) around ``recentDatapoints``, and a static threshold's reason says
+    "was less than the threshold"."""
+    if comparison in _BELOW_OPERATORS:
+        return True
+    if comparison in _ABOVE_OPERATORS:
+        return False
+    data: object = None
+    with suppress(json.JSONDecodeError):
+        data = json.loads(reason_data or "")
+    if isinstance(data, dict) and isinstance(data.get("recentLowerThresholds"), list):
+        points = [p for p in data.get("recentDatapoints") or [] if isinstance(p, int | float)]
+        lower = [t for t in data["recentLowerThresholds"] if isinstance(t, int | float)]
+        upper = [t for t in data.get("recentUpperThresholds") or [] if isinstance(t, int | float)]
+        under = any(p < t for p, t in zip(points, lower, strict=False))
+        over = any(p > t for p, t in zip(points, upper, strict=False))
+        return under and not over
+    if metric.anomaly_band:
+        return False
+    found = _REASON_DIRECTION.search(reason or "")
+    return bool(found and found.group("below"))
+
+
+def classify_metric(
+    alarm_name: str, state: str, metric: MetricRef, reason: str = "", below: bool = False
+) -> Signal:
+    """One alarm's signal. ``below``: it fires when its metric is low (:func:`fires_below`)."""
     if metric.namespace != BEDROCK_NAMESPACE:
         raise UnclassifiableSignal(
             f"alarm '{alarm_name}': namespace '{metric.namespace}' is not {BEDROCK_NAMESPACE}"
@@ -144,6 +289,19 @@ def classify_metric(alarm_name: str, state: str, metric: MetricRef, reason: str 
         )
     if state != "ALARM":
         raise UnclassifiableSignal(f"alarm '{alarm_name}': state {state} is not actionable")
+    if below:
+        # Fewer requests or tokens than expected: a client outage, a broken deployment. Latency
+        # or errors below their threshold are good news. Neither is a reason to ask for quota.
+        category = Category.TRAFFIC_DROP if metric.name in _TRAFFIC_METRICS else Category.ANOMALY
+        return Signal(
+            alarm_name=alarm_name,
+            state="ALARM",
+            metric=metric,
+            category=category,
+            severity=Severity.WARNING,
+            quota_scope=QuotaScope.NONE,
+            reason=reason,
+        )
     if metric.anomaly_band:
         scope = _ANOMALY_SCOPES.get(metric.name)
         if scope is None:
@@ -213,7 +371,13 @@ def triggering_alarms(alarm_name: str, reason_data: str | None) -> list[str]:
     return names
 
 
-_PRIMARY_ORDER = (Category.QUOTA_PRESSURE, Category.FAILURE, Category.ANOMALY, Category.RECOVERY)
+_PRIMARY_ORDER = (
+    Category.QUOTA_PRESSURE,
+    Category.FAILURE,
+    Category.TRAFFIC_DROP,
+    Category.ANOMALY,
+    Category.RECOVERY,
+)
 
 
 def combine(signals: Iterable[Signal]) -> tuple[Category, Severity, QuotaScope, list[Category]]:
@@ -285,7 +449,7 @@ def inputs_from_event(metrics: Iterable[object]) -> list[MetricInput]:
                 name=stat.metric.name if stat else None,
                 dimensions=tuple(sorted(stat.metric.dimensions.items())) if stat else (),
                 stat=stat.stat if stat else None,
-                period=stat.period if stat else None,
+                period=stat.period if stat else getattr(m, "period", None),
                 expression=getattr(m, "expression", None),
                 return_data=getattr(m, "return_data", None),
             )
@@ -294,19 +458,65 @@ def inputs_from_event(metrics: Iterable[object]) -> list[MetricInput]:
 
 
 def alarm_signal(
-    alarm_name: str, state: str, metrics: Sequence[MetricInput], reason: str, reason_data: str | None
+    alarm_name: str,
+    state: str,
+    metrics: Sequence[MetricInput],
+    reason: str,
+    reason_data: str | None,
+    comparison: str | None = None,
 ) -> Signal:
-    """One alarm, classified from its own metric list, with its own figures per minute."""
+    """One alarm, classified from its own metric list, with its own figures per minute.
+    ``comparison``: its ComparisonOperator, when known (DescribeAlarms)."""
     metric = metric_of(alarm_name, metrics)
     observed, threshold = per_minute(alarm_name, metric, reason_data)
-    signal = classify_metric(alarm_name, state, metric, reason)
+    below = fires_below(metric, comparison, reason, reason_data)
+    signal = classify_metric(alarm_name, state, metric, reason, below)
     return signal.replace(observed_per_minute=observed, threshold_per_minute=threshold)
 
 
-def event_signal(alarm: AlarmStateChangeEvent) -> Signal | None:
-    """The signal the event carries by itself: its own alarm's, or a composite alarm's recovery.
-    None for a composite alarm in ALARM: the alarms it names as triggering it must be read."""
+def alarm_key(alarm: AlarmStateChangeEvent) -> str:
+    """What the event's incident is keyed on: the alarm, or for a Metrics Insights contributor
+    the alarm and that contributor (each contributor is its own time series, and incident)."""
+    contributor = alarm.detail.alarm_contributor
+    if alarm.is_contributor and contributor is not None:
+        return f"{alarm.detail.alarm_name} [{contributor.id}]"
+    return alarm.detail.alarm_name
+
+
+def handled_per_contributor(alarm: AlarmStateChangeEvent) -> bool:
+    """The alarm-level state change of a Metrics Insights alarm (one query over many time
+    series, e.g. ``GROUP BY ModelId``). Its reason only counts contributors ("6 out of 6 time
+    series evaluated to ALARM"); CloudWatch sends a contributor event for each time series, and
+    those are classified, one incident per contributor."""
+    if alarm.is_contributor or alarm.is_composite:
+        return False
+    inputs = inputs_from_event(alarm.detail.configuration.metrics)
+    return not any(m.name for m in inputs) and insights_query(inputs) is not None
+
+
+def contributor_signal(alarm: AlarmStateChangeEvent) -> Signal:
+    """A Metrics Insights contributor's state change: the query's metric, with the
+    contributor's attributes (e.g. ``ModelId``) as its dimensions."""
     detail = alarm.detail
+    contributor = detail.alarm_contributor
+    query = insights_query(inputs_from_event(detail.configuration.metrics))
+    if contributor is None or query is None:
+        raise UnclassifiableSignal(
+            f"alarm '{detail.alarm_name}': a contributor state change without its Metrics Insights query"
+        )
+    metric = insights_metric(detail.alarm_name, query, contributor.attributes)
+    below = fires_below(metric, None, detail.state.reason, detail.state.reason_data)
+    signal = classify_metric(alarm_key(alarm), detail.state.value, metric, detail.state.reason, below)
+    return signal
+
+
+def event_signal(alarm: AlarmStateChangeEvent) -> Signal | None:
+    """The signal the event carries by itself: its own alarm's, a Metrics Insights contributor's,
+    or a composite alarm's recovery. None for a composite alarm in ALARM: the alarms it names as
+    triggering it must be read."""
+    detail = alarm.detail
+    if alarm.is_contributor:
+        return contributor_signal(alarm)
     if not alarm.is_composite:
         inputs = inputs_from_event(detail.configuration.metrics)
         state = detail.state
@@ -316,21 +526,64 @@ def event_signal(alarm: AlarmStateChangeEvent) -> Signal | None:
     return None
 
 
-def incident_model(alarm: AlarmStateChangeEvent, first: Signal) -> str:
-    """The model the incident is about (a composite's recovery: its tag, else ``composite``)."""
-    tags = alarm.detail.alarm_tags
+def suppression_of(alarm: AlarmStateChangeEvent) -> Suppression | None:
+    """Why the alarm's actions are held back, if they are: a mute rule (``muteDetail``, named by
+    its ARN) or a composite alarm's suppressor alarm (``state.actionsSuppressedBy``:
+    ``WaitPeriod``, ``ExtensionPeriod`` or ``Alarm``, the suppressor named by
+    ``configuration.actionsSuppressor``). A person chose that silence: OpsPilot records the
+    state change and says so once, and acts on nothing."""
+    detail = alarm.detail
+    if detail.mute_detail is not None:
+        mute = detail.mute_detail
+        window = " to ".join(w for w in (mute.mute_window_start, mute.mute_window_end) if w)
+        return Suppression(
+            kind="mute_rule",
+            by=mute.rule_name,
+            arn=mute.muted_by_arn,
+            reason=f"muted by alarm mute rule {mute.rule_name}" + (f" ({window})" if window else ""),
+            window_start=mute.mute_window_start,
+            window_end=mute.mute_window_end,
+        )
+    state = detail.state
+    if state.actions_suppressed_by:
+        suppressor = detail.configuration.actions_suppressor
+        reason = state.actions_suppressed_reason or f"Actions suppressed by {state.actions_suppressed_by}"
+        return Suppression(
+            kind="suppressor_alarm",
+            by=suppressor or state.actions_suppressed_by,
+            reason=f"{reason}" + (f" (suppressor alarm {suppressor})" if suppressor else ""),
+            suppressed_by=state.actions_suppressed_by,
+        )
+    return None
+
+
+def suppression_id(alarm: AlarmStateChangeEvent, suppression: Suppression) -> str:
+    """One record per alarm and silence: the repeats of a muted alarm within one mute window,
+    or of one suppressed transition of a composite, are announced once."""
+    moment = suppression.window_start if suppression.kind == "mute_rule" else alarm.detail.state.timestamp
+    return incident_id_for(f"suppressed|{alarm_key(alarm)}|{suppression.arn or suppression.by}|{moment}")
+
+
+def incident_model(alarm: AlarmStateChangeEvent, first: Signal, tags: dict[str, str] | None = None) -> str:
+    """The model the incident is about (a composite's recovery: its tag, else ``composite``).
+    ``tags``: the alarm's tags (the event's, or read from the alarm when it carries none)."""
+    tags = alarm.tags if tags is None else tags
     if alarm.is_composite and first.category is Category.RECOVERY:
         return tags.get(MODEL_TAG) or "composite"
     return model_id_of(alarm.detail.alarm_name, first.metric, tags)
 
 
 def build_incident(
-    alarm: AlarmStateChangeEvent, model_id: str, signals: list[Signal], default_environment: Environment
+    alarm: AlarmStateChangeEvent,
+    model_id: str,
+    signals: list[Signal],
+    default_environment: Environment,
+    tags: dict[str, str] | None = None,
 ) -> Incident:
     """The incident the event opens (before the store says whether it joins an open one): its
-    classification from every signal, the triggering one first."""
+    classification from every signal, the triggering one first. ``tags``: see :func:`incident_model`."""
     category, severity, scope, categories = combine(signals)
-    tags = alarm.detail.alarm_tags
+    tags = alarm.tags if tags is None else tags
     return Incident(
         incident_id=incident_id_for(alarm.id),
         model_id=model_id,
@@ -340,7 +593,7 @@ def build_incident(
         category=category,
         severity=severity,
         quota_scope=scope,
-        alarm_name=alarm.detail.alarm_name,
+        alarm_name=alarm_key(alarm),
         signals=signals,
         categories=categories,
         owner=tags.get(OWNER_TAG),

@@ -371,7 +371,10 @@ def _rule_actions(
     actions: list[PlannedAction] = []
     for action_type in rule.actions:
         if action_type is ActionType.REQUEST_QUOTA_INCREASE:
-            for kind in _kinds(incident.quota_scope):
+            # no signal says anything about a quota (a traffic drop, server errors): whatever a
+            # custom policy says, there is no quota to request
+            kinds = [] if incident.quota_scope is QuotaScope.NONE else _kinds(incident.quota_scope)
+            for kind in kinds:
                 quota, verdict = _quota(quotas, kind), verdicts.get(kind)
                 if quota is None or verdict is None or verdict.desired is None:
                     continue  # no quota, or the governor refused (Plan.refusals says why)

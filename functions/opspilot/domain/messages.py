@@ -101,6 +101,28 @@ def opened(incident: dict[str, Any]) -> Outcome:
     )
 
 
+def suppressed(incident: dict[str, Any]) -> Outcome:
+    """A state change whose actions a person silenced (a mute rule or a suppressor alarm): what
+    fired, who silenced it, and that nothing was done. Sent once per alarm and silence."""
+    why = incident.get("suppression") or {}
+    subject = f"[OpsPilot] suppressed ({incident.get('severity', '')}): {incident.get('model_id')}"
+    lines = [
+        *_header(incident),
+        "Signals:   " + ", ".join(str(s.get("alarm_name")) for s in incident.get("signals") or []),
+        f"Silenced:  {why.get('reason')}",
+        "",
+        "The alarm's actions are held back, so OpsPilot acted on nothing: no quota request, no support",
+        "case. If the alarm still fires once the silence ends, CloudWatch reports it again and",
+        "OpsPilot handles it then.",
+    ]
+    return Outcome(
+        incident_id=str(incident.get("incident_id")),
+        severity=Severity(incident.get("severity", "warning")),
+        subject=subject[:100],
+        message="\n".join(lines),
+    )
+
+
 def failure(incident_id: str, context: dict[str, Any], error: str, cause: str) -> Outcome:
     subject = (
         f"[OpsPilot] FAILED {context.get('model_id') or context.get('alarm_name') or incident_id}: {error}"

@@ -19,6 +19,7 @@ class Category(StrEnum):
     FAILURE = "failure"
     QUOTA_PRESSURE = "quota_pressure"
     ANOMALY = "anomaly"
+    TRAFFIC_DROP = "traffic_drop"  # requests or tokens below their threshold or band: investigate
     RECOVERY = "recovery"
 
 
@@ -90,6 +91,28 @@ class Signal(Record):
     threshold_per_minute: float | None = None
 
 
+class Disposition(StrEnum):
+    """What the workflow does with a classified event (``RouteByCategory`` reads it)."""
+
+    INCIDENT = "incident"  # open (or join) an incident and handle it
+    SUPPRESSED = "suppressed"  # a mute rule or a suppressor alarm holds the actions: record, announce once
+    PER_CONTRIBUTOR = (
+        "per_contributor"  # a Metrics Insights alarm's own change: its contributors' events count
+    )
+
+
+class Suppression(Record):
+    """Why an alarm's actions are held back (events.py: ``muteDetail``, ``actionsSuppressedBy``)."""
+
+    kind: str  # "mute_rule" or "suppressor_alarm"
+    by: str  # the mute rule's name, or the suppressor alarm's name
+    reason: str  # for people: "muted by alarm mute rule testMute (2026-01-01T10:00 to ...)"
+    arn: str | None = None  # the mute rule's ARN
+    window_start: str | None = None  # the mute window, as the event gives it
+    window_end: str | None = None
+    suppressed_by: str | None = None  # WaitPeriod, ExtensionPeriod or Alarm
+
+
 class Incident(Record):
     """What the Classify step hands to the rest of the workflow."""
 
@@ -108,6 +131,8 @@ class Incident(Record):
     opened_notice: Outcome | None = None  # the "opened" notification, for a new incident only
     opened_at: str
     attached: bool = False  # True when this event joined an incident another execution owns
+    disposition: Disposition = Disposition.INCIDENT
+    suppression: Suppression | None = None  # set when disposition is "suppressed"
 
 
 class UsageSummary(Record):

@@ -133,10 +133,28 @@ def _experimentation(incident: Incident) -> Recommendation | None:
     )
 
 
+def _traffic_drop(incident: Incident, usage: UsageSummary) -> Recommendation | None:
+    """Requests or tokens below the alarm's threshold or band: the callers, not the quota."""
+    drops = [s for s in incident.signals if s.category is Category.TRAFFIC_DROP]
+    if not drops:
+        return None
+    evidence: dict[str, object] = {"alarms": [s.alarm_name for s in drops]}
+    if usage.steady_rpm is not None:
+        evidence["steady_rpm_14d"] = usage.steady_rpm
+    return Recommendation(
+        code="investigate_traffic_drop",
+        text=f"Traffic to {incident.model_id} fell below what {drops[0].alarm_name} expects. Check the "
+        "callers before anything else: a client outage, a deployment that broke or stopped the calls, "
+        "a routing, credentials or endpoint change. A quota change would not bring the traffic back.",
+        evidence=evidence,
+    )
+
+
 def recommend(
     incident: Incident, usage: UsageSummary, quotas: QuotaContext, scenario: Scenario
 ) -> list[Recommendation]:
     found = [
+        _traffic_drop(incident, usage),
         _profile(incident, quotas, scenario),
         _prompt_caching(usage),
         _max_tokens(usage),
