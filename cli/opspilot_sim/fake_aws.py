@@ -310,6 +310,9 @@ class SimulatedAws:
         self.faults = FaultPlan()
         self._calls: list[ApiCall] = []
         self.metrics = MetricStore()
+        # PutMetricAlarm's ActionConfiguration per alarm name: moto 5.2.5 neither keeps nor
+        # returns it, so the world remembers it and adds it to DescribeAlarms (after_call)
+        self.alarm_action_configuration: dict[str, dict[str, Any]] = {}
         self._decisions: dict[str, tuple[str, int]] = {}
         self._looks: dict[str, int] = {}
         self.inference_profiles = InferenceProfiles(account_id)
@@ -511,6 +514,31 @@ class SimulatedAws:
         call = ApiCall(model.service_model.service_name, model.name, context.get("opspilot_params", {}))
         with self._lock:
             self._calls.append(call)
+
+    def after_call(
+        self, model: OperationModel, parsed: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        """``after-call`` handler: what moto leaves out of CloudWatch alarms. A PutMetricAlarm that
+        succeeded sets (or, without the member, clears) the alarm's ``ActionConfiguration``;
+        DescribeAlarms returns it as CloudWatch does; DeleteAlarms forgets it."""
+        if model.service_model.service_name != CLOUDWATCH or "Error" in parsed:
+            return
+        params = context.get("opspilot_params", {})
+        with self._lock:
+            if model.name == "PutMetricAlarm":
+                config = params.get("ActionConfiguration")
+                if config:
+                    self.alarm_action_configuration[params["AlarmName"]] = copy.deepcopy(config)
+                else:
+                    self.alarm_action_configuration.pop(params.get("AlarmName", ""), None)
+            elif model.name == "DeleteAlarms":
+                for name in params.get("AlarmNames", []):
+                    self.alarm_action_configuration.pop(name, None)
+            elif model.name == "DescribeAlarms":
+                for alarm in parsed.get("MetricAlarms", []):
+                    config = self.alarm_action_configuration.get(alarm.get("AlarmName", ""))
+                    if config:
+                        alarm["ActionConfiguration"] = copy.deepcopy(config)
 
     def before_send(self, request: AWSPreparedRequest, event_name: str = "", **_: Any) -> AWSResponse | None:
         """``before-send`` handler: answer queued faults and simulated operations, else None."""
@@ -871,7 +899,12 @@ def install(world: SimulatedAws | None = None) -> SimulatedAws:
             handlers.append(send)
         else:
             moto_entry, handlers[index] = handlers[index], send
-        entries = [send, ("before-parameter-build", world.capture_params), ("before-call", world.record_call)]
+        entries = [
+            send,
+            ("before-parameter-build", world.capture_params),
+            ("before-call", world.record_call),
+            ("after-call", world.after_call),
+        ]
         handlers.extend(entries[1:])
         _installed = _Installation(world, entries, moto_entry)
         boto3.DEFAULT_SESSION = None
@@ -919,3 +952,4 @@ def attach(client: BaseClient, world: SimulatedAws) -> None:
     events.register_first("before-send", cast("Callable[..., None]", _ChainedSend(world, stubber)))
     events.register("before-parameter-build", world.capture_params)
     events.register("before-call", world.record_call)
+    events.register("after-call", world.after_call)

@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 
 from opspilot.adapters.registry import ENTRY, REGISTRY_PK, RegistryStore
+from opspilot.domain.model_alarms import propagates_tags
 from opspilot_sim.eventpattern import matches
 from opspilot_sim.scenario import entries_of, provisioned_names
 from opspilot_sim.stack import SimulatedStack
@@ -207,7 +208,7 @@ def provisioned_alarm_event(
         reason,
         json.dumps(reason_data),
         configuration,
-        alarm["tags"],
+        alarm["tags"] if propagates_tags(described) else None,
         event_id,
         at,
     )

@@ -122,6 +122,8 @@ def alarm_definition(alarm: dict[str, Any]) -> dict[str, Any]:
         "TreatMissingData": "notBreaching",
         "Tags": [{"Key": k, "Value": v} for k, v in alarm.get("tags", {}).items()],
     }
+    if alarm.get("tag_propagation"):
+        common["ActionConfiguration"] = {"AlarmTagsPropagation": {"Enabled": True}}
     if alarm.get("sum_of"):
         series: list[dict[str, Any]] = [
             {
@@ -228,7 +230,7 @@ def alarm_event(
         reason,
         reason_data,
         configuration,
-        alarm.get("tags"),
+        dict(alarm.get("tags") or {}) if alarm.get("tag_propagation") else None,
         event_id,
         at,
     )
@@ -246,7 +248,9 @@ def state_change_event(
     event_id: str,
     at: datetime,
 ) -> dict[str, Any]:
-    """The "CloudWatch Alarm State Change" EventBridge envelope, as CloudWatch sends it."""
+    """The "CloudWatch Alarm State Change" EventBridge envelope, as CloudWatch sends it.
+    ``tags``: the alarm's tags when it has tag propagation on (``alarmTags`` and
+    ``alarmTagsStatus``); None when it has not, and the event carries no tags."""
     stamp = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
     region, account = arn.split(":")[3], arn.split(":")[4]
     detail: dict[str, Any] = {
@@ -255,8 +259,9 @@ def state_change_event(
         "previousState": {"value": previous, "reason": "", "timestamp": stamp},
         "configuration": configuration,
     }
-    if tags:
+    if tags is not None:
         detail["alarmTags"] = dict(tags)
+        detail["alarmTagsStatus"] = "SUCCESS"  # the tags were retrieved (alarm-tags-in-notifications)
     return {
         "version": "0",
         "id": event_id,

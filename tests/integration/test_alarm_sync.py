@@ -322,3 +322,41 @@ def test_a_refused_alarm_write_is_reported_and_retried_by_the_next_run(env: Env)
     (message,) = [n for n in env.notifications() if "threshold sync" in n.get("Subject", "")]
     assert message["Subject"] == "[OpsPilot] alarm threshold sync: alarm writes failed"
     assert env.sync({"reason": "schedule"})["created"] == 1 and len(env.alarms()) == 10
+
+
+def test_every_provisioned_alarm_sends_its_tags_in_its_events(env: Env) -> None:
+    """ActionConfiguration.AlarmTagsPropagation on: the state-change events carry alarmTags."""
+    env.register(NOVA)
+    env.registry_changed(NOVA)
+
+    puts = env.world.calls_to("cloudwatch", "PutMetricAlarm")
+    assert len(puts) == 10
+    assert {json.dumps(c.params.get("ActionConfiguration")) for c in puts} == {
+        '{"AlarmTagsPropagation": {"Enabled": true}}'
+    }
+    assert {json.dumps(a.get("ActionConfiguration")) for a in env.alarms().values()} == {
+        '{"AlarmTagsPropagation": {"Enabled": true}}'
+    }
+
+
+def test_an_alarm_written_before_tag_propagation_is_rewritten_once(provisioned: Env) -> None:
+    """An upgraded stack: alarms the sync wrote without propagation get it at the next full run."""
+    alarm = provisioned.alarms()[NOVA_RPM_ALARM]
+    keep = ("AlarmName", "AlarmDescription", "ActionsEnabled", "MetricName", "Namespace", "Statistic")
+    old = {k: alarm[k] for k in (*keep, "Dimensions", "Period", "EvaluationPeriods", "DatapointsToAlarm")}
+    old |= {k: alarm[k] for k in ("Threshold", "ComparisonOperator", "TreatMissingData")}
+    provisioned.cw.put_metric_alarm(**old)  # as the previous version wrote it
+    assert "ActionConfiguration" not in provisioned.alarms()[NOVA_RPM_ALARM]
+    provisioned.world.clear_calls()
+
+    provisioned.sync({"reason": "reconcile", "full": True})
+
+    (put,) = provisioned.world.calls_to("cloudwatch", "PutMetricAlarm")
+    assert (put.params["AlarmName"], put.params["ActionConfiguration"]) == (
+        NOVA_RPM_ALARM,
+        {"AlarmTagsPropagation": {"Enabled": True}},
+    )
+    assert put.params["Threshold"] == 800
+    provisioned.world.clear_calls()
+    provisioned.sync({"reason": "reconcile", "full": True})
+    assert provisioned.writes() == {}

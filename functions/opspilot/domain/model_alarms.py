@@ -33,6 +33,21 @@ QUOTA_MODEL_TAG = "opspilot:quota-model-id"
 INCREASE_TAG = "opspilot:increase-percent"
 NOTIFY_TAG = "opspilot:notify"
 
+# Every alarm OpsPilot writes carries its tags in its state-change events (``alarmTags``), so the
+# workflow reads the model, environment and owner without a ListTagsForResource call. All tags
+# (no IncludedTagKeys): "If you specify neither, all of the alarm's tags are included" (the
+# AlarmTagsPropagation shape in botocore's cloudwatch model). Creating or updating such an alarm
+# needs cloudwatch:ListTagsForResource on it (same shape's documentation). The member is newer
+# than the Lambda runtime's boto3: functions/requirements.txt pins the boto3 that knows it.
+TAG_PROPAGATION = {"AlarmTagsPropagation": {"Enabled": True}}
+
+
+def propagates_tags(alarm: Mapping[str, Any]) -> bool:
+    """Whether an alarm (DescribeAlarms' ``MetricAlarm``, or PutMetricAlarm parameters) sends
+    its tags in its state-change events."""
+    config = alarm.get("ActionConfiguration") or {}
+    return bool((config.get("AlarmTagsPropagation") or {}).get("Enabled"))
+
 
 @dataclass(frozen=True)
 class StackDefaults:
@@ -209,6 +224,7 @@ def desired_alarms(
                 "change the registry entry, not this alarm."
             )[:1024],
             "ActionsEnabled": True,
+            "ActionConfiguration": {k: dict(v) for k, v in TAG_PROPAGATION.items()},
             "AlarmActions": list(entry.notify),
             "OKActions": list(entry.notify),
             "EvaluationPeriods": periods,
@@ -326,6 +342,7 @@ _PUT_FIELDS = (
     "EvaluateLowSampleCountPercentile",
     "Metrics",
     "ThresholdMetricId",
+    "ActionConfiguration",
 )
 _QUERY_FIELDS = ("Id", "MetricStat", "Expression", "Label", "ReturnData", "Period", "AccountId")
 
@@ -394,6 +411,7 @@ def _view(source: Mapping[str, Any]) -> dict[str, Any]:
         "ComparisonOperator": source.get("ComparisonOperator"),
         "TreatMissingData": source.get("TreatMissingData") or "missing",
         "ThresholdMetricId": source.get("ThresholdMetricId"),
+        "TagPropagation": propagates_tags(source),  # an alarm written before it was on is rewritten once
         "Metric": _metric_view(source),
     }
 
