@@ -564,14 +564,23 @@ def test_pending_approvals_are_a_metric(
 # ------------------------------------------------------------------------------- fixtures
 
 
+def for_link(event: dict[str, Any], link: str) -> dict[str, Any]:
+    """A fixture as API Gateway would send it for another link: the path and its parameter."""
+    fixture_id = event["pathParameters"]["approval_id"]
+    event["rawPath"] = event["rawPath"].replace(fixture_id, link)
+    event["requestContext"]["http"]["path"] = event["requestContext"]["http"]["path"].replace(
+        fixture_id, link
+    )
+    event["pathParameters"]["approval_id"] = link
+    return event
+
+
 def test_the_real_shape_fixtures_are_understood(
     approval: ApprovalStore, sfn: Stubber, stack: SimulatedStack
 ) -> None:
-    event = json.loads((EVENTS / "approval-get.json").read_text())
-    event["pathParameters"]["approval_id"] = LEAD_LINK
+    event = for_link(json.loads((EVENTS / "approval-get.json").read_text()), LEAD_LINK)
     assert handle(event)["statusCode"] == 200
-    posted = json.loads((EVENTS / "approval-post.json").read_text())
-    posted["pathParameters"]["approval_id"] = LEAD_LINK
+    posted = for_link(json.loads((EVENTS / "approval-post.json").read_text()), LEAD_LINK)
     assert b"&decision=approve&" in base64.b64decode(posted["body"])
     page = handle(posted)  # the fixture's token belongs to no real approval: refused, nothing changes
     assert page["statusCode"] == 403 and "Form not accepted" in page["body"]

@@ -1,5 +1,9 @@
 """Approval callbacks (HTTP API, payload 2.0): GET and HEAD show the confirm page, POST decides.
 
+Routed by Powertools' ``APIGatewayHttpResolver``: one route for ``/approvals/<approval_id>``, the
+refusals of a form mapped to their pages in one exception handler, and every other path or method
+answered by the not-found handler (404 unknown link, 405 with ``Allow``).
+
 GET and HEAD never decide anything: link scanners in mail and chat open links before people do.
 A POST must carry the page's anti-forgery token; the decision is a conditional update
 PENDING -> DECIDED of the approval request (once, for every approver's link), then
@@ -15,6 +19,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
@@ -43,15 +48,16 @@ from opspilot.domain.format import iso
 from opspilot.handlers._approval_runtime import approvals, count, publishes_metrics, record_pending
 from opspilot.handlers._runtime import bind_execution, logger, now, store
 
-ALLOWED = "GET, HEAD, POST"
+ALLOWED_METHODS = ("GET", "HEAD", "POST")
 
 
-def _respond(status: int, document: str, method: str, **extra: str) -> dict[str, Any]:
-    return {
-        "statusCode": status,
-        "headers": {**pages.HEADERS, **extra},
-        "body": "" if method == "HEAD" else document,
-    }
+def _respond(status: int, document: str, method: str, **extra: str) -> Response[str]:
+    """Every answer is a page (HEAD: its headers only), with the pages' security headers."""
+    return Response(
+        status_code=status,
+        body="" if method == "HEAD" else document,
+        headers={**pages.HEADERS, **extra},
+    )
 
 
 def _closed(state: LinkState, request: dict[str, Any]) -> tuple[int, str]:
@@ -203,17 +209,16 @@ def _safely(write: Callable[..., bool], *args: Any, **kwargs: Any) -> bool:
         return False
 
 
-@logger.inject_lambda_context(clear_state=True)
-@publishes_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    method = str(((event.get("requestContext") or {}).get("http") or {}).get("method", "GET")).upper()
-    if method not in {"GET", "HEAD", "POST"}:
-        page = pages.refusal_page("Method not allowed", "Open the link, then use the page's buttons.")
-        return _respond(405, page, method, allow=ALLOWED)
-    link_id = str((event.get("pathParameters") or {}).get("approval_id", ""))
-    if not LINK_ID.match(link_id):
+app = APIGatewayHttpResolver()
+
+
+@app.route("/approvals/<approval_id>", method=["GET", "HEAD", "POST"])
+def approval(approval_id: str) -> Response[str]:
+    """GET and HEAD show the page (never decide); POST decides, with the page's token."""
+    event, method = app.current_event.raw_event, app.current_event.request_context.http.method.upper()
+    if not LINK_ID.match(approval_id):
         return _respond(404, pages.unknown_link_page(), method)
-    link_hash = link_key(link_id)
+    link_hash = link_key(approval_id)
     logger.append_keys(link=log_label(link_hash))
     link = approvals().get_link(link_hash)
     request = approvals().get_request(str(link["ref"])) if link else None
@@ -233,9 +238,29 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             view, str(link["approver"]), int(request["round"]), str(request["expires_at"]), token, at
         )
         return _respond(200, page, method)
-    try:
-        decision = _read_decision(event, request, link_hash, view)
-    except Refusal as refused:
-        logger.info("decision refused", extra={"status": refused.status, "reason": refused.title})
-        return _respond(refused.status, pages.refusal_page(refused.title, refused.message), method)
+    decision = _read_decision(event, request, link_hash, view)  # Refusal: refused() answers
     return _respond(*_decide(event, link, request, decision, at), method)
+
+
+@app.exception_handler(Refusal)  # type: ignore[untyped-decorator]  # Powertools types it Callable
+def refused(refusal: Refusal) -> Response[str]:
+    """A POST that cannot decide (forged or missing token, cross-site, bad form): what was wrong."""
+    logger.info("decision refused", extra={"status": refusal.status, "reason": refusal.title})
+    page = pages.refusal_page(refusal.title, refusal.message)
+    return _respond(refusal.status, page, app.current_event.request_context.http.method.upper())
+
+
+@app.not_found
+def elsewhere(_: Exception) -> Response[str]:
+    """Any other path is an unknown link; any other method on a link is not allowed."""
+    method = app.current_event.request_context.http.method.upper()
+    if method not in ALLOWED_METHODS:
+        page = pages.refusal_page("Method not allowed", "Open the link, then use the page's buttons.")
+        return _respond(405, page, method, allow=", ".join(ALLOWED_METHODS))
+    return _respond(404, pages.unknown_link_page(), method)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@publishes_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
