@@ -46,7 +46,10 @@ def outcome(
     plan: dict[str, Any],
     approval: dict[str, Any],
     actions: list[dict[str, Any]],
+    undelivered: dict[str, Any] | None = None,
 ) -> Outcome:
+    """The incident's outcome. ``undelivered``: the "opened" notice SNS refused earlier (its
+    ``error``), which this message then carries, so people get it once this one goes out."""
     verb = {"rejected": "rejected", "expired": "approval expired"}.get(approval.get("status", ""), "handled")
     # the verb comes first: a long model ARN may be cut at SNS's 100-character subject limit
     subject = f"[OpsPilot] {verb} ({incident.get('severity', '')}): {incident.get('model_id')}"
@@ -75,6 +78,15 @@ def outcome(
                 "",
                 str(manual.get("communicationBody", "")),
             ]
+    if undelivered is not None:
+        notice = incident.get("opened_notice") or {}
+        lines += [
+            _RULE,
+            f'The "opened" notice of this incident could not be sent ({undelivered.get("Error")}); '
+            "here it is:",
+            f"Subject:  {notice.get('subject')}",
+            str(notice.get("message", "")),
+        ]
     return Outcome(
         incident_id=str(incident.get("incident_id")),
         severity=Severity(incident.get("severity", "warning")),

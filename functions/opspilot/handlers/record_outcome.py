@@ -61,8 +61,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             }
             for a in plan.get("actions", [])
         ]
-    out = messages.outcome(incident, plan, approval, results)
+    undelivered = state.get("notice_error")  # NotifyOpened failed: this message carries it
+    out = messages.outcome(incident, plan, approval, results, undelivered)
     at = now()
+    if undelivered:
+        store().append_audit(
+            incident["incident_id"],
+            "notice_failed",
+            {"notice": "opened", "error": undelivered.get("Error"), "carried_by": "outcome"},
+            at,
+        )
     status = {"rejected": "rejected", "expired": "approval_expired"}.get(
         approval["status"], "acted" if results else "notified"
     )

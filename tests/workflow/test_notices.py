@@ -1,0 +1,89 @@
+"""Notices never block action: SNS refusing a notice is recorded, the notice is carried or tried
+again, and the incident goes on (statemachines/incident.asl.json, NotifyOpened and Notify)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opspilot.adapters.incidents import IncidentStore
+from opspilot_sim.runner import run_scenario
+from opspilot_sim.scenario import validate
+
+
+def scenario(times: int) -> dict[str, Any]:
+    return validate(
+        {
+            "name": f"notice-refused-{times}",
+            "parameters": {"Environment": "production", "DryRun": False},
+            "models": [{"model_id": "amazon.nova-pro-v1:0", "usage": {"rpm_steady": 400, "rpm_peak": 950}}],
+            "quotas": [
+                {
+                    "code": "L-1F3A5C7E",
+                    "name": "On-demand model inference requests per minute for Amazon Nova Pro",
+                    "value": 1000,
+                }
+            ],
+            "alarms": [
+                {
+                    "name": "opspilot-nova-rpm",
+                    "metric": "Invocations",
+                    "model_id": "amazon.nova-pro-v1:0",
+                    "threshold": 800,
+                }
+            ],
+            # SNS refuses the first `times` Publish calls: the "opened" notice, then the others
+            "quota_decisions": [{"code": "L-1F3A5C7E", "status": "APPROVED"}],
+            "faults": [
+                {"service": "sns", "operation": "Publish", "error": "AuthorizationError", "times": times}
+            ],
+            "events": [{"alarm": "opspilot-nova-rpm", "state": "ALARM"}],
+        }
+    )
+
+
+def run(times: int) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    kept: dict[str, Any] = {}
+
+    def read(table: str) -> None:
+        store = IncidentStore(table, 30)
+        incident_id = kept["id"] = next(iter(store.list_incidents()))["pk"].removeprefix("INCIDENT#")
+        kept["record"] = store.get_incident(incident_id)
+        kept["audit"] = store.audit_trail(incident_id)
+
+    report = run_scenario(scenario(times), then=read)
+    (incident,) = report["incidents"]
+    return incident, kept["record"], kept["audit"]
+
+
+def test_a_refused_opened_notice_is_carried_by_the_next_and_the_incident_acts() -> None:
+    incident, record, audit = run(times=1)
+
+    assert incident["execution"]["status"] == "SUCCEEDED"
+    assert [a["status"] for a in incident["actions"]] == ["executed"], "the remedy went ahead"
+    (handled,) = [n for n in incident["notifications"] if "handled" in n["subject"]]
+    assert (
+        'The "opened" notice of this incident could not be sent (SNS.AuthorizationErrorException)'
+        in (handled["message"])
+    )
+    assert "Subject:  [OpsPilot] opened (warning): amazon.nova-pro-v1:0" in handled["message"]
+    assert record["notice_state"] == "delivered"
+    assert [(f["notice"], f["error"]) for f in record["notice_failures"]] == [
+        ("opened", "SNS.AuthorizationErrorException")
+    ]
+    assert [a["data"]["notice"] for a in audit if a["kind"] == "notice_failed"] == ["opened"]
+
+
+def test_notices_refused_every_time_are_given_up_and_recorded_without_failing_the_incident() -> None:
+    incident, record, _ = run(times=20)
+
+    assert incident["execution"]["status"] == "SUCCEEDED"
+    assert [a["status"] for a in incident["actions"]] == ["executed"]
+    assert "RecordFailure" not in incident["execution"]["states"]
+    assert record["notice_state"] == "given_up"
+    assert [f["notice"] for f in record["notice_failures"]] == [
+        "opened",
+        "outcome",
+        "outcome",
+        "quota_decision",
+    ]
+    assert "NotifyQuotaDecision" in incident["execution"]["states"]
