@@ -60,7 +60,7 @@ validate: $(VENV)/.installed $(TOOLS)/.installed $(CHECKOV)/.installed node_modu
 	# with the serverless rules, every suppression with its reason; then checkov on the same file
 	PYTHONPATH=cli $(TOOLS)/bin/python -m opspilot_dev.cfn_check template.yaml --region $(REGION) --out $(CFN_OUT)
 	$(CHECKOV)/bin/checkov --file $(CFN_OUT) --framework cloudformation --skip-download --quiet --compact
-	$(PY) -m opspilot_dev.asl_check statemachines/incident.asl.json
+	$(PY) -m opspilot_dev.asl_check statemachines/incident.asl.json statemachines/alarm_sync.asl.json
 	# asl-validator checks the grammar of a literal ARN: the file's arn:$${Partition}:states:::... is
 	# rendered for each partition first (the SAM substitution does the same at deploy)
 	for p in aws aws-cn aws-us-gov; do \

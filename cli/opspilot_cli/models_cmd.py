@@ -320,11 +320,47 @@ def _add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pool_sizes(entries: dict[str, Any]) -> dict[str, int]:
+    """Series per model's quota pool (its pressure alarms sum them), from the valid entries."""
+    from opspilot.domain.model_alarms import pool_members, profiles_by_pool
+    from opspilot.domain.registry import RegistryError, validate_entry
+
+    valid = []
+    for raw in entries.values():
+        try:
+            valid.append(validate_entry(raw))
+        except RegistryError:
+            continue
+    pools = profiles_by_pool(valid)
+    return {e.model_id: len(pool_members(e, pools)) for e in valid}
+
+
+def _alarm_cost(kinds: list[str], pool_size: int) -> tuple[int, float]:
+    """(alarm metrics, USD a month) of a model's alarms, by kind (domain.alarm_cost)."""
+    from opspilot.domain.alarm_cost import PRICE_PER_ALARM_METRIC_USD, metrics_of_kind
+
+    metrics = sum(metrics_of_kind(kind, pool_size) for kind in kinds)
+    return metrics, round(metrics * PRICE_PER_ALARM_METRIC_USD, 2)
+
+
+def _cost_note(metrics: int, usd: float) -> str:
+    from opspilot.domain.alarm_cost import PRICE_PER_ALARM_METRIC_USD, PRICING_SOURCE
+
+    return (
+        f"{metrics:,} alarm metrics x {PRICE_PER_ALARM_METRIC_USD:.2f} USD = {usd:,.2f} USD a month "
+        f"(CloudWatch, {PRICING_SOURCE}; an anomaly band counts 3, metric math 1 per metric; "
+        "the free tier's 10 left out)"
+    )
+
+
 def _list(args: argparse.Namespace) -> int:
     snapshot = _store(args).load()
+    pool_sizes = _pool_sizes({m: s.entry for m, s in snapshot.entries.items()})
     rows = []
     for model_id, stored in sorted(snapshot.entries.items()):
         entry, state = stored.entry, snapshot.states.get(model_id)
+        kinds = [record.kind for record in state.alarms.values()] if state else []
+        metrics, usd = _alarm_cost(kinds, pool_sizes.get(model_id, 1))
         rows.append(
             {
                 "model_id": model_id,
@@ -335,6 +371,8 @@ def _list(args: argparse.Namespace) -> int:
                 "tpm_percent": entry.get("tpm_threshold_percent"),
                 "version": stored.version,
                 "alarms": len(state.alarms) if state else 0,
+                "alarm_metrics": metrics,
+                "usd_per_month": usd,
                 "synced_at": state.synced_at if state else None,
             }
         )
@@ -348,7 +386,7 @@ def _list(args: argparse.Namespace) -> int:
     def pct(value: Any) -> str:
         return "default" if value is None else f"{value:g}%"
 
-    table = [("MODEL", "NAME", "ENVIRONMENT", "OWNER", "RPM", "TPM", "ALARMS", "SYNCED")]
+    table = [("MODEL", "NAME", "ENVIRONMENT", "OWNER", "RPM", "TPM", "ALARMS", "USD/MONTH", "SYNCED")]
     table += [
         (
             r["model_id"],
@@ -358,6 +396,7 @@ def _list(args: argparse.Namespace) -> int:
             pct(r["rpm_percent"]),
             pct(r["tpm_percent"]),
             str(r["alarms"]),
+            f"{r['usd_per_month']:.2f}",
             (r["synced_at"] or "not yet")[:19].replace("T", " "),
         )
         for r in rows
@@ -365,6 +404,10 @@ def _list(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    total_metrics = sum(int(r["alarm_metrics"]) for r in rows)
+    total = round(sum(float(r["usd_per_month"]) for r in rows), 2)
+    alarms = sum(int(r["alarms"]) for r in rows)
+    print(f"\ntotal: {len(rows)} models, {alarms:,} alarms, {_cost_note(total_metrics, total)}")
     return 0
 
 
@@ -403,7 +446,9 @@ def _show(args: argparse.Namespace) -> int:
     if state is None:
         print("alarms: not synced yet")
     else:
-        print(f"alarms (as synced at {state.synced_at}):")
+        siblings = _pool_sizes({m: s.entry for m, s in store.load().entries.items()})
+        metrics, usd = _alarm_cost([r.kind for r in state.alarms.values()], siblings.get(args.model_id, 1))
+        print(f"alarms (as synced at {state.synced_at}): {_cost_note(metrics, usd)}")
         width = max((len(n) for n in state.alarms), default=0)
         for name, record in sorted(state.alarms.items()):
             basis = ""

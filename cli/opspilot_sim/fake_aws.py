@@ -63,6 +63,7 @@ from botocore.model import OperationModel
 from opspilot_sim.fake_inference_profiles import InferenceProfiles
 from opspilot_sim.fake_metrics import MetricStore
 from opspilot_sim.faults import FaultPlan
+from opspilot_sim.limits import Limits
 
 Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
 
@@ -293,8 +294,10 @@ class SimulatedAws:
         max_cases_per_window: int | None = None,
         case_window: timedelta = timedelta(hours=1),
         seed: int = 0,
+        limits: Limits | None = None,
     ) -> None:
         self.account_id = account_id
+        self.limits = limits  # AWS's documented limits on a simulated clock (opspilot_sim.limits)
         self.caller_arn = caller_arn or f"arn:aws:iam::{account_id}:role/opspilot"
         self.support_plan = support_plan
         self.clock = clock
@@ -548,6 +551,10 @@ class SimulatedAws:
             _event, service_id, operation = event_name.split(".", 2)
         else:
             service_id = service or ""
+        if self.limits and (
+            refused := self.limits.admit(service_id, operation, _region_of(request), request.body)
+        ):
+            return _error_response(request, AwsError(refused.code, refused.message, refused.status), "json")
         if service_id == "bedrock" and operation == "GetInferenceProfile":
             return self.inference_profiles.answer(request)
         handler = self._operations.get((service or "", operation))

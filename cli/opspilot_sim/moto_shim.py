@@ -4,8 +4,10 @@
    ``LambdaSimpleBackend.invoke`` so each function runs its real handler in-process, and an
    unhandled exception becomes ``x-amz-function-error: Unhandled`` with the payload Lambda
    sends (``errorType`` = exception class name), which is what Step Functions' Retry/Catch match.
-2. Timers: Retry backoff and Wait states sleep on the wall clock in moto's interpreter. We
-   record the requested delays instead of sleeping, so scenarios run in seconds.
+2. Timers: Retry backoff and Wait states sleep on the wall clock in moto's interpreter, and the
+   alarm sync paces its CloudWatch writes (``opspilot.handlers.sync_alarms.sleep``). We record the
+   requested delays instead of sleeping, so scenarios run in seconds. (``opspilot_sim.limits``
+   puts a simulated clock in their place instead.)
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ class ShimState:
     lost_responses: dict[str, list[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     local: threading.local = field(default_factory=threading.local)
+    # the context each invocation gets (e.g. opspilot_sim.limits' clock-driven one); its finish(),
+    # if it has one, is called when the handler returns
+    context: Callable[[str], Any] = field(default=lambda name: LambdaContextStub(function_name=name))
 
     def current_execution(self) -> str | None:
         return getattr(self.local, "execution_id", None)
@@ -78,6 +83,9 @@ def installed(state: ShimState) -> Iterator[ShimState]:
     original_invoke = LambdaSimpleBackend.invoke
     original_wait = WaitFunction._wait_interval
     original_time = retrier_decl.time
+    from opspilot.handlers import sync_alarms  # the sim imports handlers; the handlers never import it
+
+    original_pacing: Any = sync_alarms.sleep
 
     def invoke(
         self: LambdaSimpleBackend,
@@ -95,8 +103,9 @@ def installed(state: ShimState) -> Iterator[ShimState]:
         execution_id = event.get("execution_id") if isinstance(event, dict) else None
         state.local.execution_id = execution_id
         error_type = None
+        context = state.context(name)
         try:
-            result = _load(dotted)(event, LambdaContextStub(function_name=name))
+            result = _load(dotted)(event, context)
             payload = json.dumps(result)
             with state.lock:
                 lost = state.lost_responses.get(name)
@@ -116,6 +125,8 @@ def installed(state: ShimState) -> Iterator[ShimState]:
             )
         finally:
             state.local.execution_id = None
+            if finish := getattr(context, "finish", None):
+                finish()
         with state.lock:
             state.invocations.append(Invocation(name, execution_id, error_type))
         return payload.encode()
@@ -131,9 +142,11 @@ def installed(state: ShimState) -> Iterator[ShimState]:
     LambdaSimpleBackend.invoke = invoke
     WaitFunction._wait_interval = wait_interval
     retrier_decl.time = types.SimpleNamespace(sleep=sleep)
+    sync_alarms.sleep = sleep  # type: ignore[assignment]
     try:
         yield state
     finally:
+        sync_alarms.sleep = original_pacing
         LambdaSimpleBackend.invoke = original_invoke
         WaitFunction._wait_interval = original_wait
         retrier_decl.time = original_time

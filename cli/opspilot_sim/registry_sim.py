@@ -13,6 +13,7 @@ for one of them carries exactly what CloudWatch holds: its metrics and its tags.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,8 +26,8 @@ from opspilot.adapters.registry import ENTRY, REGISTRY_PK, RegistryStore
 from opspilot.domain.model_alarms import propagates_tags
 from opspilot_sim.eventpattern import matches
 from opspilot_sim.scenario import entries_of, provisioned_names
-from opspilot_sim.stack import SimulatedStack
-from opspilot_sim.template import load_template
+from opspilot_sim.stack import ACCOUNT_ID, SimulatedStack
+from opspilot_sim.template import PROJECT_ROOT, load_template, substitute_definition
 from opspilot_sim.world import state_change_event
 
 SYNC_FUNCTION = "SyncAlarmsFunction"
@@ -225,3 +226,39 @@ def render(provisioning: dict[str, Any]) -> list[str]:
             lines.append(f"   {alarm['name']}  threshold {alarm['threshold']:,.0f}/min")
     lines += [f"   problem: {p}" for p in sync.get("problems", [])]
     return lines
+
+
+def deploy_sync_rounds(stack: SimulatedStack) -> str:
+    """AlarmSyncStateMachine in moto, from the real ASL file with its DefinitionSubstitutions and
+    the name ``template.yaml`` gives it (SyncAlarmsFunction's ``SYNC_STATE_MACHINE_ARN``)."""
+    machine = load_template()["Resources"]["AlarmSyncStateMachine"]["Properties"]
+    function = stack.function_by_logical_id[SYNC_FUNCTION]
+    function_arn = f"arn:aws:lambda:{stack.region}:{ACCOUNT_ID}:function:{function}"
+    definition = substitute_definition(
+        (PROJECT_ROOT / machine["DefinitionUri"]).read_text(), {"SyncAlarmsFunctionArn": function_arn}
+    )
+    name = stack.environment["SYNC_STATE_MACHINE_ARN"].rsplit(":", 1)[1]
+    sfn = boto3.client("stepfunctions", region_name=stack.region)
+    created = sfn.create_state_machine(
+        name=name,
+        definition=definition,
+        roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/alarm-sync",
+        type="STANDARD",
+    )
+    return str(created["stateMachineArn"])
+
+
+def wait_for_execution(region: str, arn: str, seconds: float = 600.0) -> dict[str, Any]:
+    """Wait (wall clock) until the execution ends; its DescribeExecution and its history events."""
+    sfn = boto3.client("stepfunctions", region_name=region)
+    deadline = time.monotonic() + seconds
+    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{arn} still running after {seconds:g} s")
+        time.sleep(0.05)
+    events = [
+        e
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
+        for e in page["events"]
+    ]
+    return {"described": described, "events": events}

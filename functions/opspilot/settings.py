@@ -123,6 +123,9 @@ class SyncSettings(CoreSettings):
     threshold_percent: float = Field(alias="THRESHOLD_PERCENT", gt=0, le=100)
     increase_percent: float = Field(alias="INCREASE_PERCENT", gt=0)
     stack_name: str = Field(alias="STACK_NAME", min_length=1)
+    # where a run too large for one invocation goes on (AlarmSyncStateMachine); empty: Lambda's retries
+    sync_state_machine_arn: str = Field("", alias="SYNC_STATE_MACHINE_ARN")
+    anomaly_model_budget: int = Field(400, alias="ANOMALY_MODEL_BUDGET", ge=0, le=500)
 
 
 @cache

@@ -79,6 +79,17 @@ class Env:
         return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
 
 
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The sync paces its writes to CloudWatch's rates; here the pauses are recorded, not slept
+    (test_limits.py runs the same on a simulated clock with the rates enforced)."""
+    from opspilot.handlers import sync_alarms
+
+    waits: list[float] = []
+    monkeypatch.setattr(sync_alarms, "sleep", waits.append)
+    return waits
+
+
 @pytest.fixture
 def env() -> Iterator[Env]:
     from opspilot.adapters import aws as aws_clients
@@ -108,16 +119,17 @@ def test_provisioning_from_an_empty_account(env: Env) -> None:
     env.register(CLAUDE, environment="pilot", owner="genai-platform", rpm_threshold_percent=70)
     report = env.registry_changed(NOVA, CLAUDE)
 
-    assert (report["created"], report["complete"], report["quota_lookup"]) == (20, True, "ok")
-    assert env.writes() == {"PutMetricAlarm": 20}
+    # Nova (production): 6 alarms and the invocations band; Claude (pilot): the 6 without a band
+    assert (report["created"], report["complete"], report["quota_lookup"]) == (13, True, "ok")
+    assert env.writes() == {"PutMetricAlarm": 13}
     assert len(env.world.calls_to("service-quotas", "ListServiceQuotas")) == 1
     alarms = env.alarms()
-    assert len(alarms) == 20
+    assert len(alarms) == 13
     assert alarms[NOVA_RPM_ALARM]["Threshold"] == 800
     assert alarms["opspilot-amazon-nova-pro-v1-0-tpm-pressure"]["Threshold"] == 1_600_000
     assert alarms["opspilot-us-anthropic-claude-3-7-sonnet-20250219-v1-0-rpm-pressure"]["Threshold"] == 350
     assert alarms["opspilot-amazon-nova-pro-v1-0-latency"]["ExtendedStatistic"] == "p90"
-    band = alarms["opspilot-amazon-nova-pro-v1-0-input-tokens-anomaly"]
+    band = alarms["opspilot-amazon-nova-pro-v1-0-invocations-anomaly"]
     assert (band["ComparisonOperator"], band["ThresholdMetricId"]) == ("GreaterThanUpperThreshold", "band")
     assert (
         env.tags("opspilot-us-anthropic-claude-3-7-sonnet-20250219-v1-0-throttles").items()
@@ -136,7 +148,7 @@ def test_provisioning_from_an_empty_account(env: Env) -> None:
         80,
         "registry_change",
     )
-    assert env.store.last_runs(1)[0]["created"] == 20
+    assert env.store.last_runs(1)[0]["created"] == 13
 
 
 def test_a_rerun_writes_nothing(provisioned: Env) -> None:
@@ -150,7 +162,7 @@ def test_a_rerun_writes_nothing(provisioned: Env) -> None:
     provisioned.sync({"reason": "reconcile", "full": True})
     assert provisioned.writes() == {}, "every alarm compared, none differs"
     describes = provisioned.world.calls_to("cloudwatch", "DescribeAlarms")
-    assert [len(c.params["AlarmNames"]) for c in describes] == [20]
+    assert [len(c.params["AlarmNames"]) for c in describes] == [13]
 
 
 def test_a_raised_quota_raises_its_thresholds_and_nothing_else(provisioned: Env) -> None:
@@ -205,7 +217,7 @@ def test_a_model_added_while_quotas_are_throttled_gets_its_pressure_alarms_later
     env.world.fail_next("service-quotas", "ListServiceQuotas", "ThrottlingException", times=3)
     report = env.registry_changed(NOVA)
     assert (report["created"], sorted(report["pending"])) == (
-        8,
+        5,
         [NOVA_RPM_ALARM, "opspilot-amazon-nova-pro-v1-0-tpm-pressure"],
     )
     report = env.sync({"reason": "schedule"})
@@ -217,17 +229,17 @@ def test_a_removed_model_loses_its_alarms(provisioned: Env) -> None:
     report = provisioned.registry_changed(NOVA, event_name="REMOVE")
 
     (delete,) = provisioned.world.calls_to("cloudwatch", "DeleteAlarms")
-    assert len(delete.params["AlarmNames"]) == 10 and report["deleted"] == 10
+    assert len(delete.params["AlarmNames"]) == 7 and report["deleted"] == 7
     assert not [name for name in provisioned.alarms() if "nova" in name]
-    assert len(provisioned.alarms()) == 10, "the other model keeps its alarms"
+    assert len(provisioned.alarms()) == 6, "the other model keeps its alarms"
     assert provisioned.store.get_state(NOVA) is None
-    assert {c["action"] for c in provisioned.store.changes_for(NOVA, 10)} == {"delete"}
+    assert {c["action"] for c in provisioned.store.changes_for(NOVA, 7)} == {"delete"}
 
 
 def test_an_owner_change_retags_the_models_alarms(provisioned: Env) -> None:
     provisioned.register(NOVA, owner="fraud-detection")
     provisioned.registry_changed(NOVA)
-    assert provisioned.writes() == {"TagResource": 10, "PutMetricAlarm": 10}, "tags and descriptions"
+    assert provisioned.writes() == {"TagResource": 7, "PutMetricAlarm": 7}, "tags and descriptions"
     assert provisioned.tags(NOVA_RPM_ALARM)["opspilot:owner"] == "fraud-detection"
     assert provisioned.alarms()[NOVA_RPM_ALARM]["Threshold"] == 800
 
@@ -254,7 +266,13 @@ def test_describe_alarms_is_batched_by_100_names(env: Env) -> None:
         env.register(f"amazon.bench-model-{i}-v1:0", quota_codes={"rpm": NOVA_RPM, "tpm": NOVA_TPM})
     env.sync({"reason": "reconcile", "full": True})
     sizes = [len(c.params["AlarmNames"]) for c in env.world.calls_to("cloudwatch", "DescribeAlarms")]
-    assert sizes == [100, 20]
+    assert sizes == [84], "12 production models: 7 alarms each"
+    for i in range(12, 15):
+        env.register(f"amazon.bench-model-{i}-v1:0", quota_codes={"rpm": NOVA_RPM, "tpm": NOVA_TPM})
+    env.world.clear_calls()
+    env.sync({"reason": "reconcile", "full": True})
+    sizes = [len(c.params["AlarmNames"]) for c in env.world.calls_to("cloudwatch", "DescribeAlarms")]
+    assert sizes == [100, 5]
 
 
 def test_describe_follows_every_page_of_a_batch() -> None:
@@ -309,19 +327,19 @@ def test_a_run_out_of_time_saves_what_it_did_and_fails_for_a_retry(env: Env) -> 
     with pytest.raises(SyncIncomplete, match="stopped early"):
         sync_alarms.handler({"reason": "schedule"}, Late(function_name="SyncAlarmsFunction"))  # type: ignore[arg-type]
     assert env.writes() == {} and env.store.last_runs(1)[0]["complete"] is False
-    assert env.sync({"reason": "schedule"})["created"] == 10
+    assert env.sync({"reason": "schedule"})["created"] == 7
 
 
 def test_a_refused_alarm_write_is_reported_and_retried_by_the_next_run(env: Env) -> None:
     env.register(NOVA)
     env.world.fail_next("cloudwatch", "PutMetricAlarm", "LimitExceededFault")
     report = env.registry_changed(NOVA)
-    assert report["created"] == 9 and report["failures"] == [
+    assert report["created"] == 6 and report["failures"] == [
         "opspilot-amazon-nova-pro-v1-0-server-errors: PutMetricAlarm: LimitExceededFault: Injected fault"
     ]
     (message,) = [n for n in env.notifications() if "threshold sync" in n.get("Subject", "")]
     assert message["Subject"] == "[OpsPilot] alarm threshold sync: alarm writes failed"
-    assert env.sync({"reason": "schedule"})["created"] == 1 and len(env.alarms()) == 10
+    assert env.sync({"reason": "schedule"})["created"] == 1 and len(env.alarms()) == 7
 
 
 def test_every_provisioned_alarm_sends_its_tags_in_its_events(env: Env) -> None:
@@ -330,7 +348,7 @@ def test_every_provisioned_alarm_sends_its_tags_in_its_events(env: Env) -> None:
     env.registry_changed(NOVA)
 
     puts = env.world.calls_to("cloudwatch", "PutMetricAlarm")
-    assert len(puts) == 10
+    assert len(puts) == 7
     assert {json.dumps(c.params.get("ActionConfiguration")) for c in puts} == {
         '{"AlarmTagsPropagation": {"Enabled": true}}'
     }

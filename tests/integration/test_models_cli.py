@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_alarm_sync import NOVA, NOVA_RPM, NOVA_RPM_ALARM, Env, env, provisioned
+from test_alarm_sync import NOVA, NOVA_RPM, NOVA_RPM_ALARM, Env, env, no_waiting, provisioned
 
 from opspilot_cli.main import main
 
-__all__ = ["env", "provisioned"]  # fixtures shared with the sync tests
+__all__ = ["env", "no_waiting", "provisioned"]  # fixtures shared with the sync tests
 
 
 def cli(capsys: pytest.CaptureFixture[str], env: Env, *args: str) -> tuple[int, str, str]:
@@ -35,7 +35,7 @@ def test_add_validates_writes_and_says_what_the_sync_will_provision(
     )
     assert (status, err) == (0, "")
     lines = out.splitlines()
-    assert lines[0] == f"registered {NOVA} (version 1); the stack's sync provisions 10 alarms:"
+    assert lines[0] == f"registered {NOVA} (version 1); the stack's sync provisions 7 alarms:"
     assert f"  {NOVA_RPM_ALARM}" in lines
     assert "  rpm-pressure: quota L-1F3A5C7E = 1,000; threshold at the stack's ThresholdPercent" in lines
     stored = env.store.get_entry(NOVA)
@@ -108,17 +108,21 @@ def test_list_show_and_remove_after_a_sync(provisioned: Env, capsys: pytest.Capt
         "RPM",
         "TPM",
         "ALARMS",
+        "USD/MONTH",
         "SYNCED",
     ]
-    assert rows[0].split()[:7] == [NOVA, NOVA, "production", "claims", "default", "default", "10"]
+    # production: 6 alarms of one metric and the invocations band (3 alarm metrics) = 0.90 USD
+    assert rows[0].split()[:8] == [NOVA, NOVA, "production", "claims", "default", "default", "7", "0.90"]
+    assert rows[-1].startswith("total: 2 models, 13 alarms, 15 alarm metrics x 0.10 USD = 1.50 USD a month")
 
     status, out, _ = cli(capsys, provisioned, "show", NOVA)
     assert status == 0
     assert f"  {NOVA_RPM_ALARM}" in out and "threshold 800  = 80% of L-1F3A5C7E (1,000)" in out
+    assert "): 9 alarm metrics x 0.10 USD = 0.90 USD a month (CloudWatch, " in out
     assert f"create    {NOVA_RPM_ALARM}  - -> 800, quota L-1F3A5C7E = 1,000  (registry_change)" in out
 
     status, out, _ = cli(capsys, provisioned, "remove", NOVA)
-    assert status == 0 and out.startswith(f"removed {NOVA} (version 1); the sync deletes its 10 alarms:")
+    assert status == 0 and out.startswith(f"removed {NOVA} (version 1); the sync deletes its 7 alarms:")
     assert provisioned.store.get_entry(NOVA) is None
     status, _, err = cli(capsys, provisioned, "remove", NOVA)
     assert status == 1 and "is not registered" in err

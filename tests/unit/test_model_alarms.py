@@ -21,6 +21,9 @@ from opspilot.domain.quotas import pressure_threshold
 from opspilot.domain.registry import ModelEntry, validate_entry
 
 STACK = StackDefaults("opspilot-", 80, 50, "opspilot")
+EVERY_BAND = {
+    k: {"enabled": True} for k in ("input-tokens-anomaly", "output-tokens-anomaly", "latency-anomaly")
+}
 CLAUDE = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
 PROFILE = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6"
 QUOTAS = QuotaSnapshot(
@@ -73,8 +76,20 @@ def test_pressure_thresholds_are_the_floor_of_quota_times_percent(
     assert pressure_threshold(quota, percent) == threshold
 
 
-def test_every_model_gets_ten_per_minute_alarms_named_under_the_prefix_and_tagged() -> None:
-    alarms = by_kind(entry(notify=["arn:aws:sns:us-east-1:123456789012:claims-oncall"]))
+def test_bands_are_only_where_they_pay_by_default() -> None:
+    """Six alarms for every model; the invocations band for production models only; the other
+    three bands only on request (each costs three alarm metrics and an anomaly detection model)."""
+    six = ["server-errors", "client-errors", "throttles", "rpm-pressure", "tpm-pressure", "latency"]
+    assert list(by_kind(entry())) == [*six, "invocations-anomaly"]
+    assert list(by_kind(entry(environment="pilot"))) == six
+    assert list(by_kind(entry(environment="experimentation"))) == six
+    opted = entry(environment="pilot", alarms={"latency-anomaly": {"enabled": True}})
+    assert list(by_kind(opted)) == [*six, "latency-anomaly"]
+    assert list(by_kind(entry(alarms={"invocations-anomaly": {"enabled": False}}))) == six
+
+
+def test_every_model_gets_per_minute_alarms_named_under_the_prefix_and_tagged() -> None:
+    alarms = by_kind(entry(notify=["arn:aws:sns:us-east-1:123456789012:claims-oncall"], alarms=EVERY_BAND))
     assert list(alarms) == list(DEFAULTS)
     for kind, alarm in alarms.items():
         assert alarm.name == f"opspilot-us-anthropic-claude-3-7-sonnet-20250219-v1-0-{kind}"
@@ -121,7 +136,7 @@ def test_an_unknown_quota_leaves_the_threshold_unknown_and_says_which_field_to_s
 
 
 def test_anomaly_alarms_watch_the_upper_band_only() -> None:
-    alarms = by_kind(entry(alarms={"latency-anomaly": {"band_width": 3}}))
+    alarms = by_kind(entry(alarms=EVERY_BAND | {"latency-anomaly": {"enabled": True, "band_width": 3}}))
     for kind, metric in [
         ("invocations-anomaly", "Invocations"),
         ("input-tokens-anomaly", "InputTokenCount"),
@@ -142,6 +157,7 @@ def test_overrides_change_only_what_they_name_and_can_switch_an_alarm_off() -> N
             alarms={
                 "latency": {"threshold": 20000, "statistic": "p99", "evaluation_periods": 15},
                 "input-tokens-anomaly": {"enabled": False},
+                "latency-anomaly": {"enabled": True},
             }
         )
     )
@@ -152,7 +168,7 @@ def test_overrides_change_only_what_they_name_and_can_switch_an_alarm_off() -> N
         15,
     )
     assert latency["DatapointsToAlarm"] == DEFAULTS["latency"].datapoints_to_alarm
-    assert "input-tokens-anomaly" not in alarms and len(alarms) == 9
+    assert "input-tokens-anomaly" not in alarms and "latency-anomaly" in alarms and len(alarms) == 8
 
 
 def test_application_profiles_sum_their_siblings_with_metric_math() -> None:

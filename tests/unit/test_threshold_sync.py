@@ -95,9 +95,9 @@ def provisioned() -> tuple[
 
 def test_a_new_model_is_provisioned_from_an_empty_account() -> None:
     checks, plans = run(SyncRequest(reason="schedule"), {NOVA: (nova(), 1)}, {}, quotas(), {})
-    assert checks.reconcile == {NOVA} and len(checks.names) == 10
+    assert checks.reconcile == {NOVA} and len(checks.names) == 7, "production: 6 alarms and one band"
     writes = plans[NOVA].writes
-    assert [w.op for w in writes] == ["put"] * 10
+    assert [w.op for w in writes] == ["put"] * 7
     assert all(w.record and w.record.action == "create" for w in writes)
     rpm = next(w for w in writes if w.alarm_name.endswith("rpm-pressure"))
     assert rpm.params["Threshold"] == 800 and rpm.params["Tags"]
@@ -156,7 +156,7 @@ def test_a_reconcile_without_quotas_fixes_the_definition_but_keeps_the_threshold
 
 def test_a_new_model_without_quotas_gets_every_alarm_but_the_pressure_ones() -> None:
     _, plans = run(SyncRequest(reason="schedule"), {NOVA: (nova(), 1)}, {}, None, {})
-    assert len(plans[NOVA].writes) == 8 and len(plans[NOVA].pending) == 2
+    assert len(plans[NOVA].writes) == 5 and len(plans[NOVA].pending) == 2
 
 
 def test_an_owner_change_retags_and_rewrites_only_the_descriptions(provisioned: Any) -> None:
@@ -166,7 +166,7 @@ def test_an_owner_change_retags_and_rewrites_only_the_descriptions(provisioned: 
         SyncRequest(reason="registry_change", model_ids=[NOVA]), entries, states, quotas(), existing
     )
     ops = [(w.op, w.record.action if w.record else None) for w in plans[NOVA].writes]
-    assert ops.count(("tag", "retag")) == 10 and ops.count(("put", "update")) == 10
+    assert ops.count(("tag", "retag")) == 7 and ops.count(("put", "update")) == 7
     assert all(
         w.record and w.record.fields == ["AlarmDescription"] for w in plans[NOVA].writes if w.op == "put"
     )
@@ -190,17 +190,17 @@ def test_a_stack_default_change_is_noticed_without_a_registry_change(provisioned
 def test_a_removed_model_loses_its_alarms(provisioned: Any) -> None:
     _, states, existing = provisioned
     _, plans = run(SyncRequest(reason="registry_change", model_ids=[NOVA]), {}, states, quotas(), existing)
-    assert [w.op for w in plans[NOVA].writes] == ["delete"] * 10 and plans[NOVA].state is None
+    assert [w.op for w in plans[NOVA].writes] == ["delete"] * 7 and plans[NOVA].state is None
 
 
 def test_switching_an_alarm_off_deletes_it(provisioned: Any) -> None:
     _, states, existing = provisioned
-    entries = {NOVA: (nova(alarms={"latency-anomaly": {"enabled": False}}), 2)}
+    entries = {NOVA: (nova(alarms={"invocations-anomaly": {"enabled": False}}), 2)}
     _, plans = run(
         SyncRequest(reason="registry_change", model_ids=[NOVA]), entries, states, quotas(), existing
     )
     deletes = [w.alarm_name for w in plans[NOVA].writes if w.op == "delete"]
-    assert deletes == ["opspilot-amazon-nova-pro-v1-0-latency-anomaly"]
+    assert deletes == ["opspilot-amazon-nova-pro-v1-0-invocations-anomaly"]
 
 
 def test_a_quota_scoped_sync_only_touches_models_on_that_quota(provisioned: Any) -> None:

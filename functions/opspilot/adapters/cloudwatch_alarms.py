@@ -1,7 +1,10 @@
-"""CloudWatch alarms the app owns: described in batches of 100 names, written one by one."""
+"""CloudWatch alarms the app owns: described in batches of 100 names, written one by one, each
+operation paced to CloudWatch's documented request rate, and a throttled call backed off and
+retried (after botocore's own attempts) before the run gives up."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -12,14 +15,51 @@ from opspilot.domain.threshold_sync import AlarmWriteFailed
 
 DESCRIBE_BATCH = 100  # DescribeAlarms accepts at most 100 names (and returns at most 100 records)
 DELETE_BATCH = 100  # DeleteAlarms: at most 100 names per call
+# Requests per second per account and Region (AWS General Reference, CloudWatch endpoints and
+# quotas, as copied 2026-09-26: PutMetricAlarm 3 (L-0720E68F), DescribeAlarms 9 (L-21CB40A4),
+# DeleteAlarms 3, TagResource 20). PutMetricAlarm's is adjustable: raise it here too if you raise it.
+DOCUMENTED_RATES = {"PutMetricAlarm": 3.0, "DescribeAlarms": 9.0, "DeleteAlarms": 3.0, "TagResource": 20.0}
+BACKOFF_SECONDS = (1.0, 2.0, 4.0)  # after botocore's 3 attempts: 3 more tries, 7 s at most
+
+
+class Pacer:
+    """Spaces the calls of each operation by 1 / its rate, so that a run of thousands of writes
+    stays under the account's request rate instead of running into throttling. ``now`` is seconds
+    on any steady clock; both callables are injectable (the simulator's clock)."""
+
+    def __init__(
+        self,
+        rates: Mapping[str, float] = DOCUMENTED_RATES,
+        now: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rates, self.now, self.sleep = dict(rates), now, sleep
+        self._last: dict[str, float] = {}
+        self.waited = 0.0
+
+    def wait(self, operation: str) -> None:
+        rate = self.rates.get(operation)
+        if not rate:
+            return
+        at = self.now()
+        ready = self._last.get(operation, float("-inf")) + 1 / rate
+        if at < ready:
+            self.sleep(ready - at)
+            self.waited += ready - at
+            at = ready
+        self._last[operation] = at
 
 
 class CloudWatchAlarms:
     """The four calls the threshold sync makes. ``cloudwatch`` is injectable for tests."""
 
-    def __init__(self, region: str | None = None, cloudwatch: Any | None = None) -> None:
+    def __init__(
+        self, region: str | None = None, cloudwatch: Any | None = None, pacer: Pacer | None = None
+    ) -> None:
         self.region = region
         self._cw = cloudwatch
+        self.pacer = pacer or Pacer()
+        self.throttled = 0  # calls throttled beyond botocore's retries, then retried here
 
     @property
     def cw(self) -> Any:
@@ -32,16 +72,19 @@ class CloudWatchAlarms:
         DescribeAlarms takes), each followed through its pages by boto3's paginator."""
         found: dict[str, dict[str, Any]] = {}
         unique = list(dict.fromkeys(names))
-        paginator = self.cw.get_paginator("describe_alarms")
         try:
             for i in range(0, len(unique), DESCRIBE_BATCH):
-                pages = paginator.paginate(
-                    AlarmNames=unique[i : i + DESCRIBE_BATCH],
-                    AlarmTypes=["MetricAlarm"],
-                    PaginationConfig={"PageSize": DESCRIBE_BATCH},
-                )
-                for page in pages:
-                    found.update({a["AlarmName"]: a for a in page.get("MetricAlarms", [])})
+                request: dict[str, Any] = {
+                    "AlarmNames": unique[i : i + DESCRIBE_BATCH],
+                    "AlarmTypes": ["MetricAlarm"],
+                    "MaxRecords": DESCRIBE_BATCH,
+                }
+                while True:
+                    resp = self._call(self.cw.describe_alarms, "DescribeAlarms", request)
+                    found.update({a["AlarmName"]: a for a in resp.get("MetricAlarms", [])})
+                    if not resp.get("NextToken"):
+                        break
+                    request["NextToken"] = resp["NextToken"]
         except ClientError as exc:
             raise_translated(exc, "DescribeAlarms")
         return found
@@ -61,9 +104,22 @@ class CloudWatchAlarms:
             calls += 1
         return calls
 
+    def _call(self, call: Callable[..., Any], operation: str, params: Mapping[str, Any]) -> Any:
+        """Paced; a throttled call is retried after each of :data:`BACKOFF_SECONDS`, then raised."""
+        for pause in (*BACKOFF_SECONDS, None):
+            self.pacer.wait(operation)
+            try:
+                return call(**params)
+            except ClientError as exc:
+                if error_code(exc) not in TRANSIENT_CODES or pause is None:
+                    raise
+                self.throttled += 1
+                self.pacer.sleep(pause)
+        raise AssertionError("unreachable")
+
     def _write(self, operation: str, call: Callable[..., Any], **params: Any) -> None:
         try:
-            call(**params)
+            self._call(call, operation, params)
         except ClientError as exc:
             code = error_code(exc)
             if code in TRANSIENT_CODES or code.startswith("AccessDenied"):

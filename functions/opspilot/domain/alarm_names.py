@@ -27,6 +27,10 @@ class AlarmDefaults:
     quota_kind: str | None = None  # "rpm" or "tpm" for the pressure alarms
     band_width: float | None = None  # anomaly alarms: standard deviations of the band
     treat_missing_data: str = "notBreaching"  # Bedrock publishes nothing in a minute without calls
+    # The environments whose models get this alarm unless their entry says otherwise (None: all).
+    # Anomaly bands are the only ones limited: each needs an anomaly detection model, 500 per
+    # account and Region, and costs three alarm metrics (docs/models.md#alarm-designs-cost-and-limits).
+    default_environments: tuple[str, ...] | None = None
 
 
 DEFAULTS: dict[str, AlarmDefaults] = {
@@ -47,7 +51,14 @@ DEFAULTS: dict[str, AlarmDefaults] = {
     ),
     "latency": AlarmDefaults("InvocationLatency", "p90", 10_000, 10, 5, "p90 latency (ms)"),
     "invocations-anomaly": AlarmDefaults(
-        "Invocations", "Sum", None, 15, 10, "requests per minute above the expected band", band_width=2
+        "Invocations",
+        "Sum",
+        None,
+        15,
+        10,
+        "requests per minute above the expected band",
+        band_width=2,
+        default_environments=("production",),
     ),
     "input-tokens-anomaly": AlarmDefaults(
         "InputTokenCount",
@@ -57,6 +68,7 @@ DEFAULTS: dict[str, AlarmDefaults] = {
         10,
         "input tokens per minute above the expected band",
         band_width=2,
+        default_environments=(),
     ),
     "output-tokens-anomaly": AlarmDefaults(
         "OutputTokenCount",
@@ -66,13 +78,22 @@ DEFAULTS: dict[str, AlarmDefaults] = {
         10,
         "output tokens per minute above the expected band",
         band_width=2,
+        default_environments=(),
     ),
     "latency-anomaly": AlarmDefaults(
-        "InvocationLatency", "Average", None, 15, 10, "average latency above the expected band", band_width=2
+        "InvocationLatency",
+        "Average",
+        None,
+        15,
+        10,
+        "average latency above the expected band",
+        band_width=2,
+        default_environments=(),
     ),
 }
 KINDS = tuple(DEFAULTS)
 PRESSURE = {"rpm-pressure": "rpm", "tpm-pressure": "tpm"}
+ANOMALY = frozenset(k for k, d in DEFAULTS.items() if d.band_width is not None)
 
 
 def model_slug(model_id: str) -> str:

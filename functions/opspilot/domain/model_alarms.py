@@ -57,6 +57,8 @@ class StackDefaults:
     threshold_percent: float
     increase_percent: float
     managed_by: str  # the stack name, tagged on every alarm the app owns
+    # anomaly detection models the sync may use in the Region (CloudWatch allows 500 per account)
+    anomaly_budget: int = 400
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,20 @@ def overrides_of(entry: ModelEntry) -> dict[str, AlarmOverride]:
 
 
 def enabled_kinds(entry: ModelEntry) -> list[str]:
+    """The entry's alarm kinds: its overrides' ``enabled``, else the kind's default for its
+    environment."""
     overrides = overrides_of(entry)
-    return [k for k in KINDS if (o := overrides.get(k)) is None or o.enabled is not False]
+    kinds = []
+    for kind in KINDS:
+        override = overrides.get(kind)
+        if override is not None and override.enabled is not None:
+            if override.enabled:
+                kinds.append(kind)
+            continue
+        environments = DEFAULTS[kind].default_environments
+        if environments is None or entry.environment.value in environments:
+            kinds.append(kind)
+    return kinds
 
 
 def model_tags(entry: ModelEntry, stack: StackDefaults) -> dict[str, str]:

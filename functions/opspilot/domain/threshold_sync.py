@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from opspilot.domain.alarm_names import PRESSURE, alarm_name
+from opspilot.domain.alarm_names import ANOMALY, PRESSURE, alarm_name
 from opspilot.domain.base import Record, RecordError
 from opspilot.domain.errors import InvalidInput, OpsPilotError
 from opspilot.domain.model_alarms import (
@@ -41,6 +41,7 @@ from opspilot.domain.model_alarms import (
     current_threshold,
     desired_alarms,
     effective_percent,
+    enabled_kinds,
     managed_differences,
     pool_members,
     profiles_by_pool,
@@ -74,6 +75,11 @@ class SyncRequest(Record):
     model_ids: list[str] = Field(default_factory=list)
     quota_codes: list[str] = Field(default_factory=list)
     execution_id: str | None = None
+    # A run too large for one invocation goes on in rounds (the AlarmSyncStateMachine): a round
+    # covers only the models after ``start_after`` (model ids in sorted order); ``continued`` marks
+    # the rounds the state machine runs, which report back instead of starting another.
+    start_after: str | None = None
+    continued: bool = False
 
 
 class ThresholdChange(Record):
@@ -117,6 +123,7 @@ class Checks:
     desired: dict[str, list[DesiredAlarm]]
     problems: list[str]
     kept: list[str]
+    over_budget: list[str] = field(default_factory=list)  # anomaly alarms left out: no model left
 
 
 def _state_names(state: ModelState | None) -> list[str]:
@@ -162,6 +169,25 @@ def models_to_reconcile(
     return chosen
 
 
+def anomaly_allowance(
+    entries: Mapping[str, tuple[ModelEntry, int]], states: Mapping[str, ModelState], stack: StackDefaults
+) -> frozenset[str]:
+    """The anomaly alarms the stack's budget of anomaly detection models allows (each alarm needs
+    one model: its metric, dimensions and statistic). Alarms that exist keep theirs; then production
+    models come first, then the others, each in model id order, so a new registration never takes a
+    band away from a model that has one."""
+    wanted: list[tuple[int, str, str]] = []
+    for model_id, (entry, _) in entries.items():
+        state = states.get(model_id)
+        recorded = state.alarms if state else {}
+        for kind in enabled_kinds(entry):
+            if kind in ANOMALY:
+                name = alarm_name(stack.alarm_name_prefix, model_id, kind)
+                first = 0 if name in recorded else 1 if entry.environment.value == "production" else 2
+                wanted.append((first, model_id, name))
+    return frozenset(name for _, _, name in sorted(wanted)[: max(stack.anomaly_budget, 0)])
+
+
 def plan_checks(
     request: SyncRequest,
     entries: Mapping[str, tuple[ModelEntry, int]],
@@ -169,8 +195,11 @@ def plan_checks(
     quotas: QuotaSnapshot | None,
     stack: StackDefaults,
 ) -> Checks:
-    """Step 1: what to describe. ``entries`` maps model id -> (valid entry, version)."""
-    reconcile = models_to_reconcile(request, entries, states)
+    """Step 1: what to describe. ``entries`` maps model id -> (valid entry, version). A round that
+    starts after a model (``request.start_after``) looks only at the models after it."""
+    allowed = anomaly_allowance(entries, states, stack)
+    after = request.start_after
+    reconcile = {m for m in models_to_reconcile(request, entries, states) if after is None or m > after}
     pools = profiles_by_pool(e for e, _ in entries.values())
     codes = set(request.quota_codes)
     names: list[str] = []
@@ -178,7 +207,10 @@ def plan_checks(
     problems: list[str] = []
     kept: list[str] = []
     quota_checked: set[str] = set()
+    over_budget: list[str] = []
     for model_id in sorted(set(entries) | set(states)):
+        if after is not None and model_id <= after:
+            continue
         state = states.get(model_id)
         if model_id not in entries:
             if model_id in reconcile:
@@ -188,6 +220,8 @@ def plan_checks(
         if model_id not in reconcile and not _in_quota_scope(entry, codes, quotas):
             continue
         alarms, issues = desired_alarms(entry, stack, quotas, pool_members(entry, pools))
+        over_budget += [a.name for a in alarms if a.kind in ANOMALY and a.name not in allowed]
+        alarms = [a for a in alarms if a.kind not in ANOMALY or a.name in allowed]
         desired[model_id] = alarms
         problems += issues
         if model_id not in reconcile and (state is None or state.fingerprint != fingerprint(alarms)):
@@ -208,7 +242,7 @@ def plan_checks(
             record = recorded.get(alarm.name)
             if record is None or record.threshold != alarm.threshold:
                 names.append(alarm.name)
-    return Checks(frozenset(reconcile), frozenset(quota_checked), names, desired, problems, kept)
+    return Checks(frozenset(reconcile), frozenset(quota_checked), names, desired, problems, kept, over_budget)
 
 
 def plan_threshold_changes(

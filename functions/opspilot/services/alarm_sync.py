@@ -31,7 +31,10 @@ from opspilot.domain.threshold_sync import (
     plan_model,
 )
 
-WRITE_MARGIN_SECONDS = 20.0  # stop writing this long before the Lambda timeout; the next run goes on
+# Stop writing this long before the Lambda timeout; the next round goes on from the saved states.
+# Checked before every write: one write (paced to 3 a second, botocore's retries, then backed off up
+# to 7 s) fits in it.
+WRITE_MARGIN_SECONDS = 20.0
 
 
 class RegistryPort(Protocol):
@@ -79,6 +82,8 @@ class SyncReport(Record, frozen=False):
     deleted: int = 0
     kept: list[str] = Field(default_factory=list)
     pending: list[str] = Field(default_factory=list)
+    over_budget: list[str] = Field(default_factory=list)  # anomaly alarms the budget leaves out
+    resume_after: str | None = None  # an incomplete run's next round starts after this model
     problems: list[str] = Field(default_factory=list)
     failures: list[str] = Field(default_factory=list)
     changes: list[ChangeRecord] = Field(default_factory=list)
@@ -87,7 +92,8 @@ class SyncReport(Record, frozen=False):
         doc = self.to_json()
         doc["changes"] = doc["changes"][:max_changes]
         doc["changes_total"] = len(self.changes)
-        for key in ("kept", "pending", "problems", "failures"):
+        doc["over_budget_total"] = len(self.over_budget)
+        for key in ("kept", "pending", "over_budget", "problems", "failures"):
             doc[key] = doc[key][:200]
         return doc
 
@@ -133,12 +139,14 @@ def run_sync(request: SyncRequest, stack: StackDefaults, deps: SyncDependencies)
         request, entries, {m: s for m, s in states.items() if m not in invalid}, quotas, stack
     )
     report.kept += checks.kept
+    report.over_budget += checks.over_budget
     report.problems += checks.problems
     report.reconciled, report.quota_checked = len(checks.reconcile), len(checks.quota_checked)
     described = deps.alarms.describe(checks.names) if checks.names else {}
     report.described = len(checks.names)
     new_states: dict[str, ModelState | None] = {}
     stopped = False
+    done = request.start_after  # the last model whose writes all went through (or were not needed)
     checked = set(checks.names)
     touched = {m for m in checks.quota_checked if any(a.name in checked for a in checks.desired[m])}
     for model_id in sorted(checks.reconcile | touched):
@@ -161,7 +169,9 @@ def run_sync(request: SyncRequest, stack: StackDefaults, deps: SyncDependencies)
         if deps.remaining_seconds() < WRITE_MARGIN_SECONDS:
             stopped = True
             break
-        failed, stopped = _execute(plan.writes, deps.alarms, report)
+        failed, stopped = _execute(
+            plan.writes, deps.alarms, report, lambda: deps.remaining_seconds() < WRITE_MARGIN_SECONDS
+        )
         state = plan.state
         if failed and state is not None:
             old = states.get(model_id)
@@ -175,7 +185,9 @@ def run_sync(request: SyncRequest, stack: StackDefaults, deps: SyncDependencies)
             new_states[model_id] = state
         if stopped:
             break
+        done = model_id
     report.complete = not stopped
+    report.resume_after = None if report.complete else done
     deps.registry.save_sync(new_states, report.changes, deps.now())
     report.finished_at = _iso(deps.now())
     deps.registry.record_run(report.summary(max_changes=0), deps.now())
@@ -190,15 +202,20 @@ def _changed(new: ModelState | None, old: ModelState | None) -> bool:
     return new.replace(synced_at=old.synced_at) != old
 
 
-def _execute(writes: list[Write], alarms: AlarmsPort, report: SyncReport) -> tuple[set[str], bool]:
-    """Carry out one model's writes. Returns the alarm names whose write failed, and whether to
-    stop the run (CloudWatch still throttling after botocore's retries)."""
+def _execute(
+    writes: list[Write], alarms: AlarmsPort, report: SyncReport, out_of_time: Callable[[], bool]
+) -> tuple[set[str], bool]:
+    """Carry out one model's writes. Returns the alarm names whose write failed (or was not made),
+    and whether to stop the run (CloudWatch still throttling after the retries, or the time budget
+    spent)."""
     failed: set[str] = set()
     deletes = [w for w in writes if w.op == "delete"]
     try:
-        for write in writes:
+        for i, write in enumerate(writes):
             if write.op == "delete":
                 continue
+            if out_of_time():
+                return failed | {w.alarm_name for w in writes[i:]}, True
             try:
                 if write.op == "put":
                     alarms.put(write.params)
