@@ -25,6 +25,9 @@ TRANSIENT_CODES = frozenset(
         "InternalServerError",
         "InternalServerErrorException",
         "ServiceException",
+        # CloudWatch's 500: botocore's cloudwatch model, shape InternalServiceFault,
+        # "error": {"code": "InternalServiceError", "httpStatusCode": 500}
+        "InternalServiceError",
     }
 )
 DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})

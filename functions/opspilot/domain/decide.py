@@ -124,7 +124,8 @@ def decide_scenario(
     if incident.quota_scope is QuotaScope.NONE:
         return Scenario.NON_QUOTA, evidence
     if usage.datapoints == 0 or quotas.unknown_reason is not None:
-        evidence["why"] = quotas.unknown_reason or "no usage history"
+        # a usage read that failed (denied) is not the same as a model without history
+        evidence["why"] = quotas.unknown_reason or usage.unknown_reason or "no usage history"
         return Scenario.NEW_MODEL, evidence
     high = False
     in_scope = _kinds(incident.quota_scope)  # an RPM signal is judged on RPM usage, TPM on TPM

@@ -35,7 +35,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 ),
                 **dict.fromkeys(["avg_output_tokens", "throttles", "server_errors", "client_errors"], None),
                 "missing": list(USAGE_METRICS),
-                "unknown_reason": str(exc),
+                "unknown_reason": f"access denied: {exc}",
             }
         ).to_json()
     return summarize_usage(incident.model_id, WINDOW_DAYS, series, end).to_json()

@@ -36,7 +36,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     error_name, cause = str(error.get("Error", "Unknown")), lambda_error_message(error.get("Cause"))
     incident = state.get("incident") or {}
     detail = state.get("detail") if isinstance(state.get("detail"), dict) else {}
-    alarm_name = incident.get("alarm_name") or detail.get("alarmName")
+    given = incident.get("alarm_name") or detail.get("alarmName")
+    # a malformed event may carry anything here (EventBridge's prefix match passes a list): only a
+    # string names an alarm whose pointer can be released; anything else is recorded as it came
+    alarm_name = given if isinstance(given, str) else None
+    alarm_label = alarm_name if given is None or alarm_name else str(given)[:255]
     incident_id = incident.get("incident_id") or incident_id_for(
         str(state.get("id") or event.get("execution_id"))
     )
@@ -56,7 +60,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 "failure": failure,
                 "incident": {
                     "incident_id": incident_id,
-                    "alarm_name": alarm_name,
+                    "alarm_name": alarm_label,
                     "model_id": incident.get("model_id"),
                     "region": state.get("region"),
                     "category": None,
@@ -75,7 +79,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     store().append_audit(incident_id, "failed", failure, at)
     logger.error("workflow failed", extra={"error": error_name, "incident_id": incident_id})
     out = messages.failure(
-        incident_id, {"alarm_name": alarm_name, "model_id": incident.get("model_id")}, error_name, cause
+        incident_id, {"alarm_name": alarm_label, "model_id": incident.get("model_id")}, error_name, cause
     )
     store().update_incident(incident_id, at, notifications=[{"channel": "email", "subject": out.subject}])
     return out.to_json()
