@@ -93,6 +93,13 @@ class FakeApprovals:
     def mark_notified(self, ref: str, channels: list[dict[str, Any]], now: datetime) -> None:
         self.requests[ref].update(channels=channels, notified_at=iso(now))
 
+    def mark_delivered(self, ref: str, delivery: str = "delivered") -> bool:
+        request = self.requests[ref]
+        if request["status"] != "DECIDED" or request.get("delivery") != "pending":
+            return False
+        request["delivery"] = delivery
+        return True
+
 
 class FakeIncidents:
     def __init__(self) -> None:
@@ -134,6 +141,7 @@ class World:
         self.pending_counted: list[datetime] = []
         self.clock = [NOW]
         self.ids = 0
+        self.delivered: list[tuple[str, str, dict[str, Any]]] = []
 
     def publish(self, topic: str, subject: str, message: str, attributes: dict[str, str]) -> str:
         self.published.append(
@@ -176,6 +184,7 @@ class World:
             token_bytes=self.token_bytes,
             token_urlsafe=self.token_urlsafe,
             log=self.log,
+            deliver=lambda token, decision, output: self.delivered.append((token, decision, output)),
         )
 
     def link(self, link_id: str) -> dict[str, Any]:
@@ -452,6 +461,30 @@ def test_round_two_after_round_one_was_decided_sends_no_escalation_notice(world:
     assert world.approvals.requests[request_ref(EXECUTION, 1)]["status"] == "DECIDED"
     assert "approval_escalated" not in [kind for _, kind, _, _ in world.incidents.audit]
     assert "ApprovalsEscalated" not in world.metrics
+
+
+def test_round_two_delivers_a_round_one_decision_that_never_reached_the_workflow(world: World) -> None:
+    """Round 1 was decided in time, but neither its delivery nor its undo could be written: the
+    decision waits in the request (its outbox). When the workflow asks round 2, it gets that
+    decision on round 2's task, and nobody is asked again."""
+    escalation = settings(ESCALATION_APPROVER_EMAILS=HEAD)
+    request_approval(request(), escalation, world.deps())
+    output = {"status": "approved", "by": LEAD, "values": {}}
+    world.approvals.requests[request_ref(EXECUTION, 1)].update(
+        status="DECIDED",
+        delivery="pending",
+        decision={"decision": "approve", "status": "approved", "by": LEAD, "at": iso(NOW)},
+        output=output,
+    )
+    world.published.clear()
+
+    result = request_approval(request(round_=2, token="task-token-2"), escalation, world.deps())
+
+    assert world.delivered == [("task-token-2", "approve", output)]
+    assert result == {"approval_requested": False, "round": 2, "delivered_from_round": 1}
+    assert world.published == [] and request_ref(EXECUTION, 2) not in world.approvals.requests
+    assert world.approvals.requests[request_ref(EXECUTION, 1)]["delivery"] == "delivered"
+    assert "approval_delivered_late" in [kind for _, kind, _, _ in world.incidents.audit]
 
 
 # ------------------------------------------------------------------------------------ retries, input

@@ -73,3 +73,12 @@ def fail_workflow_task(task_token: str, error: str, cause: dict[str, Any]) -> No
         if error_code(exc) in NOT_WAITING_CODES:
             raise TaskNoLongerWaiting(f"SendTaskFailure: {error_code(exc)}") from exc
         raise_translated(exc, "SendTaskFailure")
+
+
+def deliver_decision(task_token: str, decision: str, output: dict[str, Any]) -> None:
+    """An approver's decision to the task that waits for it: ``approve`` resumes it,
+    anything else fails it with ``ApprovalRejected``. ``TaskNoLongerWaiting`` when it stopped."""
+    if decision == "approve":
+        resume_workflow(task_token, output)
+    else:
+        fail_workflow_task(task_token, "ApprovalRejected", output)

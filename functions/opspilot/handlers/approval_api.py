@@ -23,7 +23,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from opspilot.adapters.messaging import fail_workflow_task, resume_workflow
+from opspilot.adapters.messaging import deliver_decision
 from opspilot.domain import approval_page as pages
 from opspilot.domain.approvals import (
     LINK_ID,
@@ -133,10 +133,7 @@ def _deliver(request: dict[str, Any], at: datetime, *, first: bool) -> tuple[int
     ref, round_, incident_id = str(request["ref"]), int(request.get("round", 1)), str(request["incident_id"])
     detail, output = dict(request["decision"]), dict(request["output"])
     try:
-        if detail["decision"] == "approve":
-            resume_workflow(str(request["task_token"]), output)
-        else:
-            fail_workflow_task(str(request["task_token"]), "ApprovalRejected", output)
+        deliver_decision(str(request["task_token"]), str(detail["decision"]), output)
     except TaskNoLongerWaiting as exc:
         if not first:  # the first delivery may have reached it: say only what is known
             _safely(approvals().mark_delivered, ref, "unconfirmed")

@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from opspilot.adapters.messaging import publish
+from opspilot.adapters.messaging import deliver_decision, publish
 from opspilot.handlers._approval_runtime import approvals, count, publishes_metrics, record_pending
 from opspilot.handlers._runtime import bind_execution, logger, now, state_part, store
 from opspilot.services.approval_request import (
@@ -63,5 +63,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         token_bytes=secrets.token_bytes,
         token_urlsafe=secrets.token_urlsafe,
         log=logger,
+        deliver=deliver_decision,
     )
     return request_approval(request, settings, deps)

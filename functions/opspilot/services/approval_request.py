@@ -2,10 +2,12 @@
 and per chat channel, the messages that carry them, and the records that say the approval waits.
 
 Round 1 asks the approvers; round 2 (after round 1 timed out) asks the escalation group, and
-supersedes round 1 first so that its links stop working. Each link is 192 random bits; the store
-holds only its SHA-256. Email through the notification topic is the channel of record: one
-message per approver. A chat channel is shared, so it gets a link of its own ("slack channel"),
-and a failure to post there is recorded, not raised.
+supersedes round 1 first so that its links stop working. A round 1 decision that was recorded but
+never delivered (its outbox, see handlers/approval_api.py) is delivered to round 2's task
+instead. Each link is 192 random bits; the store holds only its SHA-256. Email through the
+notification topic is the channel of record: one message per approver. A chat channel is
+shared, so it gets a link of its own ("slack channel"), and a failure to post there is recorded,
+not raised.
 
 Calls per invocation (round 1, N approvers, C chat channels): one conditional PutItem for the
 request, N + C PutItem for the links, N SNS messages, C webhook posts, one UpdateItem on the
@@ -56,6 +58,7 @@ class ApprovalStorePort(Protocol):
     def supersede(self, ref: str, now: datetime, by_ref: str) -> bool: ...
     def put_link(self, link_hash: str, record: dict[str, Any], expires: datetime) -> None: ...
     def mark_notified(self, ref: str, channels: list[dict[str, Any]], now: datetime) -> None: ...
+    def mark_delivered(self, ref: str, delivery: str = "delivered") -> bool: ...
 
 
 class IncidentsPort(Protocol):
@@ -84,6 +87,8 @@ class ApprovalDependencies:
     token_bytes: Callable[[int], bytes]  # secrets.token_bytes
     token_urlsafe: Callable[[int], str]  # secrets.token_urlsafe
     log: LogPort
+    # (task token, "approve" or "reject", the workflow's output): SendTaskSuccess/SendTaskFailure
+    deliver: Callable[[str, str, dict[str, Any]], None]
 
 
 class ApprovalRequest(Record):
@@ -113,6 +118,8 @@ def request_approval(
     group = approver_group(round_, settings.approver_emails, settings.escalation_approver_emails)
     ref = request_ref(request.execution_id, round_)
     view = build_view(request.incident, request.plan, request.context, at)
+    if round_ > 1 and (earlier := _undelivered(request.execution_id, deps)) is not None:
+        return _deliver_earlier(request, earlier, view.incident_id, deps)
     if round_ > 1:
         _escalate(request.execution_id, ref, view, group, timeout, settings, deps)
     record = {
@@ -180,6 +187,33 @@ def request_approval(
     pending = deps.record_pending(at)
     deps.log.info("approval requested", extra={"round": round_, "approvers": len(group), "pending": pending})
     return {"approval_requested": True, "round": round_, "approvers": len(group)}
+
+
+def _undelivered(execution_id: str, deps: ApprovalDependencies) -> dict[str, Any] | None:
+    """Round 1, if it was decided in time but the decision never reached the workflow (its delivery
+    and its undo both failed: it waits in the request, its outbox)."""
+    first = deps.approvals.get_request(request_ref(execution_id, 1)) or {}
+    return first if first.get("status") == "DECIDED" and first.get("delivery") == "pending" else None
+
+
+def _deliver_earlier(
+    request: ApprovalRequest, earlier: Mapping[str, Any], incident_id: str, deps: ApprovalDependencies
+) -> dict[str, Any]:
+    """The workflow stopped waiting for round 1 and asks round 2: it gets round 1's decision on
+    this task instead, and nobody is asked again."""
+    decision = earlier["decision"]
+    deps.deliver(request.task_token, str(decision["decision"]), dict(earlier["output"]))
+    deps.approvals.mark_delivered(str(earlier["ref"]))
+    at = deps.now()
+    detail = {
+        "round": 1,
+        "by": decision.get("by"),
+        "decided_at": decision.get("at"),
+        "via_round": request.round_,
+    }
+    deps.incidents.append_audit(incident_id, "approval_delivered_late", detail, at)
+    deps.log.info("round 1 decision delivered to round 2's task", extra={"decision": decision["decision"]})
+    return {"approval_requested": False, "round": request.round_, "delivered_from_round": 1}
 
 
 def _email(
