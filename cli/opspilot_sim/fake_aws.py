@@ -544,7 +544,8 @@ class SimulatedAws:
                         alarm["ActionConfiguration"] = copy.deepcopy(config)
 
     def before_send(self, request: AWSPreparedRequest, event_name: str = "", **_: Any) -> AWSResponse | None:
-        """``before-send`` handler: answer queued faults and simulated operations, else None."""
+        """``before-send`` handler: answer rate limits and simulated operations, else None (faults are
+        answered before this, in ``_ChainedSend``)."""
         prefix, _sep, operation = _header(request, "X-Amz-Target").partition(".")
         service = TARGET_PREFIXES.get(prefix)
         if event_name.count(".") >= 2:  # "before-send.<service id>.<Operation>"
