@@ -99,7 +99,13 @@ def translate(template: dict[str, Any], region: str = REGION) -> dict[str, Any]:
 
 def lint(translated: Path, region: str = REGION) -> tuple[int, str]:
     """cfn-lint on the translated template; (number of errors, cfn-lint's report)."""
-    command = [str(Path(sys.executable).parent / "cfn-lint"), "--regions", region, "--format", "parseable"]
+    # cfn-lint 1.58 validates Fn::Join recursively, one frame per element: the state machine's
+    # DefinitionString (SAM joins the inlined ASL line by line) passes Python's default limit of
+    # 1,000 at about 970 lines and the lint fails with E1022 "maximum recursion depth exceeded".
+    # The same cfn-lint, with room for a workflow of several thousand lines:
+    runner = "import sys; sys.setrecursionlimit(20_000); from cfnlint.runner import main; sys.exit(main())"
+    command = [str(Path(sys.executable).parent / "python"), "-c", runner]
+    command += ["--regions", region, "--format", "parseable"]
     if importlib.util.find_spec("cfn_lint_serverless") is not None:
         command += ["--append-rules", "cfn_lint_serverless.rules"]
     done = subprocess.run([*command, "--", str(translated)], capture_output=True, text=True, check=False)

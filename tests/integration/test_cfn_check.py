@@ -56,3 +56,17 @@ def test_the_check_fails_on_a_circular_dependency_that_sam_validate_does_not_see
     assert any("IncidentStateMachine" in line for line in cycle), done.stdout
     assert any("ApprovalCallbackFunctionRole" in line for line in cycle), done.stdout
     assert "cfn-lint FAILED" in done.stdout
+
+
+def test_the_check_passes_the_template_whatever_the_length_of_the_workflow(tmp_path: Path) -> None:
+    """SAM joins the inlined ASL line by line; cfn-lint validates Fn::Join one stack frame per
+    element, so a workflow past ~970 lines used to fail with E1022 (recursion depth), not a finding."""
+    shutil.copy(ROOT / "template.yaml", tmp_path / "template.yaml")
+    shutil.copytree(ROOT / "statemachines", tmp_path / "statemachines")
+    asl = tmp_path / "statemachines" / "incident.asl.json"
+    assert len(asl.read_text().splitlines()) > 1000
+
+    done = run_check(tmp_path / "template.yaml")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ":E1022:" not in done.stdout
