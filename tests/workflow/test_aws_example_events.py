@@ -73,6 +73,11 @@ def event(name: str, **changes: Any) -> dict[str, Any]:
     return {"raw": raw}
 
 
+def _verbatim(example_id: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((EVENTS / "aws" / f"{example_id}.json").read_text())
+    return document
+
+
 @cache
 def report(name: str) -> dict[str, Any]:
     scenarios: dict[str, dict[str, Any]] = {
@@ -119,6 +124,16 @@ def report(name: str) -> dict[str, Any]:
                 event("aws-composite-suppressed.json"),
                 event("aws-single-metric.json"),
             ],
+        },
+        "aws-examples-verbatim": {
+            "description": "AWS's twelve examples as AWS wrote them (EC2, DynamoDB), under the default prefix.",
+            "parameters": {"Environment": "production", "DryRun": True},
+            "events": [{"raw": _verbatim(path.stem)} for path in sorted((EVENTS / "aws").glob("*.json"))],
+        },
+        "aws-examples-verbatim-s": {
+            "description": "The same examples with AlarmNamePrefix S: ServerCpuTooHigh and ServiceAggregatedAlarm.",
+            "parameters": {"Environment": "production", "DryRun": True, "AlarmNamePrefix": "S"},
+            "events": [{"raw": _verbatim(path.stem)} for path in sorted((EVENTS / "aws").glob("*.json"))],
         },
         "aws-events-metrics-insights": {
             "description": "Metrics Insights GROUP BY ModelId: its own change, 3 contributors, 1 recovery.",
@@ -274,3 +289,27 @@ def test_each_metrics_insights_contributor_is_its_own_incident() -> None:
     # the Claude contributor back to OK resolves the Claude incident only
     assert recovered["incident_id"] == claude["incident_id"]
     assert any(n["subject"].startswith("[OpsPilot] RESOLVED") for n in recovered["notifications"])
+
+
+def test_aws_examples_under_other_names_never_start_the_workflow() -> None:
+    result = report("aws-examples-verbatim")
+
+    assert result["incidents"] == []
+    assert len(result["ignored_events"]) == 12
+    assert {e["reason"] for e in result["ignored_events"]} == {"does not match the rule's event pattern"}
+
+
+def test_aws_examples_under_the_prefix_are_state_changes_only_and_not_bedrock() -> None:
+    """With AlarmNamePrefix "S", the rule passes ServerCpuTooHigh's and ServiceAggregatedAlarm's
+    state changes and none of their configuration changes; neither is about Bedrock."""
+    result = report("aws-examples-verbatim-s")
+
+    started = sorted(i["event"] for i in result["incidents"])
+    assert len(started) == 2 and len(result["ignored_events"]) == 10
+    single, composite = sorted(result["incidents"], key=lambda i: str(i["failure"]))
+    assert {single["status"], composite["status"]} == {"unclassifiable"}
+    causes = " ".join(str(i["failure"]["cause"]) for i in (single, composite))
+    assert "namespace 'AWS/EC2' is not AWS/Bedrock" in causes
+    assert "its alarms ['ServerCpuTooHigh'] were not found" in causes
+    assert result["changes_sent_to_aws"] == []
+    assert all(i["notifications"] for i in (single, composite)), "people are told why"
