@@ -344,12 +344,11 @@ def _alarm_cost(kinds: list[str], pool_size: int) -> tuple[int, float]:
 
 
 def _cost_note(metrics: int, usd: float) -> str:
-    from opspilot.domain.alarm_cost import PRICE_PER_ALARM_METRIC_USD, PRICING_SOURCE
+    from opspilot.domain.alarm_cost import PRICE_PER_ALARM_METRIC_USD
 
     return (
         f"{metrics:,} alarm metrics x {PRICE_PER_ALARM_METRIC_USD:.2f} USD = {usd:,.2f} USD a month "
-        f"(CloudWatch, {PRICING_SOURCE}; an anomaly band counts 3, metric math 1 per metric; "
-        "the free tier's 10 left out)"
+        "(CloudWatch standard-resolution alarms, us-east-1: docs/models.md#what-the-alarms-cost)"
     )
 
 

@@ -163,12 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scenarios_ok = bench_scenarios(args.scenarios)
     imports_ok = bench_imports(args.runs)
-    from opspilot_dev.bench_sync import bench_sync  # threshold sync of 10, 100, 500 models (issue 6)
+    from opspilot_dev.bench_sync import bench_sync  # 100 and 1,000 models inside AWS's limits (issue 11)
 
     sync_ok = bench_sync()
     verdict = {True: "met", False: "MISSED"}
     print(f"\ntargets: repeated event {verdict[scenarios_ok]}; handler imports {verdict[imports_ok]}")
-    print(f"         alarm sync cost follows changes, not models {verdict[sync_ok]}")
+    print(f"         alarm sync within AWS's limits, cost follows changes {verdict[sync_ok]}")
     return 0
 
 

@@ -193,6 +193,7 @@ class Limits:
     rates: tuple[RateLimit, ...] = RATE_LIMITS
     latency: float = 0.05  # simulated seconds per request (a modelling choice)
     anomaly_models: int = ANOMALY_MODELS_PER_REGION
+    lambda_timeout: float = LAMBDA_MAX_TIMEOUT_SECONDS  # SyncAlarmsFunction's Timeout in template.yaml
     requests: Counter[str] = field(default_factory=Counter)  # "service:Operation" -> requests
     throttled: Counter[str] = field(default_factory=Counter)  # "service:Operation" -> refused
     refused: list[str] = field(default_factory=list)  # other refusals, with the reason
@@ -283,19 +284,17 @@ class Limits:
         """Invocations that ran past their timeout (Lambda would have stopped them)."""
         return [i for i in self.invocations if i.timed_out]
 
-    def lambda_context(self, function: str, timeout: float = LAMBDA_MAX_TIMEOUT_SECONDS) -> SimLambdaContext:
+    def lambda_context(self, function: str, timeout: float | None = None) -> SimLambdaContext:
         """The context of one invocation on the simulated clock; its ``finish()`` records how long
         it ran (``moto_shim`` calls it when the handler returns)."""
-        return SimLambdaContext(self.clock, function, timeout, self._finished)
+        return SimLambdaContext(self.clock, function, timeout or self.lambda_timeout, self._finished)
 
     def _finished(self, invocation: Invocation) -> None:
         with self._lock:
             self.invocations.append(invocation)
 
     @contextmanager
-    def invocation(
-        self, function: str, timeout: float = LAMBDA_MAX_TIMEOUT_SECONDS
-    ) -> Iterator[SimLambdaContext]:
+    def invocation(self, function: str, timeout: float | None = None) -> Iterator[SimLambdaContext]:
         """One Lambda invocation on the simulated clock: yields its context, records its duration."""
         context = self.lambda_context(function, timeout)
         try:

@@ -126,7 +126,7 @@ class SyncWorld:
 
 @contextmanager
 def limited_account(
-    region: str = "us-east-1", overrides: dict[str, Any] | None = None
+    region: str = "us-east-1", overrides: dict[str, Any] | None = None, limits: Limits | None = None
 ) -> Iterator[SyncWorld]:
     """A fresh account: moto, the simulated Service Quotas and AWS's limits on one simulated clock,
     the stack deployed, the rounds' state machine created, handlers' logs quiet."""
@@ -134,8 +134,8 @@ def limited_account(
     from opspilot.handlers import _runtime, sync_alarms
     from opspilot.settings import core_settings, sync_settings
 
-    clock = SimClock()
-    limits = Limits(clock)
+    limits = limits or Limits(SimClock())
+    clock = limits.clock
     world = fake_aws.SimulatedAws(limits=limits, clock=clock.now)
     shim = moto_shim.ShimState(context=limits.lambda_context)
     caches = [aws_clients.client, _runtime.store, core_settings, sync_settings, sync_alarms.registry]

@@ -118,7 +118,7 @@ def test_list_show_and_remove_after_a_sync(provisioned: Env, capsys: pytest.Capt
     status, out, _ = cli(capsys, provisioned, "show", NOVA)
     assert status == 0
     assert f"  {NOVA_RPM_ALARM}" in out and "threshold 800  = 80% of L-1F3A5C7E (1,000)" in out
-    assert "): 9 alarm metrics x 0.10 USD = 0.90 USD a month (CloudWatch, " in out
+    assert "): 9 alarm metrics x 0.10 USD = 0.90 USD a month (CloudWatch standard-resolution" in out
     assert f"create    {NOVA_RPM_ALARM}  - -> 800, quota L-1F3A5C7E = 1,000  (registry_change)" in out
 
     status, out, _ = cli(capsys, provisioned, "remove", NOVA)

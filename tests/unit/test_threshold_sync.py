@@ -8,14 +8,16 @@ from typing import Any
 
 import pytest
 
+from opspilot.domain.alarm_names import alarm_name
 from opspilot.domain.errors import InvalidInput
 from opspilot.domain.model_alarms import QuotaSnapshot, StackDefaults, create_params
 from opspilot.domain.registry import ModelEntry, validate_entry
-from opspilot.domain.sync_state import ModelState
+from opspilot.domain.sync_state import AlarmRecord, ModelState
 from opspilot.domain.threshold_sync import (
     Checks,
     ModelPlan,
     SyncRequest,
+    anomaly_allowance,
     plan_checks,
     plan_model,
     plan_threshold_changes,
@@ -295,3 +297,51 @@ def test_the_event_fixtures_start_the_sync_they_describe(load_event: Callable[[s
         "ModelAlarms",
         "opspilot-model-alarms",
     )
+
+
+def many(count: int, environment: str = "production") -> dict[str, tuple[ModelEntry, int]]:
+    return {
+        f"amazon.bench-{i:02d}-v1:0": (
+            nova(
+                model_id=f"amazon.bench-{i:02d}-v1:0",
+                environment=environment,
+                quota_codes={"rpm": RPM, "tpm": TPM},
+            ),
+            1,
+        )
+        for i in range(count)
+    }
+
+
+def test_bands_stay_within_the_anomaly_budget_and_keep_the_ones_that_exist() -> None:
+    budget = StackDefaults("opspilot-", 80, 50, "opspilot", anomaly_budget=3)
+    entries = many(5)
+    checks = plan_checks(SyncRequest(reason="schedule"), entries, {}, quotas(), budget)
+    bands = sorted(a.name for alarms in checks.desired.values() for a in alarms if a.kind.endswith("anomaly"))
+    assert len(bands) == 3 and len(checks.over_budget) == 2
+    assert bands == [f"opspilot-amazon-bench-{i:02d}-v1-0-invocations-anomaly" for i in range(3)]
+    # models that have their band keep it when earlier-sorting production models arrive
+    later = sorted(entries)[2:]
+    states = {
+        m: ModelState(
+            model_id=m,
+            pool=m,
+            entry_version=1,
+            alarms={
+                alarm_name("opspilot-", m, "invocations-anomaly"): AlarmRecord(kind="invocations-anomaly")
+            },
+            synced_at="2026-11-30T10:00:00.000Z",
+        )
+        for m in later
+    }
+    assert anomaly_allowance(entries, states, budget) == {
+        alarm_name("opspilot-", m, "invocations-anomaly") for m in later
+    }
+
+
+def test_a_round_covers_only_the_models_after_its_start() -> None:
+    entries = many(4)
+    request = SyncRequest(reason="reconcile", full=True, start_after="amazon.bench-01-v1:0")
+    checks = plan_checks(request, entries, {}, quotas(), STACK)
+    assert checks.reconcile == {"amazon.bench-02-v1:0", "amazon.bench-03-v1:0"}
+    assert all("bench-00" not in n and "bench-01" not in n for n in checks.names)
