@@ -102,9 +102,10 @@ def layer_problems(build_dir: Path) -> tuple[list[str], int]:
         found.append(f"{LAYER}: no bytecode")
     elif not all(unchecked_hash(pyc) for pyc in pycs):
         found.append(f"{LAYER}: not all bytecode is unchecked-hash")
-    for tool in ("opspilot", "opspilot_cli", "opspilot_sim", "opspilot_dev", "moto", "boto3", "botocore"):
-        if (site / tool).exists():
-            found.append(f"{LAYER}: ships {tool}")  # ours, the tools', or the runtime's own boto3
+    # ours, the tools', or the runtime's own SDK unless requirements.txt pins it (a newer one)
+    for extra in ("opspilot", "opspilot_cli", "opspilot_sim", "opspilot_dev", "moto", "boto3", "botocore"):
+        if (site / extra).exists() and extra not in pinned():
+            found.append(f"{LAYER}: ships {extra}")
     return found, size(site)
 
 
