@@ -209,6 +209,8 @@ def test_the_email_carries_the_summary_and_one_link(make_approval_view: MakeView
     assert "  - L-3D8CC480 Cross-region model inference requests per minute" in body
     assert "500 -> 750" in body and "Policy rule: pilot-approve-every-change" in body
     assert body.splitlines()[-1] == link and body.count("/approvals/") == 1
+    assert "Category:  Quota pressure" in body and "Scenario:  High usage" in body
+    assert "quota_pressure" not in body and "high_usage" not in body  # labels in the body, too
     _, escalated = approval_messages.approval_email(view, "head@example.com", link, "T", 2, 86400)
     assert "did not decide within 24 hours" in escalated and "last round (2 of 2)" in escalated
 

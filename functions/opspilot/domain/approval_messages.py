@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opspilot.domain.approval_page import clock, label
 from opspilot.domain.approvals import ROUNDS, ApprovalView
 from opspilot.domain.format import number
 
@@ -20,7 +21,9 @@ def _changes(view: ApprovalView) -> list[str]:
         f" -> {number(c.requested)}"
         for c in view.quota_changes
     ]
-    lines += [f"  - open support case ({c.severity}): {c.subject}" for c in view.cases]
+    lines += [
+        f"  - open support case ({label('case_severity', c.severity)}): {c.subject}" for c in view.cases
+    ]
     return lines or ["  - none"]
 
 
@@ -36,9 +39,9 @@ def approval_email(
     lines = [
         f"Incident:  {view.incident_id}",
         f"Model:     {view.model_id} ({view.region})",
-        f"Category:  {view.category}   Severity: {view.severity}",
+        f"Category:  {label('category', view.category)}   Severity: {label('severity', view.severity)}",
         f"Alarm:     {view.alarm_name}",
-        f"Scenario:  {view.scenario}   Policy rule: {view.rule}",
+        f"Scenario:  {label('scenario', view.scenario)}   Policy rule: {view.rule}",
         f"Why:       {view.summary}",
         *(f"Forecast:  {line}" for line in view.forecast),
         _RULE,
@@ -53,7 +56,7 @@ def approval_email(
             "",
         ]
     lines += [
-        f"Review and decide as {approver} (link valid until {expires_at}).",
+        f"Review and decide as {approver} (link valid until {clock(expires_at)}).",
         "This link is yours alone: it decides as you. Opening it changes nothing.",
         link,
     ]
