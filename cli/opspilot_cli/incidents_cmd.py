@@ -59,6 +59,9 @@ def show_incident(store: IncidentStore, incident_id: str, as_json: bool) -> str:
     if as_json:
         return json.dumps({"incident": item, "actions": actions, "audit": trail}, indent=2, default=str)
     lines = [_line(item), ""]
+    if item.get("notice_state"):  # notices SNS refused: delivered later, or given up
+        failed = ", ".join(f"{f.get('notice')} ({f.get('error')})" for f in item.get("notice_failures") or [])
+        lines += [f"notices {item['notice_state']}; refused: {failed}", ""]
     for action in item.get("actions") or []:
         lines.append(
             f"action  {action['type']}: {action['status']}  {action.get('result', {}).get('summary', '')}"

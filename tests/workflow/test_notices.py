@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from opspilot.adapters.incidents import IncidentStore
+from opspilot_cli.incidents_cmd import show_incident
 from opspilot_sim.runner import run_scenario
 from opspilot_sim.scenario import validate
 
@@ -49,9 +50,11 @@ def run(times: int) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]
         incident_id = kept["id"] = next(iter(store.list_incidents()))["pk"].removeprefix("INCIDENT#")
         kept["record"] = store.get_incident(incident_id)
         kept["audit"] = store.audit_trail(incident_id)
+        kept["shown"] = show_incident(store, incident_id, as_json=False)  # opspilot incidents show
 
     report = run_scenario(scenario(times), then=read)
     (incident,) = report["incidents"]
+    kept["record"]["shown"] = kept["shown"]
     return incident, kept["record"], kept["audit"]
 
 
@@ -80,6 +83,10 @@ def test_notices_refused_every_time_are_given_up_and_recorded_without_failing_th
     assert [a["status"] for a in incident["actions"]] == ["executed"]
     assert "RecordFailure" not in incident["execution"]["states"]
     assert record["notice_state"] == "given_up"
+    assert (
+        "notices given_up; refused: opened (SNS.AuthorizationErrorException), outcome "
+        "(SNS.AuthorizationErrorException)" in record["shown"]
+    )
     assert [f["notice"] for f in record["notice_failures"]] == [
         "opened",
         "outcome",
