@@ -70,3 +70,19 @@ def test_every_function_uses_the_one_layer_and_requirements_pin_pydantic() -> No
     assert template["Globals"]["Function"]["Layers"] == [{"Ref": LAYER}]
     assert template["Resources"][LAYER]["Metadata"]["BuildMethod"] == "makefile"
     assert {"aws_lambda_powertools", "pydantic"} <= set(pinned())
+
+
+def test_the_layer_ships_boto3_only_because_it_is_pinned(
+    build: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tag propagation needs a botocore newer than the runtime's: requirements.txt pins it. A
+    boto3 that came along with something else is still refused, as is moto."""
+    assert {"boto3", "botocore"} <= set(pinned())
+    write(build / LAYER / "python" / "moto" / "__init__.py")
+    assert layer_problems(build)[0] == [f"{LAYER}: ships moto"]
+
+    from opspilot_dev import check_build
+
+    others = {k: v for k, v in pinned().items() if k not in {"boto3", "botocore"}}
+    monkeypatch.setattr(check_build, "pinned", lambda: others)
+    assert set(layer_problems(build)[0]) == {f"{LAYER}: ships {t}" for t in ("moto", "boto3", "botocore")}
