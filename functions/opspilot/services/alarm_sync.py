@@ -4,7 +4,9 @@ through the adapters.
 Calls per run: one paginated Query of the registry, one paginated ListServiceQuotas, DescribeAlarms
 for the alarms worth checking (100 names a call), one write per alarm that changes, BatchWriteItem
 for the new states and change records (25 a call), one PutItem for the run, and an SNS message
-only when something failed. No AWS SDK here: the adapters are passed in.
+only when something failed. The alarm calls are paced to CloudWatch's documented rates by the
+adapter; a run checks its time budget before every write and, when it must stop, says where
+(``resume_after``) so that the next round starts there. No AWS SDK here: the adapters are passed in.
 """
 
 from __future__ import annotations
