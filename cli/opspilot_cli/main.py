@@ -13,7 +13,7 @@ from opspilot_sim.scenario import ScenarioError, load
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from opspilot_sim.report import render_text
+    from opspilot_sim.report import render_summary, render_text
     from opspilot_sim.runner import run_scenario
 
     try:
@@ -30,7 +30,7 @@ def _simulate(args: argparse.Namespace) -> int:
         report = run_scenario(scenario, quiet_logs=not args.verbose)
         reports.append(report)
         if not args.json:
-            print(render_text(report))
+            print(render_summary(report) if args.summary else render_text(report))
     if args.json:
         doc = reports[0] if len(reports) == 1 else {"scenarios": reports}
         print(json.dumps(doc, indent=2, default=str))
@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     sim = sub.add_parser("simulate", help="run scenario files offline and print the incident reports")
     sim.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario file (.yaml, .yml or .json)")
     sim.add_argument("--json", action="store_true", help="print the report as JSON")
+    sim.add_argument(
+        "--summary", action="store_true", help="for long runs: the totals and one line per incident"
+    )
     sim.add_argument("--verbose", action="store_true", help="show the handlers' logs")
     sim.add_argument(
         "--interactive",

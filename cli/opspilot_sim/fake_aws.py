@@ -194,13 +194,16 @@ class Case:
     communications: list[Communication] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass
 class ApiCall:
-    """One botocore API call as the caller made it (validated, before sending)."""
+    """One botocore API call as the caller made it (validated, before sending), and how it ended."""
 
     service: str  # botocore service name, e.g. "service-quotas", "stepfunctions"
     operation: str  # e.g. "RequestServiceQuotaIncrease"
     params: dict[str, Any]
+    # "pending" until answered; then "ok", the error code AWS answered with, or "lost" (no answer
+    # reached the caller: the call may have taken effect)
+    outcome: str = "pending"
 
 
 class _Body:
@@ -515,6 +518,7 @@ class SimulatedAws:
     def record_call(self, model: OperationModel, context: dict[str, Any], **_: Any) -> None:
         """``before-call`` handler: record (service, operation, params) of a validated call."""
         call = ApiCall(model.service_model.service_name, model.name, context.get("opspilot_params", {}))
+        context["opspilot_call"] = call
         with self._lock:
             self._calls.append(call)
 
@@ -542,6 +546,19 @@ class SimulatedAws:
                     config = self.alarm_action_configuration.get(alarm.get("AlarmName", ""))
                     if config:
                         alarm["ActionConfiguration"] = copy.deepcopy(config)
+
+    def record_outcome(
+        self, context: dict[str, Any], parsed: Any = None, exception: Any = None, **_: Any
+    ) -> None:
+        """``after-call`` / ``after-call-error`` handler: how the call recorded by
+        :meth:`record_call` ended (after botocore's own retries)."""
+        call = context.get("opspilot_call")
+        if call is None:
+            return
+        if exception is not None:
+            call.outcome = "lost"
+        else:
+            call.outcome = str(((parsed or {}).get("Error") or {}).get("Code") or "ok")
 
     def before_send(self, request: AWSPreparedRequest, event_name: str = "", **_: Any) -> AWSResponse | None:
         """``before-send`` handler: answer rate limits and simulated operations, else None (faults are
@@ -913,6 +930,7 @@ def install(world: SimulatedAws | None = None) -> SimulatedAws:
             ("before-call", world.record_call),
             ("after-call", world.after_call),
         ]
+        entries += [("after-call", world.record_outcome), ("after-call-error", world.record_outcome)]
         handlers.extend(entries[1:])
         _installed = _Installation(world, entries, moto_entry)
         boto3.DEFAULT_SESSION = None
@@ -961,3 +979,5 @@ def attach(client: BaseClient, world: SimulatedAws) -> None:
     events.register("before-parameter-build", world.capture_params)
     events.register("before-call", world.record_call)
     events.register("after-call", world.after_call)
+    events.register("after-call", world.record_outcome)
+    events.register("after-call-error", world.record_outcome)

@@ -57,7 +57,7 @@ class ShimState:
     slept: list[float] = field(default_factory=list)
     # function name -> error types to report once each after the handler ran successfully: the
     # side effects happened but Step Functions sees a failure and retries (a lost response).
-    lost_responses: dict[str, list[str]] = field(default_factory=dict)
+    lost_responses: dict[str, list[str | None]] = field(default_factory=dict)  # None: answered
     lock: threading.Lock = field(default_factory=threading.Lock)
     local: threading.local = field(default_factory=threading.local)
     # the context each invocation gets (e.g. opspilot_sim.limits' clock-driven one); its finish(),

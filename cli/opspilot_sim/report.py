@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from opspilot.adapters.incidents import IncidentStore
 from opspilot.domain.format import number
 from opspilot_sim import approval_report, registry_sim
-from opspilot_sim.scenario_run import incident_id_of
 
 if TYPE_CHECKING:
     from opspilot_sim.scenario_run import ScenarioRun
@@ -26,15 +25,54 @@ CHANGES = frozenset(
 )
 
 
+def _incident_id(final_state: dict[str, Any]) -> str | None:
+    """The incident an execution worked on, as its own state says; None when there was none (an
+    OK for an alarm with no incident, a stale or refused event): no id is made up."""
+    if "outcome" in final_state and "plan" not in final_state:  # Recover: its answer says
+        answered = (final_state.get("outcome") or {}).get("incident_id")
+        return str(answered) if answered else None
+    for path in (("outcome", "incident_id"), ("incident", "incident_id"), ("attached_to", "incident_id")):
+        value: Any = final_state
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value:
+            return str(value)
+    return None
+
+
+def _disposition(final: dict[str, Any], facts: dict[str, Any]) -> str:
+    """What became of the event (domain/lifecycle.Disposition, plus the intake's repeat count and
+    the recovery's end): one word per event, so that every event is accounted for."""
+    states = facts["states"]
+    if "attached_to" in final:
+        return "repeat"  # AttachToOpenIncident: a repeated ALARM of an alarm its incident owns
+    classified = final.get("incident") or {}
+    if "Classify" in states and not classified:
+        return "failed"
+    disposition = str(classified.get("disposition") or "failed")
+    if disposition == "recovery":
+        outcome = final.get("outcome") or {}
+        if outcome.get("notify"):
+            return "resolved"
+        return "ok_recorded" if outcome.get("incident_id") else "ok_no_incident"
+    if facts["status"] != "SUCCEEDED" or "RecordFailure" in states:
+        return "failed"
+    return disposition
+
+
 def _incident_entry(run: ScenarioRun, store: IncidentStore, item: dict[str, Any]) -> dict[str, Any]:
     facts = item["facts"]
     final = facts.pop("final_state")
-    incident_id = incident_id_of(final)
+    incident_id = _incident_id(final)
     record = (store.get_incident(incident_id) if incident_id else None) or {}
     incident = record.get("incident") or final.get("incident") or {}
     classified = final.get("incident") or {}
-    plan = record.get("plan") or {}
-    approval = record.get("approval") or {}
+    states = facts["states"]
+    # what this execution decided and did, not what the incident holds from other executions
+    plan = (final.get("plan") or {}) if "Decide" in states else {}
+    mine = {a.get("action_id") for a in plan.get("actions") or []}
+    acted = "RecordOutcome" in states
+    approval = (record.get("approval") or {}) if acted else {}
     approval_out = {
         "required": bool(approval.get("required", False)),
         "status": approval.get("status", "not_required") if approval.get("required") else "not_required",
@@ -50,13 +88,16 @@ def _incident_entry(run: ScenarioRun, store: IncidentStore, item: dict[str, Any]
             api_calls[resource] += count
     return {
         "event": item["event"],
+        "disposition": _disposition(final, facts),
+        "reason": classified.get("reason"),
         "incident_id": incident_id,
         "model_id": incident.get("model_id"),
         "region": incident.get("region") or run.stack.region,
         "category": classified.get("category") or incident.get("category"),
-        "severity": incident.get("severity"),
+        "severity": classified.get("severity") or incident.get("severity"),
         "status": record.get("status"),
         "attached_to_open_incident": attached,
+        "rose": classified.get("rose") or {},
         "scenario": plan.get("scenario"),
         "policy_rule": plan.get("rule"),
         "triggering_alarms": [
@@ -65,7 +106,7 @@ def _incident_entry(run: ScenarioRun, store: IncidentStore, item: dict[str, Any]
                 for k in ("alarm_name", "category", "severity", "quota_scope", "observed_per_minute")
             }
             | {"metric": s.get("metric", {}).get("name")}
-            for s in (classified.get("signals") or incident.get("signals") or [])
+            for s in (classified.get("signals") or [])
         ],
         "evidence": plan.get("evidence"),
         "forecast": (plan.get("evidence") or {}).get("forecast"),
@@ -79,6 +120,7 @@ def _incident_entry(run: ScenarioRun, store: IncidentStore, item: dict[str, Any]
         "actions": [
             {"type": a["type"], "status": a["status"], "params": a["params"], "result": a.get("result", {})}
             for a in (record.get("actions") or [])
+            if acted and a.get("action_id") in mine
         ],
         "notifications": [
             {"channel": n["channel"], "subject": n["subject"], "message": n["message"]}
@@ -87,7 +129,7 @@ def _incident_entry(run: ScenarioRun, store: IncidentStore, item: dict[str, Any]
             and n.get("incident_id") == incident_id
             and n.get("execution") == item["execution_arn"]
         ],
-        "failure": record.get("failure"),
+        "failure": record.get("failure") if "RecordFailure" in states else None,
         "execution": {
             "status": facts["status"],
             "state_transitions": facts["state_transitions"],
@@ -99,12 +141,114 @@ def _incident_entry(run: ScenarioRun, store: IncidentStore, item: dict[str, Any]
     }
 
 
+def _open_intervals(trail: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    """When an incident was open, from its audit trail: opened or reopened, until resolved or failed."""
+    intervals: list[tuple[str, str | None]] = []
+    start: str | None = None
+    for entry in sorted(trail, key=lambda e: str(e.get("at"))):
+        kind, at = entry.get("kind"), str(entry.get("at"))
+        if kind in {"opened", "reopened"} and start is None:
+            start = at
+        elif kind in {"resolved", "failed"} and start is not None:
+            intervals.append((start, at))
+            start = None
+    if start is not None:
+        intervals.append((start, None))
+    return intervals
+
+
+def max_open_per_model(records: list[dict[str, Any]]) -> dict[str, int]:
+    """Per model and Region, the most incidents open at the same time over the run."""
+    by_model: dict[str, list[tuple[str, int]]] = {}
+    for rec in records:
+        key = f"{rec['model_id']} ({rec['region']})"
+        for start, end in rec["open_intervals"]:
+            marks = by_model.setdefault(key, [])
+            marks.append((start, 1))
+            marks.append((end or "9999", -1))
+    most: dict[str, int] = {}
+    for key, marks in by_model.items():
+        level = peak = 0
+        for _, step in sorted(marks, key=lambda m: (m[0], m[1])):  # an end before a start at the same time
+            level += step
+            peak = max(peak, level)
+        most[key] = peak
+    return most
+
+
+def _incident_records(store: IncidentStore, ids: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for incident_id in ids:
+        record = store.get_incident(incident_id) or {}
+        trail = store.audit_trail(incident_id)
+        incident = record.get("incident") or {}
+        out.append(
+            {
+                "incident_id": incident_id,
+                "model_id": incident.get("model_id"),
+                "region": incident.get("region"),
+                "status": record.get("status"),
+                "category": incident.get("category"),
+                "severity": incident.get("severity"),
+                "alarms": record.get("alarms") or {},
+                "reopen_count": int(record.get("reopen_count") or 0),
+                "audit": [e.get("kind") for e in sorted(trail, key=lambda e: str(e.get("sk")))],
+                "open_intervals": _open_intervals(trail),
+            }
+        )
+    return out
+
+
+def totals(report: dict[str, Any], run: ScenarioRun | None = None) -> dict[str, Any]:
+    """The run in numbers: every event accounted for by what became of it."""
+    entries = report["incidents"]
+    by = Counter(e["disposition"] for e in entries)
+    records = report["incident_records"]
+    executions = len(entries)
+    requests = Counter(r["quota_code"] for r in report["quota_requests"])
+    approvals = Counter(
+        e["approval"]["status"] for e in entries if e["approval"]["required"] and e["approval"]["status"]
+    )
+    return {
+        "events": executions + len(report["ignored_events"]),
+        "executions": executions,
+        "by_disposition": dict(sorted(by.items())),
+        "ignored": len(report["ignored_events"]),
+        "unaccounted": sum(1 for e in entries if not e["disposition"]),
+        "incidents_opened": by["opened"],
+        "incidents_joined": by["joined"] + by["revised"],
+        "incidents_revised": by["revised"],
+        "incidents_reopened": by["reopened"],
+        "incidents_resolved": sum(1 for r in records if r["status"] == "resolved"),
+        "incidents": len(records),
+        "stale": by["stale"],
+        "refused": by["refused"],
+        "duplicates": by["duplicate"] + by["repeat"],
+        "failed": by["failed"],
+        "max_open_incidents_per_model": max(report["max_open_per_model"].values(), default=0),
+        "quota_requests_filed": sum(requests.values()),
+        "quota_requests_by_code": dict(sorted(requests.items())),
+        "changes_sent": len(report["changes_sent_to_aws"]),
+        "changes_failed": len(report["changes_failed"]),
+        "approvals": dict(sorted(approvals.items())),
+        "state_transitions_per_event": round(
+            sum(e["execution"]["state_transitions"] for e in entries) / max(executions, 1), 2
+        ),
+        "lambda_invocations_per_event": round(
+            sum(e["execution"]["lambda_invocations"] for e in entries) / max(executions, 1), 2
+        ),
+    }
+
+
 def build_report(
     run: ScenarioRun, handled: list[dict[str, Any]], ignored: list[dict[str, Any]]
 ) -> dict[str, Any]:
     store = IncidentStore(run.stack.table_name, 30)
     incidents = [_incident_entry(run, store, item) for item in handled]
-    return {
+    ids = list(dict.fromkeys(e["incident_id"] for e in incidents if e["incident_id"]))
+    records = _incident_records(store, ids)
+    calls = run.world.calls
+    report = {
         "scenario": run.scenario["name"],
         "description": run.scenario.get("description", ""),
         "parameters": {
@@ -112,14 +256,23 @@ def build_report(
         },
         "registry": run.provisioning.as_report() if run.provisioning else None,
         "incidents": incidents,
+        "incident_records": records,
+        "max_open_per_model": max_open_per_model(records),
         "ignored_events": ignored,
         "pending_approvals": approval_report.pending_approvals(run),
         "pending_approvals_seen": run.pending_seen,
         "chat_messages": approval_report.chat_messages(run),
+        # a change AWS answered (or whose answer was lost: it may have taken effect); a change AWS
+        # refused is listed apart, with its error
         "changes_sent_to_aws": [
             {"service": c.service, "operation": c.operation, "params": c.params}
-            for c in run.world.calls
-            if (c.service, c.operation) in CHANGES
+            for c in calls
+            if (c.service, c.operation) in CHANGES and c.outcome in {"ok", "lost", "pending"}
+        ],
+        "changes_failed": [
+            {"service": c.service, "operation": c.operation, "params": c.params, "error": c.outcome}
+            for c in calls
+            if (c.service, c.operation) in CHANGES and c.outcome not in {"ok", "lost", "pending"}
         ],
         "quota_requests": [
             {"id": r.id, "quota_code": r.quota.code, "desired": r.desired, "status": r.status}
@@ -135,6 +288,8 @@ def build_report(
             for c in run.world.cases()
         ],
     }
+    report["totals"] = totals(report)
+    return report
 
 
 def render_text(report: dict[str, Any]) -> str:
@@ -151,9 +306,14 @@ def render_text(report: dict[str, Any]) -> str:
         out.append("")
         out.append(f"-- {inc['event']}")
         out.append(
-            f"   incident {inc['incident_id']}  model {inc['model_id']}  region {inc['region']}"
+            f"   {inc['disposition']}: incident {inc['incident_id']}  model {inc['model_id']}  "
+            f"region {inc['region']}"
             + ("  (attached to the open incident)" if inc["attached_to_open_incident"] else "")
         )
+        if inc.get("reason"):
+            out.append(f"   {inc['reason']}")
+        if inc.get("rose"):
+            out.append("   rose " + "  ".join(f"{k} {v}" for k, v in inc["rose"].items()))
         out.append(
             f"   category {inc['category']}  severity {inc['severity']}  scenario {inc['scenario']}  "
             f"rule {inc['policy_rule']}  status {inc['status']}"
@@ -207,6 +367,45 @@ def render_text(report: dict[str, Any]) -> str:
     for ig in report["ignored_events"]:
         out.append("")
         out.append(f"-- {ig['event']}: ignored ({ig['reason']})")
+    for change in report.get("changes_failed") or []:
+        out.append(f"   change refused by AWS: {change['service']} {change['operation']} ({change['error']})")
     out.append("")
     out.extend(approval_report.render_summary(report))
+    out.extend(render_totals(report))
+    return "\n".join(out) + "\n"
+
+
+def render_totals(report: dict[str, Any]) -> list[str]:
+    t = report["totals"]
+    by = "  ".join(f"{k} {v}" for k, v in t["by_disposition"].items())
+    requests = ", ".join(f"{code} x{n}" for code, n in t["quota_requests_by_code"].items()) or "none"
+    approvals = ", ".join(f"{k} {v}" for k, v in t["approvals"].items()) or "none"
+    return [
+        f"   totals: {t['events']} events, {t['executions']} executions, {t['ignored']} ignored, "
+        f"{t['unaccounted']} unaccounted",
+        f"   events: {by}",
+        f"   incidents: {t['incidents']} ({t['incidents_opened']} opened, {t['incidents_joined']} joins "
+        f"of which {t['incidents_revised']} revised, {t['incidents_reopened']} reopened, "
+        f"{t['incidents_resolved']} resolved at the end); at most {t['max_open_incidents_per_model']} "
+        "open per model at a time",
+        f"   quota requests filed: {t['quota_requests_filed']} ({requests}); changes sent "
+        f"{t['changes_sent']}, refused by AWS {t['changes_failed']}; approvals: {approvals}",
+        f"   per event: {t['state_transitions_per_event']} state transitions, "
+        f"{t['lambda_invocations_per_event']} Lambda invocations",
+    ]
+
+
+def render_summary(report: dict[str, Any]) -> str:
+    """``opspilot simulate --summary``: the totals and one line per incident, for long runs."""
+    out = [f"== scenario {report['scenario']} (summary) =="]
+    for rec in report["incident_records"]:
+        trail = Counter(rec["audit"])
+        kinds = ", ".join(f"{k} {n}" if n > 1 else str(k) for k, n in trail.items())
+        out.append(
+            f"   {rec['incident_id']}  {rec['model_id']}  {rec['status']}  {rec['category']}/"
+            f"{rec['severity']}  alarms {len(rec['alarms'])}  reopened {rec['reopen_count']}  [{kinds}]"
+        )
+    for change in report.get("changes_failed") or []:
+        out.append(f"   change refused by AWS: {change['service']} {change['operation']} ({change['error']})")
+    out.extend(render_totals(report))
     return "\n".join(out) + "\n"

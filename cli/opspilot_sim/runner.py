@@ -246,7 +246,10 @@ def _inject_faults(
             raise ValueError(f"lost_lambda_responses: no function {lost['function']!r} in template.yaml")
         name = stack.function_by_logical_id[lost["function"]]
         error = lost.get("error", "Lambda.ServiceException")
-        shim.lost_responses.setdefault(name, []).extend([error] * lost.get("times", 1))
+        schedule = shim.lost_responses.setdefault(name, [])  # None: that invocation answers
+        first = lost.get("on_call", len(schedule) + 1) - 1
+        schedule.extend([None] * max(0, first + lost.get("times", 1) - len(schedule)))
+        schedule[first : first + lost.get("times", 1)] = [error] * lost.get("times", 1)
 
 
 def _restore_env(previous: dict[str, str | None]) -> None:
@@ -322,10 +325,14 @@ def _run_events(run: ScenarioRun) -> dict[str, Any]:
         else:
             alarm = alarms[spec["alarm"]]
             previous = alarm_states[alarm["name"]]
-            alarm_states[alarm["name"]] = spec["state"]
-            cw.set_alarm_state(
-                AlarmName=alarm["name"], StateValue=spec["state"], StateReason=spec.get("reason", "scenario")
-            )
+            stamped = spec.get("stamped")  # forged or from a broken clock: the alarm did not change
+            if stamped is None:
+                alarm_states[alarm["name"]] = spec["state"]
+                cw.set_alarm_state(
+                    AlarmName=alarm["name"],
+                    StateValue=spec["state"],
+                    StateReason=spec.get("reason", "scenario"),
+                )
             build = registry_sim.provisioned_alarm_event if alarm.get("provisioned") else alarm_event
             event = build(
                 alarm,
@@ -335,10 +342,10 @@ def _run_events(run: ScenarioRun) -> dict[str, Any]:
                 event_id,
                 stack.region,
                 ACCOUNT_ID,
-                datetime.now(UTC),
+                datetime.fromisoformat(stamped.replace("Z", "+00:00")) if stamped else datetime.now(UTC),
                 spec.get("datapoints"),
             )
-            label = f"{alarm['name']} -> {spec['state']}"
+            label = f"{alarm['name']} -> {spec['state']}" + (f" (stamped {stamped})" if stamped else "")
         copies = [Delivery(index, label, event, spec, copy) for copy in range(1 + spec.get("duplicates", 0))]
         due = [d for d in held if d[0] == 0]
         held = [(n - 1, d) for n, d in held if n > 0]

@@ -31,6 +31,10 @@ class CoreSettings(_Settings):
     support_case_lookback_days: int = Field(alias="SUPPORT_CASE_LOOKBACK_DAYS", gt=0)
     # the model registry (issue 6): per-model percents and quota codes win over the stack's
     model_registry_table_name: str = Field(alias="MODEL_REGISTRY_TABLE_NAME", min_length=3)
+    # flapping (issue 12): an OK resolves after this quiet period; an ALARM within the cooldown
+    # after resolution reopens the same incident (template parameters of the same names)
+    recovery_quiet_seconds: int = Field(alias="RECOVERY_QUIET_SECONDS", default=180, ge=0)
+    reopen_cooldown_seconds: int = Field(alias="REOPEN_COOLDOWN_SECONDS", default=3600, ge=0)
 
 
 class DecideSettings(CoreSettings):

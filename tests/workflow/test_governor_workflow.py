@@ -27,13 +27,13 @@ def test_a_model_held_at_880_to_950_rpm_gets_no_request_beyond_its_first(scenari
     ]  # 950 / 0.8 x 1.2, not 1,000 + 50 %
     assert [(r["quota_code"], r["status"]) for r in report["quota_requests"]] == [("L-1F3A5C7E", "APPROVED")]
     assert all(i["execution"]["status"] == "SUCCEEDED" for i in report["incidents"])
-    later = [
-        i
-        for i in report["incidents"]
-        if i["scenario"] and i["incident_id"] != report["incidents"][0]["incident_id"]
-    ]
-    assert later, "the flaps opened more incidents"
-    for incident in later:  # each later incident either investigates (low usage) or is refused
+    # the flaps reopen the one incident (issue 12) and decide again: never another request
+    assert {i["incident_id"] for i in report["incidents"] if i["incident_id"]} == {
+        report["incidents"][0]["incident_id"]
+    }
+    later = [i for i in report["incidents"][1:] if i["scenario"]]
+    assert later and {i["disposition"] for i in later} == {"reopened"}
+    for incident in later:  # each reopening either investigates (low usage) or is refused
         assert not any(a["type"] == "request_quota_increase" for a in incident["planned_actions"])
 
 

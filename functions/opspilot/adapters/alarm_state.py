@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -23,6 +24,9 @@ class AlarmDefinition:
     reason_data: str | None
     metrics: list[MetricInput]
     comparison: str | None = None  # ComparisonOperator: which way the alarm fires
+    # when the alarm entered its state: StateTransitionedTimestamp (moto 5.2.5 returns only
+    # StateUpdatedTimestamp, which is never earlier)
+    updated: datetime | None = None
 
 
 def _dims(dimensions: Iterable[dict[str, str]]) -> tuple[tuple[str, str], ...]:
@@ -68,6 +72,7 @@ def _definition(alarm: dict[str, Any]) -> AlarmDefinition:
         reason_data=alarm.get("StateReasonData"),
         metrics=_inputs(alarm),
         comparison=alarm.get("ComparisonOperator"),
+        updated=alarm.get("StateTransitionedTimestamp") or alarm.get("StateUpdatedTimestamp"),
     )
 
 

@@ -9,6 +9,9 @@ INCIDENT#<id>        META                    classification, plan, approval, act
 INCIDENT#<id>        AUDIT#<time>#<kind>     one audit-trail entry
 INCIDENT#<id>        ACTION#<action id>      the claim that makes an action run at most once
 ALARM#<name>         OPEN                    the alarm's open incident (the intake reads it)
+ALARM#<name>         STATE                   the alarm's newest state change we took in
+MODEL#<region>#<id>  OPEN                    the model's incident: open, or resolved (reopens)
+EVENT#<event id>     INTAKE                  what the intake made of one event, once
 ==================== ======================= ===============================================
 
 Approvals live in the same table; adapters/approvals.py reads and writes them.
@@ -43,6 +46,15 @@ def _pointer(alarm_name: str, incident_id: str, now: datetime, hours: int) -> di
     }
 
 
+def _expiry(now: datetime, hours: int) -> dict[str, Any]:
+    expires = now + timedelta(hours=hours)
+    return {"expires_at": iso(expires), "ttl": int(expires.timestamp())}
+
+
+def _model_key(model_id: str, region: str) -> dict[str, str]:
+    return {"pk": f"MODEL#{region}#{model_id}", "sk": "OPEN"}
+
+
 class IncidentStore(DynamoTable):
     """All reads and writes of the incident table. ``dynamodb`` is injectable for tests."""
 
@@ -53,20 +65,75 @@ class IncidentStore(DynamoTable):
     def _ttl(self, now: datetime) -> int:
         return int((now + self.retention).timestamp())
 
-    # ------------------------------------------------------------------ incidents
+    # ------------------------------------------------------------------ intake
+    def event_intake(self, event_id: str) -> dict[str, Any] | None:
+        """What the intake made of this event, if an execution took it in already."""
+        return self.read({"pk": f"EVENT#{event_id}", "sk": "INTAKE"}, "read event intake")
+
+    def _intake_put(self, event_id: str, intake: dict[str, Any], now: datetime) -> dict[str, Any]:
+        item = {"pk": f"EVENT#{event_id}", "sk": "INTAKE", "at": iso(now), "ttl": self._ttl(now), **intake}
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": to_item(item),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def record_intake(self, event_id: str, intake: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+        """Record what the intake made of an event that touches no incident (stale, refused, an
+        OK). None when recorded; the record already there when another execution took it in."""
+        try:
+            self.ddb.put_item(**self._intake_put(event_id, intake, now)["Put"])
+            return None
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise_translated(exc, "record event intake")
+        return self.event_intake(event_id)
+
+    def record_alarm_state(
+        self, alarm_name: str, state: str, changed_at: str, event_id: str, now: datetime
+    ) -> dict[str, Any] | None:
+        """Take in the alarm's state change if it is newer than the one on record (or is that one
+        again: a retry, a duplicate). None when taken in; else the newer change on record, which
+        makes this event stale. ``changed_at`` is an ``iso`` string: they compare in time order."""
+        key = {"pk": f"ALARM#{alarm_name}", "sk": "STATE"}
+        item: dict[str, Any] = {**key, "state": state, "changed_at": changed_at, "event_id": event_id}
+        item |= {"recorded_at": iso(now), "ttl": self._ttl(now)}
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=to_item(item),
+                ConditionExpression="attribute_not_exists(pk) OR changed_at < :at OR event_id = :id",
+                ExpressionAttributeValues=to_item({":at": changed_at, ":id": event_id}),
+            )
+            return None
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise_translated(exc, f"record the state of {alarm_name}")
+        return self.read(key, "read alarm state") or {}
+
+    def model_pointer(self, model_id: str, region: str) -> dict[str, Any] | None:
+        """The model's incident in this Region: open, or resolved (it may reopen)."""
+        return self.read(_model_key(model_id, region), "read model pointer")
+
     def open_incident(
         self,
         incident: dict[str, Any],
-        alarm_name: str,
+        alarm_names: list[str],
         execution_id: str,
+        event_id: str,
         now: datetime,
+        *,
+        intake: dict[str, Any],
+        replaces: str | None = None,
         pointer_hours: int = 24,
-    ) -> tuple[str, bool]:
-        """Create the incident and claim its alarm, atomically. Returns (incident_id, created).
-
-        A retry of the same execution finds its own incident and returns it (``created`` False
-        and the same id); an alarm already owned by another open incident returns that incident.
-        """
+    ) -> str | None:
+        """Open the model's incident, atomically with its pointers and the event's intake record:
+        the model's pointer is taken only if the model has none, or it expired, or it still points
+        at ``replaces`` (a resolved incident past its cooldown). Returns None when opened, else
+        why not: ``"event"`` (this event was taken in already) or ``"model"`` (another incident
+        of the model got there first)."""
         incident_id = incident["incident_id"]
         meta = {
             "pk": f"INCIDENT#{incident_id}",
@@ -76,46 +143,136 @@ class IncidentStore(DynamoTable):
             "status": "open",
             "incident": incident,
             "execution_id": execution_id,
-            "alarms": {alarm_name: "ALARM"},
+            "alarms": dict.fromkeys(alarm_names, "ALARM"),
+            "version": 1,
             "updated_at": iso(now),
             "ttl": self._ttl(now),
         }
-        pointer = _pointer(alarm_name, incident_id, now, pointer_hours)
+        model = {**_model_key(incident["model_id"], incident["region"]), **_expiry(now, pointer_hours)}
+        model["incident_id"] = incident_id
+        return self._transact(
+            [
+                self._intake_put(event_id, intake, now),
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": to_item(model),
+                        "ConditionExpression": (
+                            "attribute_not_exists(pk) OR expires_at < :now OR incident_id = :replaces"
+                        ),
+                        "ExpressionAttributeValues": to_item(
+                            {":now": iso(now), ":replaces": replaces or "-"}
+                        ),
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": to_item(meta),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ],
+            ["event", "model", "incident"],
+            "open incident",
+        )
+
+    def join_incident(
+        self,
+        record: dict[str, Any],
+        incident: dict[str, Any],
+        alarm_names: list[str],
+        intake: dict[str, Any],
+        event_id: str,
+        now: datetime,
+        *,
+        reopen_after: str | None = None,
+        pointer_hours: int = 24,
+    ) -> str | None:
+        """Join the model's open incident (or, with ``reopen_after``, reopen it if it resolved at
+        or after that time): its alarms and reclassified ``incident`` are written only if no other
+        writer changed the record since it was read (its ``version``), atomically with the event's
+        intake record and the model pointer's new expiry. Returns None when done, else what
+        stopped it: ``"event"`` (taken in already) or ``"incident"`` (changed meanwhile: read
+        again)."""
+        incident_id = record["incident"]["incident_id"]
+        version = int(record.get("version") or 0)
+        names = {f"#a{i}": name for i, name in enumerate(alarm_names)}
+        names |= {"#s": "status", "#v": "version", "#inc": "incident"}
+        values: dict[str, Any] = {":alarm": "ALARM", ":v": version, ":next": version + 1, ":inc": incident}
+        values |= {":now": iso(now), ":resolved": "resolved"}
+        sets = [f"alarms.{k} = :alarm" for k in names if k.startswith("#a")]
+        sets += ["#inc = :inc", "#v = :next", "updated_at = :now"]
+        current = "#v = :v" if version else "attribute_not_exists(#v)"
+        if reopen_after is None:
+            condition = f"attribute_exists(pk) AND #s <> :resolved AND {current}"
+            removes = ""
+        else:
+            condition = f"#s = :resolved AND resolved_at >= :after AND {current}"
+            values |= {":after": reopen_after, ":open": "open", ":zero": 0, ":one": 1}
+            sets += [
+                "#s = :open",
+                "reopened_at = :now",
+                "reopen_count = if_not_exists(reopen_count, :zero) + :one",
+            ]
+            removes = " REMOVE resolved_at, resolved_by_execution, recovery"
+        model = _model_key(incident["model_id"], incident["region"])
+        expiry = _expiry(now, pointer_hours)
+        return self._transact(
+            [
+                self._intake_put(event_id, intake, now),
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
+                        "UpdateExpression": "SET " + ", ".join(sets) + removes,
+                        "ConditionExpression": condition,
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": to_item(values),
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": to_item(model),
+                        "UpdateExpression": "SET expires_at = :e, #ttl = :t",
+                        "ConditionExpression": "incident_id = :id",
+                        "ExpressionAttributeNames": {"#ttl": "ttl"},
+                        "ExpressionAttributeValues": to_item(
+                            {":e": expiry["expires_at"], ":t": expiry["ttl"], ":id": incident_id}
+                        ),
+                    }
+                },
+            ],
+            ["event", "incident", "incident"],
+            "join incident",
+        )
+
+    def _transact(self, items: list[dict[str, Any]], stops: list[str], what: str) -> str | None:
+        """One transaction; None when written, else the ``stops`` entry of the first item whose
+        condition failed. Throttling and conflicts are a ``TransientAwsError`` (retried)."""
         try:
-            self.ddb.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": to_item(meta),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": to_item(pointer),
-                            "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now",
-                            "ExpressionAttributeValues": {":now": {"S": iso(now)}},
-                        }
-                    },
-                ]
-            )
-            return incident_id, True
+            self.ddb.transact_write_items(TransactItems=items)
+            return None
         except ClientError as exc:
             if error_code(exc) != "TransactionCanceledException":
-                raise_translated(exc, "open incident")
-            reasons = {str(r.get("Code")) for r in exc.response.get("CancellationReasons", [])} - {"None"}
-            if reasons - {"ConditionalCheckFailed"}:  # throttled or conflicting: worth a retry
-                raise TransientAwsError(f"open incident: transaction cancelled ({sorted(reasons)})") from exc
-        if self.get_incident(incident_id) is not None:
-            return incident_id, False  # our own earlier attempt succeeded
-        owner = self.open_incident_for_alarm(alarm_name)
-        if owner is None:
-            raise RuntimeError(
-                f"alarm {alarm_name}: incident {incident_id} could not be opened and has no owner"
-            )
-        return owner, False
+                raise_translated(exc, what)
+            codes = [str(r.get("Code")) for r in exc.response.get("CancellationReasons", [])]
+            if set(codes) - {"None", "ConditionalCheckFailed"}:  # throttled or conflicting
+                raise TransientAwsError(f"{what}: transaction cancelled ({sorted(set(codes))})") from exc
+            for stop, code in zip(stops, codes, strict=False):
+                if code == "ConditionalCheckFailed":
+                    return stop
+            raise TransientAwsError(f"{what}: transaction cancelled without a reason") from exc
+
+    def point_alarms(self, incident_id: str, alarm_names: list[str], now: datetime, hours: int = 24) -> None:
+        """Point the alarms at the model's incident, so their repeated ALARM events attach to it in
+        the intake. The model's pointer decides which incident is open; these only follow it."""
+        for name in alarm_names:
+            try:
+                self.ddb.put_item(TableName=self.table, Item=to_item(_pointer(name, incident_id, now, hours)))
+            except ClientError as exc:
+                raise_translated(exc, f"point alarm {name}")
 
     def record_suppressed(self, incident: dict[str, Any], execution_id: str, now: datetime) -> bool:
         """Write a suppressed state change (status ``suppressed``) once: False when it is
@@ -200,8 +357,12 @@ class IncidentStore(DynamoTable):
         except ClientError as exc:
             raise_translated(exc, f"put incident {incident_id}")
 
-    def audit_write(self, incident_id: str, kind: str, data: dict[str, Any], now: datetime) -> dict[str, Any]:
-        """The PutItem parameters of one audit-trail entry (also a TransactWriteItems ``Put``)."""
+    def audit_write(
+        self, incident_id: str, kind: str, data: dict[str, Any], now: datetime, key: str | None = None
+    ) -> dict[str, Any]:
+        """The PutItem parameters of one audit-trail entry (also a TransactWriteItems ``Put``).
+        With ``key``, its sort key ends in it: two entries of one kind at the same millisecond stay
+        apart."""
         item = {
             "pk": f"INCIDENT#{incident_id}",
             "sk": f"AUDIT#{iso(now)}#{kind}",
@@ -210,13 +371,39 @@ class IncidentStore(DynamoTable):
             "data": data,
             "ttl": self._ttl(now),
         }
+        if key is not None:
+            item["sk"] = f"{item['sk']}#{key}"
         return {"TableName": self.table, "Item": to_item(item)}
 
-    def append_audit(self, incident_id: str, kind: str, data: dict[str, Any], now: datetime) -> None:
-        try:
-            self.ddb.put_item(**self.audit_write(incident_id, kind, data, now))
-        except ClientError as exc:
-            raise_translated(exc, f"audit {kind}")
+    def append_audit(
+        self, incident_id: str, kind: str, data: dict[str, Any], now: datetime, key: str | None = None
+    ) -> None:
+        """One audit entry. With ``key`` (the event id, or the execution id for a step that runs
+        once per execution) it is written once: a retried step whose first attempt wrote it (and
+        whose response was lost) does not write a second one."""
+        write = self.audit_write(incident_id, kind, data, now, key)
+        if key is None:
+            try:
+                self.ddb.put_item(**write)
+            except ClientError as exc:
+                raise_translated(exc, f"audit {kind}")
+            return
+        item = from_item(write["Item"])
+        marker = {"pk": item["pk"], "sk": f"AUDITKEY#{kind}#{key}", "ttl": item["ttl"], "at": item["at"]}
+        self._transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": to_item(marker),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {"Put": write},
+            ],
+            ["written"],
+            f"audit {kind}",
+        )
 
     def audit_trail(self, incident_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -252,37 +439,6 @@ class IncidentStore(DynamoTable):
         return items[:limit]
 
     # ------------------------------------------------------------------ alarm pointers
-    def claim_more_alarms(
-        self, incident_id: str, alarm_names: list[str], now: datetime, pointer_hours: int = 24
-    ) -> list[str]:
-        """Point the model's other alarms in ALARM at this incident too, so their own events attach
-        to it and it resolves only when all of them are OK. An alarm another open incident owns
-        stays with that incident. Returns the alarms claimed."""
-        claimed = []
-        for name in alarm_names:
-            pointer = _pointer(name, incident_id, now, pointer_hours)
-            try:
-                self.ddb.put_item(
-                    TableName=self.table,
-                    Item=to_item(pointer),
-                    ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR incident_id = :id",
-                    ExpressionAttributeValues={":now": {"S": iso(now)}, ":id": {"S": incident_id}},
-                )
-                claimed.append(name)
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
-                    raise_translated(exc, f"claim alarm {name}")
-        if claimed:
-            names = {f"#a{i}": name for i, name in enumerate(claimed)}
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
-                UpdateExpression="SET " + ", ".join(f"alarms.{k} = :alarm" for k in names),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={":alarm": {"S": "ALARM"}},
-            )
-        return claimed
-
     def mark_alarm_ok(self, incident_id: str, alarm_name: str, now: datetime) -> dict[str, Any] | None:
         """Set one alarm of the incident to OK, atomically; the incident as it now is, or None when
         it is already resolved (a second OK event, or a retry after resolving)."""
@@ -302,21 +458,27 @@ class IncidentStore(DynamoTable):
             raise_translated(exc, f"mark {alarm_name} OK")
         return from_item(resp["Attributes"])
 
-    def resolve(self, incident_id: str, now: datetime, **fields: Any) -> bool:
-        """Mark the incident resolved, once: False when another execution resolved it first."""
+    def resolve(self, incident_id: str, now: datetime, *, version: int | None = None, **fields: Any) -> bool:
+        """Mark the incident resolved, once: False when another execution resolved it first, or,
+        with ``version``, when an alarm joined or the incident reopened since it was read."""
         fields = {"status": "resolved", "resolved_at": iso(now), "updated_at": iso(now), **fields}
         names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values = to_item(
-            {f":v{i}": value for i, value in enumerate(fields.values())} | {":resolved": "resolved"}
-        )
+        values = {f":v{i}": value for i, value in enumerate(fields.values())} | {":resolved": "resolved"}
+        sets = [f"#f{i} = :v{i}" for i in range(len(fields))]
+        condition = "attribute_exists(pk) AND #f0 <> :resolved"
+        if version is not None:
+            names["#ver"] = "version"
+            values |= {":ver": version, ":next": version + 1}
+            sets.append("#ver = :next")
+            condition += " AND #ver = :ver" if version else " AND attribute_not_exists(#ver)"
         try:
             self.ddb.update_item(
                 TableName=self.table,
                 Key=to_item({"pk": f"INCIDENT#{incident_id}", "sk": "META"}),
-                UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
-                ConditionExpression="attribute_exists(pk) AND #f0 <> :resolved",
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+                ExpressionAttributeValues=to_item(values),
             )
             return True
         except ClientError as exc:

@@ -135,6 +135,47 @@ def suppressed(incident: dict[str, Any]) -> Outcome:
     )
 
 
+def revised(incident: dict[str, Any], rose: dict[str, Any]) -> Outcome:
+    """An alarm joined the model's open incident and raised what it is: the plan is revised."""
+    changes = "; ".join(
+        f"{what} {' -> '.join(change)}" if what != "categories_added" else f"categories + {', '.join(change)}"
+        for what, change in rose.items()
+    )
+    subject = f"[OpsPilot] revised ({incident.get('severity', '')}): {incident.get('model_id')}"
+    lines = [
+        *_header(incident),
+        "Signals:   " + ", ".join(str(s.get("alarm_name")) for s in incident.get("signals") or []),
+        f"Rose:      {changes}",
+        "",
+        "The open incident takes this alarm in. OpsPilot revises the evidence and the plan; only what",
+        "changed is asked for approval again.",
+    ]
+    return Outcome(
+        incident_id=str(incident.get("incident_id")),
+        severity=Severity(incident.get("severity", "warning")),
+        subject=subject[:100],
+        message="\n".join(lines),
+    )
+
+
+def reopened(incident: dict[str, Any]) -> Outcome:
+    """An alarm of the model fired again within the cooldown after its incident resolved."""
+    subject = f"[OpsPilot] reopened ({incident.get('severity', '')}): {incident.get('model_id')}"
+    lines = [
+        *_header(incident),
+        "Signals:   " + ", ".join(str(s.get("alarm_name")) for s in incident.get("signals") or []),
+        "",
+        "The incident resolved a short while ago and is reopened instead of a new one. What it already",
+        "did stands; OpsPilot plans and asks approval only for what is new.",
+    ]
+    return Outcome(
+        incident_id=str(incident.get("incident_id")),
+        severity=Severity(incident.get("severity", "warning")),
+        subject=subject[:100],
+        message="\n".join(lines),
+    )
+
+
 def failure(incident_id: str, context: dict[str, Any], error: str, cause: str) -> Outcome:
     subject = (
         f"[OpsPilot] FAILED {context.get('model_id') or context.get('alarm_name') or incident_id}: {error}"

@@ -99,6 +99,15 @@ class Disposition(StrEnum):
     PER_CONTRIBUTOR = (
         "per_contributor"  # a Metrics Insights alarm's own change: its contributors' events count
     )
+    # what the intake made of the event (issue 12, domain/lifecycle.py, docs/architecture.md#intake)
+    OPENED = "opened"  # a new incident
+    JOINED = "joined"  # the model's open incident took the alarm; nothing it decided changes
+    REVISED = "revised"  # joined, and the classification rose: evidence and plan are revised
+    REOPENED = "reopened"  # the model's incident had resolved within the cooldown: reopened
+    DUPLICATE = "duplicate"  # the same event again (at-least-once delivery)
+    STALE = "stale"  # older than what we know of the alarm: recorded, changes nothing
+    REFUSED = "refused"  # stamped far in the past or the future: refused with its reason
+    RECOVERY = "recovery"  # an OK: goes to Recover
 
 
 class Suppression(Record):
@@ -133,6 +142,10 @@ class Incident(Record):
     attached: bool = False  # True when this event joined an incident another execution owns
     disposition: Disposition = Disposition.INCIDENT
     suppression: Suppression | None = None  # set when disposition is "suppressed"
+    rose: dict[str, Any] = Field(default_factory=dict)  # revised: what rose, e.g. {"severity": [...]}
+    # revised or reopened: the action ids this incident already planned or acted on; the revised
+    # plan leaves them out, so approval is asked again only for what changed
+    known_actions: list[str] = Field(default_factory=list)
 
 
 class UsageSummary(Record):

@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opspilot.domain.decide import DecisionSettings, plan_actions
+from opspilot.domain.lifecycle import revise_plan
 from opspilot.domain.model import Incident, QuotaContext, SupportContext, UsageSummary
 from opspilot.domain.policy import Policy, load_policy
 from opspilot.handlers._registry import model_entry
@@ -43,15 +44,23 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         ),
         now=at,
     )
+    plan = revise_plan(plan, incident.known_actions)  # revised or reopened: only what changed
     body = plan.to_json()
+    stored = body
+    if incident.known_actions:  # the incident's plan is everything it planned, this revision last
+        earlier = (store().get_incident(incident.incident_id) or {}).get("plan") or {}
+        mine = {a["action_id"] for a in body["actions"]}  # a retry finds them stored already
+        kept = [a for a in earlier.get("actions") or [] if a.get("action_id") not in mine]
+        stored = {**body, "actions": [*kept, *body["actions"]]}
     store().update_incident(
-        incident.incident_id, at, status="planned", plan=body, evidence={"usage": ctx.get("usage")}
+        incident.incident_id, at, status="planned", plan=stored, evidence={"usage": ctx.get("usage")}
     )
     store().append_audit(
         incident.incident_id,
         "decided",
         {"scenario": body["scenario"], "rule": plan.rule, "refusals": body["refusals"]},
         at,
+        key=event.get("execution_id"),  # once per execution: a retry does not write it again
     )
     logger.info(
         "decided",

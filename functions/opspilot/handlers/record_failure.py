@@ -76,7 +76,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     claimed = set((existing or {}).get("alarms") or {}) | ({alarm_name} if alarm_name else set())
     for name in sorted(str(n) for n in claimed) if not settled else []:
         store().release_alarm(name, incident_id)
-    store().append_audit(incident_id, "failed", failure, at)
+    store().append_audit(incident_id, "failed", failure, at, key=event.get("execution_id"))
     logger.error("workflow failed", extra={"error": error_name, "incident_id": incident_id})
     out = messages.failure(
         incident_id, {"alarm_name": alarm_label, "model_id": incident.get("model_id")}, error_name, cause

@@ -47,7 +47,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = state_part(event, "state")
     incident = state_part(event, "state", "incident")
     plan = state.get("plan") or {}
-    recorded = (store().get_incident(incident["incident_id"]) or {}).get("approval") or {}
+    record = store().get_incident(incident["incident_id"]) or {}
+    recorded = record.get("approval") or {}
     approval = approval_of(state, recorded)
     results: list[dict[str, Any]] = state.get("action_results") or []
     if approval["status"] in {"rejected", "expired"}:
@@ -79,14 +80,23 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         at,
         status=status,
         approval=approval,
-        actions=results,
+        # a revised or reopened incident keeps what its earlier rounds did
+        actions=[
+            *(
+                a
+                for a in record.get("actions") or []
+                if a.get("action_id") not in {r["action_id"] for r in results}
+            ),
+            *results,
+        ],
         notifications=[{"channel": "email", "subject": out.subject}],
     )
     if not moved:
         logger.info(
             "outcome recorded; the incident's status was already further on", extra={"status": status}
         )
-    store().append_audit(incident["incident_id"], "outcome", {"status": status, "approval": approval}, at)
+    audit = {"status": status, "approval": approval}
+    store().append_audit(incident["incident_id"], "outcome", audit, at, key=event.get("execution_id"))
     # the quota increase requests this incident filed or joined: the workflow follows them
     watch = [
         str(r["result"]["request_id"])

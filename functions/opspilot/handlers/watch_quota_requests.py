@@ -75,6 +75,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     store().update_incident(incident["incident_id"], at, quota_requests=statuses, quota_watch=result)
     if done:
         result["subject"], result["message"] = _message(incident, outcome, requests)
-        store().append_audit(incident["incident_id"], f"quota_requests_{outcome}", {"statuses": statuses}, at)
+        store().append_audit(
+            incident["incident_id"],
+            f"quota_requests_{outcome}",
+            {"statuses": statuses},
+            at,
+            key=event.get("execution_id"),  # once per execution: a retry does not write it again
+        )
         logger.info("quota requests decided", extra={"outcome": outcome, "checks": current.checks})
     return result
