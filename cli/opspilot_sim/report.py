@@ -199,8 +199,29 @@ def _incident_records(store: IncidentStore, ids: list[str]) -> list[dict[str, An
     return out
 
 
-def totals(report: dict[str, Any], run: ScenarioRun | None = None) -> dict[str, Any]:
-    """The run in numbers: every event accounted for by what became of it."""
+# What may become of a delivered event; anything else is unaccounted for.
+ACCOUNTED = frozenset(
+    {
+        "opened",
+        "joined",
+        "revised",
+        "reopened",
+        "duplicate",
+        "repeat",
+        "stale",
+        "refused",
+        "resolved",
+        "ok_recorded",
+        "ok_no_incident",
+        "suppressed",
+        "per_contributor",
+        "failed",
+    }
+)
+
+
+def totals(report: dict[str, Any]) -> dict[str, Any]:
+    """The run in numbers: every delivery accounted for by what became of it."""
     entries = report["incidents"]
     by = Counter(e["disposition"] for e in entries)
     records = report["incident_records"]
@@ -210,11 +231,16 @@ def totals(report: dict[str, Any], run: ScenarioRun | None = None) -> dict[str, 
         e["approval"]["status"] for e in entries if e["approval"]["required"] and e["approval"]["status"]
     )
     return {
-        "events": executions + len(report["ignored_events"]),
+        "events": report["events"],
         "executions": executions,
         "by_disposition": dict(sorted(by.items())),
         "ignored": len(report["ignored_events"]),
-        "unaccounted": sum(1 for e in entries if not e["disposition"]),
+        "deliveries": report["deliveries"],
+        # deliveries that started no execution and were not ignored, or ended in no known way
+        "unaccounted": report["deliveries"]
+        - executions
+        - len(report["ignored_events"])
+        + sum(1 for e in entries if e["disposition"] not in ACCOUNTED),
         "incidents_opened": by["opened"],
         "incidents_joined": by["joined"] + by["revised"],
         "incidents_revised": by["revised"],
@@ -227,6 +253,9 @@ def totals(report: dict[str, Any], run: ScenarioRun | None = None) -> dict[str, 
         "failed": by["failed"],
         "max_open_incidents_per_model": max(report["max_open_per_model"].values(), default=0),
         "quota_requests_filed": sum(requests.values()),
+        "governor_refusals": dict(
+            sorted(Counter(r["reason"] for e in entries for r in e.get("refusals") or []).items())
+        ),
         "quota_requests_by_code": dict(sorted(requests.items())),
         "changes_sent": len(report["changes_sent_to_aws"]),
         "changes_failed": len(report["changes_failed"]),
@@ -257,6 +286,8 @@ def build_report(
         "registry": run.provisioning.as_report() if run.provisioning else None,
         "incidents": incidents,
         "incident_records": records,
+        "events": len(run.scenario["events"]),
+        "deliveries": sum(1 + int(e.get("duplicates", 0)) for e in run.scenario["events"]),
         "max_open_per_model": max_open_per_model(records),
         "ignored_events": ignored,
         "pending_approvals": approval_report.pending_approvals(run),
@@ -381,8 +412,8 @@ def render_totals(report: dict[str, Any]) -> list[str]:
     requests = ", ".join(f"{code} x{n}" for code, n in t["quota_requests_by_code"].items()) or "none"
     approvals = ", ".join(f"{k} {v}" for k, v in t["approvals"].items()) or "none"
     return [
-        f"   totals: {t['events']} events, {t['executions']} executions, {t['ignored']} ignored, "
-        f"{t['unaccounted']} unaccounted",
+        f"   totals: {t['events']} events, {t['deliveries']} deliveries, {t['executions']} executions, "
+        f"{t['ignored']} ignored, {t['unaccounted']} unaccounted",
         f"   events: {by}",
         f"   incidents: {t['incidents']} ({t['incidents_opened']} opened, {t['incidents_joined']} joins "
         f"of which {t['incidents_revised']} revised, {t['incidents_reopened']} reopened, "
@@ -390,6 +421,8 @@ def render_totals(report: dict[str, Any]) -> list[str]:
         "open per model at a time",
         f"   quota requests filed: {t['quota_requests_filed']} ({requests}); changes sent "
         f"{t['changes_sent']}, refused by AWS {t['changes_failed']}; approvals: {approvals}",
+        "   governor refused: "
+        + (", ".join(f"{k} {v}" for k, v in t["governor_refusals"].items()) or "none"),
         f"   per event: {t['state_transitions_per_event']} state transitions, "
         f"{t['lambda_invocations_per_event']} Lambda invocations",
     ]

@@ -322,6 +322,14 @@ def _run_events(run: ScenarioRun) -> dict[str, Any]:
         if "raw" in spec:
             event = spec["raw"]
             label = f"raw event #{index}"
+            detail = event.get("detail") if isinstance(event, dict) else None
+            detail = detail if isinstance(detail, dict) else {}
+            name = detail.get("alarmName")
+            state = detail["state"].get("value") if isinstance(detail.get("state"), dict) else None
+            if isinstance(name, str) and name in alarms and state in {"ALARM", "OK"}:
+                # the scenario's own alarm sent it: CloudWatch has the alarm in that state now
+                alarm_states[name] = state
+                cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason="raw event")
         else:
             alarm = alarms[spec["alarm"]]
             previous = alarm_states[alarm["name"]]

@@ -8,7 +8,9 @@ EventBridge rule as they are.
 
 from __future__ import annotations
 
+import itertools
 import json
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -67,8 +69,18 @@ MODELS = [
 ]
 
 
+_ORDER = itertools.count()
+
+
 def event(name: str, **changes: Any) -> dict[str, Any]:
+    """The example, delivered now: an event stamped years ago is refused (issue 12), so its state
+    change is stamped at the time it is built, a millisecond apart in the order listed."""
     raw: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    at = datetime.now(UTC) + timedelta(milliseconds=next(_ORDER))
+    raw["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    raw["detail"]["state"]["timestamp"] = (
+        at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
+    )
     raw.update(changes)
     return {"raw": raw}
 

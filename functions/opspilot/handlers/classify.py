@@ -15,6 +15,7 @@ from opspilot.adapters import alarm_state
 from opspilot.domain import messages
 from opspilot.domain.classify import (
     MODEL_DIMENSION,
+    alarm_key,
     alarm_signal,
     build_incident,
     cloudwatch_time,
@@ -169,7 +170,7 @@ def _set_aside(
     """A refused or stale event changes nothing; its intake record says why, once."""
     result = {
         "incident_id": None,
-        "alarm_name": alarm.detail.alarm_name,
+        "alarm_name": alarm_key(alarm),
         "event_id": alarm.id,
         "disposition": disposition.value,
         "reason": reason,
@@ -213,7 +214,7 @@ def _again(alarm: AlarmStateChangeEvent, prior: dict[str, Any], execution_id: st
     incident_id = result.get("incident_id")
     if incident_id:
         at = datetime.fromisoformat(prior["at"].replace("Z", "+00:00"))
-        data = {"event_id": alarm.id, "alarm": alarm.detail.alarm_name, "execution_id": execution_id}
+        data = {"event_id": alarm.id, "alarm": alarm_key(alarm), "execution_id": execution_id}
         store().append_audit(incident_id, "duplicate", data, at, key=f"{alarm.id}#{execution_id}")
     return result | {"attached": True, "disposition": Disposition.DUPLICATE.value, "opened_notice": None}
 
@@ -234,10 +235,10 @@ def _take_in(
     """Open, join or reopen the model's incident: one transaction per attempt, read again when
     another writer got there first."""
     settings = core_settings()
-    names = [alarm.detail.alarm_name] if alarm.is_composite else [s.alarm_name for s in signals]
+    names = [alarm_key(alarm)] if alarm.is_composite else [s.alarm_name for s in signals]
     base = {
         "event_id": alarm.id,
-        "alarm": alarm.detail.alarm_name,
+        "alarm": alarm_key(alarm),
         "alarms": names,
         "execution_id": execution_id,
     }
@@ -282,7 +283,7 @@ def _take_in(
                 disposition = Disposition.REVISED if rose else Disposition.JOINED
             first = [s for s in revised.signals if s.alarm_name in {x.alarm_name for x in signals[:1]}]
             result = revised.replace(
-                alarm_name=alarm.detail.alarm_name,
+                alarm_name=alarm_key(alarm),
                 signals=first + [s for s in revised.signals if s not in first],
                 disposition=disposition,
                 rose=rose,
@@ -332,22 +333,23 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     prior = store().event_intake(alarm.id)
     if prior is not None:
         return _again(alarm, prior, execution_id)
+    detail = alarm.detail
+    signals = triggering_signals(alarm)  # an event about no Bedrock alarm fails as unclassifiable
+    model_id, tags = model_and_tags(alarm, signals[0])
     stamped = cloudwatch_time(alarm.detail.state.timestamp)
     reason = refusal(stamped, at)
     if reason is not None:
         return _set_aside(alarm, Disposition.REFUSED, f"event refused: {reason}", execution_id, at)
-    detail = alarm.detail
-    signals = triggering_signals(alarm)
-    model_id, tags = model_and_tags(alarm, signals[0])
     firing = None
-    if not alarm.is_composite:  # CloudWatch's view first: a stale event is not taken in
+    if not alarm.is_composite and not alarm.is_contributor:  # CloudWatch's view first: a stale
+        # event is not taken in (a contributor's state is not the alarm's, which DescribeAlarms has)
         firing, newer_state = current_state(alarm, stamped)
         if newer_state is not None:
             return _set_aside(alarm, Disposition.STALE, newer_state, execution_id, at)
-    newer = store().record_alarm_state(detail.alarm_name, detail.state.value, iso(stamped), alarm.id, at)
+    newer = store().record_alarm_state(alarm_key(alarm), detail.state.value, iso(stamped), alarm.id, at)
     if newer is not None:
         reason = (
-            f"stale: {detail.alarm_name} {detail.state.value} stamped {iso(stamped)} is older than its "
+            f"stale: {alarm_key(alarm)} {detail.state.value} stamped {iso(stamped)} is older than its "
             f"{newer.get('state')} stamped {newer.get('changed_at')} already taken in"
         )
         return _set_aside(alarm, Disposition.STALE, reason, execution_id, at)
