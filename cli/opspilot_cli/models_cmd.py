@@ -255,7 +255,7 @@ def _resolve_source(raw: dict[str, Any], region: str | None) -> str | None:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from opspilot.domain.alarm_names import PRESSURE, alarm_name
+    from opspilot.domain.alarm_names import OPTIONAL_QUOTA_KINDS, PRESSURE, alarm_name
     from opspilot.domain.model_alarms import enabled_kinds, quota_code_for
     from opspilot.domain.quotas import pressure_threshold
     from opspilot.domain.registry import RegistryError, validate_entry
@@ -287,15 +287,20 @@ def _add(args: argparse.Namespace) -> int:
         by=_caller(args.region),
         now=datetime.now(UTC),
     )
-    alarms = [alarm_name(prefix, entry.model_id, kind) for kind in enabled_kinds(entry)]
+    kinds = enabled_kinds(entry)
     lines = []
     for kind, quota_kind in PRESSURE.items():
         code = quota_code_for(entry, quota_kind, quotas) if quotas else None
-        value = quotas.value(code) if quotas and code else None
+        value = quotas.limit(code, entry.pool) if quotas and code else None
         own = entry.rpm_threshold_percent if quota_kind == "rpm" else entry.tpm_threshold_percent
         percent = own if own is not None else default_percent
         if quotas is None:
             lines.append(f"  {kind}: quotas not checked ({unavailable}); the sync reads them")
+        elif code is None and quota_kind in OPTIONAL_QUOTA_KINDS:
+            kinds = [k for k in kinds if k != kind]
+            lines.append(
+                f"  {kind}: Service Quotas lists no {quota_kind.upper()} quota for {entry.pool!r}: no alarm"
+            )
         elif code is None or value is None:
             lines.append(
                 f"  {kind}: WARNING no {quota_kind.upper()} quota matches {entry.pool!r} by name; "
@@ -310,6 +315,7 @@ def _add(args: argparse.Namespace) -> int:
             lines.append(
                 f"  {kind}: {percent:g}% of {code} = {_number(value)} -> threshold {_number(threshold)}"
             )
+    alarms = [alarm_name(prefix, entry.model_id, kind) for kind in kinds]
     if args.json:
         print(json.dumps({"model_id": entry.model_id, "version": version, "alarms": alarms}, indent=2))
         return 0

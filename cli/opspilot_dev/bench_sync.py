@@ -78,7 +78,7 @@ def _setup(sync: SyncWorld, models: int) -> None:
 def _raise_quotas(sync: SyncWorld, step: int) -> None:
     quotas = [q for q in sync.world._quotas.values() if q.service_code == "bedrock"]
     for quota in quotas[::step]:
-        sync.world.add_quota(quota.region, quota.code, quota.name, quota.value * 1.5)
+        sync.world.add_quota(quota.region, quota.code, quota.name, (quota.value or 1.0) * 1.5)
 
 
 def _measure(sync: SyncWorld, models: int, run: str, event: dict[str, object]) -> Measured:

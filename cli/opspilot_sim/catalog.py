@@ -75,6 +75,37 @@ class Catalog:
     def model(self, model_id: str) -> CatalogModel | None:
         return self.models.get(model_id)
 
+    def default_value(self, code: str, region: str) -> float | None:
+        """The quota's June-2025 default in ``region``; for a per-model daily token quota without
+        one, the documented default: the model's on-demand tokens-per-minute quota x 24 x 60
+        (bedrock-quotas-notes.json, "tokens-per-day"). None when unknown."""
+        from opspilot.domain.quota_resolver import parse_quota_name
+
+        quota = self.quotas.get(code)
+        if quota is None:
+            return None
+        if (value := quota.default_in(region)) is not None:
+            return value
+        daily = parse_quota_name(quota.name)
+        if (
+            daily is None
+            or daily.kind != "tpd"
+            or daily.model is None
+            or "on_demand" not in daily.inference_types
+        ):
+            return None
+        for other in self.quotas.values():
+            minute = parse_quota_name(other.name)
+            if (
+                minute
+                and minute.kind == "tpm"
+                and minute.inference_types == ("on_demand",)
+                and (minute.model or "").lower() == daily.model.lower()
+                and (per_minute := other.default_in(region)) is not None
+            ):
+                return per_minute * 24 * 60
+        return None
+
 
 def _load(path: Path) -> dict[str, Any]:
     try:

@@ -60,7 +60,7 @@ from botocore.client import BaseClient
 from botocore.compat import HTTPHeaders
 from botocore.model import OperationModel
 
-from opspilot_sim.fake_inference_profiles import InferenceProfiles
+from opspilot_sim.fake_inference_profiles import FoundationModels, InferenceProfiles
 from opspilot_sim.fake_metrics import MetricStore
 from opspilot_sim.faults import FaultPlan
 from opspilot_sim.limits import Limits
@@ -129,6 +129,11 @@ _REQUEST_QUOTA_KEYS = (
 _SCOPE_REGION = re.compile(r"Credential=[^/,]+/\d{8}/([a-z0-9-]+)/")
 
 
+def _value_of(value: float | None) -> dict[str, float]:
+    """``Value`` is optional in the Service Quotas model: a quota without one leaves it out."""
+    return {} if value is None else {"Value": value}
+
+
 class AwsError(Exception):
     """A service error, rendered as ``{"__type": code, "message": ...}``."""
 
@@ -145,8 +150,8 @@ class Quota:
     service_code: str
     code: str
     name: str
-    value: float
-    default: float
+    value: float | None  # None: listed without a Value (the API does not require one)
+    default: float | None
     adjustable: bool = True
     max_value: float | None = None
     global_quota: bool = False
@@ -322,6 +327,7 @@ class SimulatedAws:
         self._decisions: dict[str, tuple[str, int]] = {}
         self._looks: dict[str, int] = {}
         self.inference_profiles = InferenceProfiles(account_id)
+        self.foundation_models = FoundationModels()
         self._operations: dict[tuple[str, str], Handler] = {
             (SQ, "GetServiceQuota"): self._get_service_quota,
             (SQ, "GetAWSDefaultServiceQuota"): self._get_default_service_quota,
@@ -359,16 +365,26 @@ class SimulatedAws:
         region: str,
         code: str,
         name: str,
-        value: float,
+        value: float | None,
         default: float | None = None,
         adjustable: bool = True,
         max_value: float | None = None,
         *,
         service_code: str = "bedrock",
     ) -> Quota:
-        """Add (or replace) a quota; ``default`` is the AWS default value (defaults to ``value``)."""
-        base = float(value if default is None else default)
-        quota = Quota(region, service_code, code, name, float(value), base, adjustable, max_value)
+        """Add (or replace) a quota; ``default`` is the AWS default value (defaults to ``value``).
+        ``value`` None lists the quota without a ``Value``, as the API may."""
+        base = default if default is not None else value
+        quota = Quota(
+            region,
+            service_code,
+            code,
+            name,
+            None if value is None else float(value),
+            None if base is None else float(base),
+            adjustable,
+            max_value,
+        )
         with self._lock:
             self._quotas[(region, service_code, code)] = quota
         return copy.copy(quota)
@@ -575,6 +591,8 @@ class SimulatedAws:
             return _error_response(request, AwsError(refused.code, refused.message, refused.status), "json")
         if service_id == "bedrock" and operation == "GetInferenceProfile":
             return self.inference_profiles.answer(request)
+        if service_id == "bedrock" and operation == "GetFoundationModel":
+            return self.foundation_models.answer(request)
         handler = self._operations.get((service or "", operation))
         if handler is None:
             return None
@@ -613,7 +631,7 @@ class SimulatedAws:
             f"{quota.service_code}/{quota.code}",
             "QuotaCode": quota.code,
             "QuotaName": quota.name,
-            "Value": quota.default if default else quota.value,
+            **_value_of(quota.default if default else quota.value),
             "Unit": quota.unit,
             "Adjustable": quota.adjustable,
             "GlobalQuota": quota.global_quota,
@@ -666,7 +684,7 @@ class SimulatedAws:
             raise AwsError("IllegalArgumentException", f"The quota {quota.code} is not adjustable.")
         if any(r.quota is quota and r.status in OPEN_REQUEST_STATUSES for r in self._requests.values()):
             raise AwsError("ResourceAlreadyExistsException", f"A request for {quota.code} is already open.")
-        if desired <= quota.value:
+        if quota.value is not None and desired <= quota.value:
             raise AwsError(
                 "IllegalArgumentException",
                 f"DesiredValue must be greater than the current value {quota.value}.",

@@ -73,3 +73,45 @@ class InferenceProfiles:
                 "ResourceNotFoundException",
             )
         return _respond(request, 200, profile)
+
+
+class FoundationModels:
+    """Amazon Bedrock GetFoundationModel: ``modelDetails`` as the API returns it. ``modelName``
+    and ``providerName`` are optional in botocore's ``FoundationModelDetails`` shape and left out
+    where the catalog has none. Unknown models get ``ResourceNotFoundException`` (404)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._models: dict[str, dict[str, Any]] = {}
+
+    def add(
+        self,
+        region: str,
+        model_id: str,
+        provider_name: str | None,
+        model_name: str | None,
+        inference_types: list[str] | None = None,
+    ) -> None:
+        details: dict[str, Any] = {
+            "modelArn": f"arn:aws:bedrock:{region}::foundation-model/{model_id}",
+            "modelId": model_id,
+            "inferenceTypesSupported": list(inference_types or ["ON_DEMAND"]),
+            "modelLifecycle": {"status": "ACTIVE"},
+        }
+        if provider_name:
+            details["providerName"] = provider_name
+        if model_name:
+            details["modelName"] = model_name
+        with self._lock:
+            self._models[model_id] = details
+
+    def answer(self, request: AWSPreparedRequest) -> AWSResponse:
+        identifier = unquote(urlsplit(request.url).path.rsplit("/foundation-models/", 1)[-1])
+        model_id = identifier.rsplit("/", 1)[-1]  # an ARN names the model after "foundation-model/"
+        with self._lock:
+            details = self._models.get(model_id)
+        if details is None:
+            return _respond(
+                request, 404, {"message": f"Model {identifier} not found"}, "ResourceNotFoundException"
+            )
+        return _respond(request, 200, {"modelDetails": details})

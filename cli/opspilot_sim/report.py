@@ -366,6 +366,13 @@ def render_text(report: dict[str, Any]) -> str:
         }
         if more:
             out.append("            " + "  ".join(f"{k}={number(v)}" for k, v in more.items()))
+        daily = {k: ev[k] for k in ("tokens_today", "tpd_threshold", "tpd_quota", "days_near_tpd") if k in ev}
+        if daily:
+            out.append("   daily    " + "  ".join(f"{k}={number(v)}" for k, v in daily.items()))
+        for gap in ev.get("quota_gaps") or []:
+            problem = str(gap.get("problem", "")).replace("_", " ")
+            out.append(f"   quota    {str(gap.get('kind')).upper()} {problem}: {gap.get('reason')}")
+            out.append(f"            fix: {gap.get('fix')}")
         for kind, text in (ev.get("forecast") or {}).items():
             out.append(f"   forecast {kind}: {text}")
         for planned in inc["planned_actions"]:

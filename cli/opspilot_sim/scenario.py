@@ -46,6 +46,29 @@ def _specific(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
     return jsonschema.exceptions.best_match(error.context) or error
 
 
+def check_quota_names(doc: dict[str, Any], source: str) -> None:
+    """A scenario cannot pass with a quota name AWS never used: a name given must be the shared
+    catalog's name for the code or one of its older aliases; a code the catalog lacks needs a
+    name and the source it comes from."""
+    from opspilot_sim.catalog import load_catalog
+
+    catalog = load_catalog()
+    for i, quota in enumerate(doc.get("quotas") or []):
+        known = catalog.quota(quota["code"])
+        where = f"{source}: field 'quotas[{i}]"
+        if known is None:
+            if not (quota.get("name") and quota.get("source")):
+                raise ScenarioError(
+                    f"{where}.code': {quota['code']} is not in the shared catalog "
+                    f"({catalog.directory}); give its name and the source it comes from"
+                )
+        elif quota.get("name") and quota["name"] not in (known.name, *known.aliases):
+            raise ScenarioError(
+                f"{where}.name': {quota['name']!r} is not what AWS calls {quota['code']} "
+                f"({known.name!r}); leave the name out, it comes from the catalog"
+            )
+
+
 def validate(doc: Any, source: str = "<scenario>") -> dict[str, Any]:
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(
@@ -55,6 +78,7 @@ def validate(doc: Any, source: str = "<scenario>") -> dict[str, Any]:
     if errors:
         best = _specific(errors[0])
         raise ScenarioError(f"{source}: field '{_where(best)}': {best.message}")
+    check_quota_names(doc, source)
     alarms = {a["name"] for a in doc.get("alarms", [])}
     if doc.get("registry"):
         entries_of(doc, source)  # the registry as `opspilot models add` validates it

@@ -10,6 +10,8 @@ from typing import Any
 
 import boto3
 
+from opspilot.domain.quotas import metric_model_id
+from opspilot_sim.catalog import load_catalog
 from opspilot_sim.fake_aws import SimulatedAws
 
 BEDROCK = "AWS/Bedrock"
@@ -68,7 +70,7 @@ def seed(scenario: dict[str, Any], world: SimulatedAws, region: str, now: dateti
             data: list[Any] = [
                 {
                     "MetricName": name,
-                    "Dimensions": [{"Name": "ModelId", "Value": model["model_id"]}],
+                    "Dimensions": [{"Name": "ModelId", "Value": metric_model_id(model["model_id"])}],
                     "Timestamp": ts,
                     "Value": value,
                     "Unit": "Count",
@@ -91,15 +93,7 @@ def seed(scenario: dict[str, Any], world: SimulatedAws, region: str, now: dateti
         world.inference_profiles.add(
             region, profile["id"], profile.get("name", profile["id"]), profile["models"]
         )
-    for quota in scenario.get("quotas", []):
-        world.add_quota(
-            region,
-            quota["code"],
-            quota["name"],
-            quota["value"],
-            quota.get("default"),
-            quota.get("adjustable", True),
-        )
+    seed_bedrock(scenario, world, region)
     for request in scenario.get("quota_requests", []):
         world.add_quota_request(region, request["code"], request["desired"], request.get("status", "PENDING"))
     support = scenario.get("support", {})
@@ -108,12 +102,49 @@ def seed(scenario: dict[str, Any], world: SimulatedAws, region: str, now: dateti
         world.add_case(case["subject"], case.get("status", "opened"), case.get("severity", "normal"))
 
 
+def seed_bedrock(scenario: dict[str, Any], world: SimulatedAws, region: str) -> None:
+    """The account's Bedrock as the shared catalog describes it: every quota listed with its AWS
+    name and code (value: the catalog's default for the Region, where known), every model's
+    GetFoundationModel answer; then the scenario's own quota values on top."""
+    overrides = {q["code"]: q for q in scenario.get("quotas", [])}
+    if scenario.get("bedrock_catalog", True):
+        catalog = load_catalog()
+        for quota in catalog.quotas.values():
+            if quota.code in overrides:
+                continue
+            adjustable = quota.adjustable if quota.adjustable is not None else True
+            world.add_quota(
+                region, quota.code, quota.name, catalog.default_value(quota.code, region), None, adjustable
+            )
+        for model in catalog.models.values():
+            world.foundation_models.add(
+                region, model.model_id, model.provider_name, model.model_name, list(model.inference_types)
+            )
+    else:
+        catalog = None
+    for code, quota in overrides.items():
+        known = catalog.quota(code) if catalog else None
+        name = quota.get("name") or (known.name if known else code)
+        value = (
+            quota["value"] if "value" in quota else (catalog.default_value(code, region) if catalog else None)
+        )
+        adjustable = quota.get(
+            "adjustable", known.adjustable if known and known.adjustable is not None else True
+        )
+        world.add_quota(region, code, name, value, quota.get("default"), adjustable)
+    for model in scenario.get("models", []):
+        if model.get("model_name") or model.get("provider_name"):
+            world.foundation_models.add(
+                region, model["model_id"], model.get("provider_name"), model.get("model_name")
+            )
+
+
 def alarm_definition(alarm: dict[str, Any]) -> dict[str, Any]:
     """PutMetricAlarm parameters for a scenario alarm (static threshold or anomaly band)."""
     metric = {
         "Namespace": alarm.get("namespace", BEDROCK),
         "MetricName": alarm["metric"],
-        "Dimensions": [{"Name": "ModelId", "Value": alarm["model_id"]}],
+        "Dimensions": [{"Name": "ModelId", "Value": metric_model_id(alarm["model_id"])}],
     }
     common: dict[str, Any] = {
         "AlarmName": alarm["name"],
@@ -129,7 +160,10 @@ def alarm_definition(alarm: dict[str, Any]) -> dict[str, Any]:
             {
                 "Id": f"m{i}",
                 "MetricStat": {
-                    "Metric": {**metric, "Dimensions": [{"Name": "ModelId", "Value": model}]},
+                    "Metric": {
+                        **metric,
+                        "Dimensions": [{"Name": "ModelId", "Value": metric_model_id(model)}],
+                    },
                     "Period": alarm.get("period", 60),
                     "Stat": alarm.get("stat", "Sum"),
                 },
@@ -188,7 +222,7 @@ def alarm_event(
         "metric": {
             "namespace": alarm.get("namespace", BEDROCK),
             "name": alarm["metric"],
-            "dimensions": {"ModelId": alarm["model_id"]},
+            "dimensions": {"ModelId": metric_model_id(alarm["model_id"])},
         },
         "period": alarm.get("period", 60),
         "stat": alarm.get("stat", "Sum"),
@@ -198,7 +232,10 @@ def alarm_event(
         metrics = [
             {
                 "id": f"m{i}",
-                "metricStat": {**stat, "metric": {**stat["metric"], "dimensions": {"ModelId": model}}},
+                "metricStat": {
+                    **stat,
+                    "metric": {**stat["metric"], "dimensions": {"ModelId": metric_model_id(model)}},
+                },
                 "returnData": False,
             }
             for i, model in enumerate(alarm["sum_of"], start=1)

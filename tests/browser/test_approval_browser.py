@@ -59,7 +59,7 @@ def _fits_a_phone(browser: Any, url: str) -> None:
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
     if SCREENSHOTS:
         phone.screenshot(path=str(SCREENSHOTS / "approval-page-390px.png"), full_page=True)
-    field = phone.locator("input[name='desired.L-1F3A5C7E']")
+    field = phone.locator("input[name='desired.L-F2717A44']")
     field.fill("1300")
     field.press("Enter")
     phone.wait_for_timeout(500)
@@ -101,7 +101,7 @@ def test_an_approver_approves_in_the_browser_and_the_workflow_acts() -> None:
             assert response is not None and response.status == 200
             expect(page.locator("h1")).to_have_text("Approve the quota increase for amazon.nova-pro-v1:0?")
             expect(page.locator(".approver")).to_have_text("platform-lead@example.com")
-            change = page.locator("tr[data-quota='L-1F3A5C7E']")
+            change = page.locator("tr[data-quota='L-F2717A44']")
             expect(change.locator(".current")).to_have_text("1,000")
             expect(change.locator(".requested")).to_have_text("1,500")
             chart = page.locator("svg.usage-chart[data-kind='rpm']")
@@ -114,7 +114,7 @@ def test_an_approver_approves_in_the_browser_and_the_workflow_acts() -> None:
             expect(page.locator(".scenario")).to_have_text("High usage")
             expect(page.locator(".expiry")).to_contain_text("UTC on")
             _fits_a_phone(browser, sent["platform-lead@example.com"])
-            page.fill("input[name='desired.L-1F3A5C7E']", "1250")
+            page.fill("input[name='desired.L-F2717A44']", "1250")
             page.fill("#comment", "approved in a real browser")
             page.click("button.approve")
             expect(page.locator("h1")).to_have_text("Approved")
@@ -137,7 +137,7 @@ def test_an_approver_approves_in_the_browser_and_the_workflow_acts() -> None:
             "operation": "RequestServiceQuotaIncrease",
             "params": {
                 "ServiceCode": "bedrock",
-                "QuotaCode": "L-1F3A5C7E",
+                "QuotaCode": "L-F2717A44",
                 "DesiredValue": 1250.0,
                 "SupportCaseAllowed": True,
             },

@@ -59,8 +59,8 @@ VIEW = ApprovalView(
     summary="Pilot: every change needs approval.",
     quota_changes=[
         QuotaChange(
-            action_id="request_quota_increase:L-1F3A5C7E",
-            quota_code="L-1F3A5C7E",
+            action_id="request_quota_increase:L-F2717A44",
+            quota_code="L-F2717A44",
             quota_name="On-demand model inference requests per minute for Amazon Nova Pro",
             kind="rpm",
             current=1000,
@@ -183,7 +183,7 @@ def test_get_and_head_show_the_page_and_decide_nothing(
     else:
         body = page["body"]
         assert "lead@example.com" in body and "oncall@example.com" not in body  # bound to its approver
-        assert "<code>L-1F3A5C7E</code>" in body and "1,000" in body and "1,500" in body
+        assert "<code>L-F2717A44</code>" in body and "1,000" in body and "1,500" in body
         assert "pilot-approve-every-change" in body and "5.8 days" in body
         assert body.count('<rect class="peak"') == 14
     assert unchanged(approval, stack)
@@ -227,13 +227,13 @@ def test_the_workflow_receives_exactly_the_approval_output(
 ) -> None:
     with Stubber(client("stepfunctions")) as stubber:
         stubber.add_response("send_task_success", {})
-        post(form(**{"desired.L-1F3A5C7E": "1200"}))
+        post(form(**{"desired.L-F2717A44": "1200"}))
         stubber.assert_no_pending_responses()
     request = approval.get_request("ref-1") or {}
-    assert request["decision"]["values"] == {"request_quota_increase:L-1F3A5C7E": 1200}
+    assert request["decision"]["values"] == {"request_quota_increase:L-F2717A44": 1200}
     incident = IncidentStore(stack.table_name, 30).get_incident("inc-1") or {}
     sent = incident["approval"]
-    assert sent["overrides"] == {"request_quota_increase:L-1F3A5C7E": {"DesiredValue": 1200}}
+    assert sent["overrides"] == {"request_quota_increase:L-F2717A44": {"DesiredValue": 1200}}
 
 
 def test_reject_fails_the_task_with_approval_rejected(approval: ApprovalStore, sfn: Stubber) -> None:
@@ -298,9 +298,9 @@ def bad_requests() -> list[tuple[str, Any, int, str]]:
         ("empty token", with_fields(token=""), 403, "Form not accepted"),
         ("decision maybe", with_fields(decision="maybe"), 400, "approve' or 'reject"),
         ("no decision", with_fields(decision=None), 400, "approve' or 'reject"),
-        ("raised value", with_fields(**{"desired.L-1F3A5C7E": "1501"}), 400, "never raise"),
-        ("value not an increase", with_fields(**{"desired.L-1F3A5C7E": "1000"}), 400, "not above"),
-        ("value not a number", with_fields(**{"desired.L-1F3A5C7E": "1e9"}), 400, "not a number"),
+        ("raised value", with_fields(**{"desired.L-F2717A44": "1501"}), 400, "never raise"),
+        ("value not an increase", with_fields(**{"desired.L-F2717A44": "1000"}), 400, "not above"),
+        ("value not a number", with_fields(**{"desired.L-F2717A44": "1e9"}), 400, "not a number"),
         ("unknown quota field", with_fields(**{"desired.L-00000000": "10"}), 400, "Unexpected field"),
         ("approver field", with_fields(approver="mallory@example.com"), 400, "Unexpected field"),
         ("comment too long", with_fields(comment="x" * 501), 400, "longer than 500"),

@@ -34,7 +34,7 @@ def limits() -> Iterator[Limits]:
     limits = Limits(SimClock())
     world = fake_aws.SimulatedAws(limits=limits, clock=limits.clock.now)
     world.add_quota(
-        REGION, "L-1F3A5C7E", "On-demand model inference requests per minute for Amazon Nova Pro", 1
+        REGION, "L-F2717A44", "On-demand model inference requests per minute for Amazon Nova Pro", 1
     )
     with mock_aws(), fake_aws.installed(world), simulated_time(limits.clock):
         yield limits

@@ -37,7 +37,7 @@ def test_add_validates_writes_and_says_what_the_sync_will_provision(
     lines = out.splitlines()
     assert lines[0] == f"registered {NOVA} (version 1); the stack's sync provisions 7 alarms:"
     assert f"  {NOVA_RPM_ALARM}" in lines
-    assert "  rpm-pressure: quota L-1F3A5C7E = 1,000; threshold at the stack's ThresholdPercent" in lines
+    assert "  rpm-pressure: quota L-F2717A44 = 1,000; threshold at the stack's ThresholdPercent" in lines
     stored = env.store.get_entry(NOVA)
     assert stored and stored.version == 1 and stored.entry["owner"] == "claims-triage"
     assert stored.updated_by.startswith("arn:aws:")
@@ -48,7 +48,7 @@ def test_add_validates_writes_and_says_what_the_sync_will_provision(
     [
         (["--rpm-percent", "120"], "field 'rpm_threshold_percent': must be more than 0 and at most 100"),
         (["--rpm-quota-code", "L-00000000"], "field 'quota_codes.rpm': unknown quota code L-00000000"),
-        (["--tpm-quota-code", NOVA_RPM], "field 'quota_codes.tpm': quota L-1F3A5C7E is"),
+        (["--tpm-quota-code", NOVA_RPM], "field 'quota_codes.tpm': quota L-F2717A44 is"),
         (["--set", "rpm-pressure.threshold=5"], "field 'alarms.rpm-pressure.threshold'"),
         (["--environment", "staging"], "field 'environment'"),
     ],
@@ -117,9 +117,9 @@ def test_list_show_and_remove_after_a_sync(provisioned: Env, capsys: pytest.Capt
 
     status, out, _ = cli(capsys, provisioned, "show", NOVA)
     assert status == 0
-    assert f"  {NOVA_RPM_ALARM}" in out and "threshold 800  = 80% of L-1F3A5C7E (1,000)" in out
+    assert f"  {NOVA_RPM_ALARM}" in out and "threshold 800  = 80% of L-F2717A44 (1,000)" in out
     assert "): 9 alarm metrics x 0.10 USD = 0.90 USD a month (CloudWatch standard-resolution" in out
-    assert f"create    {NOVA_RPM_ALARM}  - -> 800, quota L-1F3A5C7E = 1,000  (registry_change)" in out
+    assert f"create    {NOVA_RPM_ALARM}  - -> 800, quota L-F2717A44 = 1,000  (registry_change)" in out
 
     status, out, _ = cli(capsys, provisioned, "remove", NOVA)
     assert status == 0 and out.startswith(f"removed {NOVA} (version 1); the sync deletes its 7 alarms:")

@@ -87,7 +87,7 @@ def test_each_approver_gets_a_link_of_their_own(stack: SimulatedStack, incident:
     assert len(set(links)) == 2
     first = messages[0]
     assert first["subject"] == "[OpsPilot] Approval needed: amazon.nova-pro-v1:0 quota_pressure"
-    assert "L-1F3A5C7E Requests per minute: 1,000 -> 1,500" in first["message"]
+    assert "L-F2717A44 Requests per minute: 1,000 -> 1,500" in first["message"]
     assert "decide as lead@example.com" in first["message"]
     for link, approver in zip(links, ("lead@example.com", "oncall@example.com"), strict=True):
         page = call(approval_event(link, "GET"))

@@ -274,7 +274,7 @@ def test_round_one_sends_each_approver_only_their_own_link(world: World) -> None
     assert (record["status"], record["expires_at"], record["created_at"]) == ("PENDING", expires_at, iso(NOW))
     assert record["approvers"] == [LEAD, ONCALL]
     assert record["channels"] == [{"channel": "email", "status": "sent", "messages": 2}]
-    assert record["view"]["quota_changes"][0]["quota_code"] == "L-1F3A5C7E"
+    assert record["view"]["quota_changes"][0]["quota_code"] == "L-F2717A44"
 
     (update,) = world.incidents.updates
     assert update == {

@@ -388,10 +388,12 @@ def test_non_quota_failure_plans_an_investigation_case(
 
     plan = _plan(incident, make_usage(server_errors=26.0), make_quotas())
 
+    # production opens the case at once (AWS-side failure, deduplicated, rate-limited); pilot asks
+    production = environment is Environment.PRODUCTION
     assert (plan.scenario, plan.rule, plan.approval_required) == (
         Scenario.NON_QUOTA,
-        "failure-investigate",
-        True,
+        "production-failure-investigate" if production else "failure-investigate",
+        not production,
     )
     [action] = plan.actions
     assert action.type is ActionType.OPEN_SUPPORT_CASE

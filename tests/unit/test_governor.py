@@ -17,7 +17,7 @@ from opspilot.domain.governor import (
 )
 
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
-CODE = "L-1F3A5C7E"
+CODE = "L-F2717A44"
 RULES = Rules()  # 7-day cooldown, 20 % headroom, 14-day forecast, 2 requests per 30 days
 
 
@@ -94,7 +94,7 @@ def test_a_cooldown_refusal_says_which_request_and_until_when() -> None:
     refusal = check_history(CODE, "rpm", [past("APPROVED", 3, updated_days_ago=2)], NOW, RULES)
     assert refusal is not None
     assert refusal.text == (
-        "RPM quota L-1F3A5C7E: request req-APPROVED-3 raised it to 1,500 on 2026-12-03 10:00 UTC; "
+        "RPM quota L-F2717A44: request req-APPROVED-3 raised it to 1,500 on 2026-12-03 10:00 UTC; "
         "no new request before 2026-12-10 10:00 UTC (7-day cooldown)."
     )
     assert refusal.to_json() == {

@@ -26,15 +26,21 @@ EVERY_BAND = {
 }
 CLAUDE = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
 PROFILE = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6"
+# Names and codes as ListServiceQuotas gives them (../shared/aws-reference/bedrock-quotas.json).
 QUOTAS = QuotaSnapshot(
     {
         "L-3D8CC480": (
-            "Cross-region model inference requests per minute for Anthropic Claude 3.7 Sonnet",
+            "Cross-region model inference requests per minute for Anthropic Claude 3.7 Sonnet V1",
             500,
         ),
         "L-6E888CC2": (
-            "Cross-region model inference tokens per minute for Anthropic Claude 3.7 Sonnet",
+            "Cross-region model inference tokens per minute for Anthropic Claude 3.7 Sonnet V1",
             1_000_000,
+        ),
+        "L-9EB71894": (
+            "Model invocation max tokens per day for Anthropic Claude 3.7 Sonnet V1"
+            " (doubled for cross-region calls)",
+            1_440_000_000,
         ),
     }
 )
@@ -77,9 +83,18 @@ def test_pressure_thresholds_are_the_floor_of_quota_times_percent(
 
 
 def test_bands_are_only_where_they_pay_by_default() -> None:
-    """Six alarms for every model; the invocations band for production models only; the other
-    three bands only on request (each costs three alarm metrics and an anomaly detection model)."""
-    six = ["server-errors", "client-errors", "throttles", "rpm-pressure", "tpm-pressure", "latency"]
+    """Seven alarms for every model whose quotas are all listed; the invocations band for
+    production models only; the other three bands only on request (each costs three alarm
+    metrics and an anomaly detection model)."""
+    six = [
+        "server-errors",
+        "client-errors",
+        "throttles",
+        "rpm-pressure",
+        "tpm-pressure",
+        "tpd-pressure",
+        "latency",
+    ]
     assert list(by_kind(entry())) == [*six, "invocations-anomaly"]
     assert list(by_kind(entry(environment="pilot"))) == six
     assert list(by_kind(entry(environment="experimentation"))) == six
@@ -105,7 +120,27 @@ def test_every_model_gets_per_minute_alarms_named_under_the_prefix_and_tagged() 
         )
         assert alarm.params["TreatMissingData"] == "notBreaching"
         periods = [q["MetricStat"]["Period"] for q in alarm.params.get("Metrics", []) if "MetricStat" in q]
-        assert set(periods or [alarm.params["Period"]]) == {PERIOD}
+        # every alarm is per minute but the daily-token one, which sums a day
+        assert set(periods or [alarm.params["Period"]]) == {86_400 if kind == "tpd-pressure" else PERIOD}
+
+
+def test_the_daily_token_alarm_watches_the_day_against_the_doubled_cross_region_quota() -> None:
+    tpd = by_kind(entry())["tpd-pressure"]
+    assert (tpd.params["MetricName"], tpd.params["Statistic"], tpd.params["Period"]) == (
+        "EstimatedTPMQuotaUsage",
+        "Sum",
+        86_400,
+    )
+    # "(doubled for cross-region calls)": a cross-Region profile may use twice the listed value
+    assert tpd.threshold == pressure_threshold(2 * 1_440_000_000, 80)
+    assert tpd.basis is not None and tpd.basis.quota_code == "L-9EB71894"
+
+
+def test_rpm_and_daily_alarms_exist_only_where_the_account_lists_the_quota() -> None:
+    tpm_only = QuotaSnapshot({"L-6E888CC2": QUOTAS.quotas["L-6E888CC2"]})
+    alarms, problems = desired_alarms(entry(), STACK, tpm_only, [])
+    kinds = {a.kind for a in alarms}
+    assert "tpm-pressure" in kinds and not kinds & {"rpm-pressure", "tpd-pressure"} and problems == []
 
 
 def test_pressure_alarms_follow_the_quotas_matched_by_name() -> None:
@@ -129,8 +164,8 @@ def test_a_quota_override_wins_over_matching_by_name() -> None:
 def test_an_unknown_quota_leaves_the_threshold_unknown_and_says_which_field_to_set() -> None:
     alarms, problems = desired_alarms(entry(model_id="amazon.nova-lite-v1:0"), STACK, QUOTAS, [])
     pressure = [a for a in alarms if a.is_pressure]
-    assert [a.threshold for a in pressure] == [None, None]
-    assert any("set quota_codes.rpm" in p for p in problems)
+    assert [(a.kind, a.threshold) for a in pressure] == [("tpm-pressure", None)]
+    assert any("set quota_codes.tpm" in p for p in problems)
     unlooked = by_kind(entry(), quotas=None)
     assert unlooked["rpm-pressure"].threshold is None and unlooked["latency"].threshold == 10_000
 
@@ -168,7 +203,7 @@ def test_overrides_change_only_what_they_name_and_can_switch_an_alarm_off() -> N
         15,
     )
     assert latency["DatapointsToAlarm"] == DEFAULTS["latency"].datapoints_to_alarm
-    assert "input-tokens-anomaly" not in alarms and "latency-anomaly" in alarms and len(alarms) == 8
+    assert "input-tokens-anomaly" not in alarms and "latency-anomaly" in alarms and len(alarms) == 9
 
 
 def test_application_profiles_sum_their_siblings_with_metric_math() -> None:
@@ -185,11 +220,13 @@ def test_application_profiles_sum_their_siblings_with_metric_math() -> None:
         "Label": "Invocations summed over 3 inference profiles sharing the quota",
         "ReturnData": True,
     }
-    assert [s["MetricStat"]["Metric"]["Dimensions"][0]["Value"] for s in series] == members
+    # CloudWatch names an application profile's series by the profile id, never its ARN
+    ids = [m.rsplit("/", 1)[-1] for m in members]
+    assert [s["MetricStat"]["Metric"]["Dimensions"][0]["Value"] for s in series] == ids
     assert rpm.threshold == 400, "the source model's quota applies"
     assert rpm.tags["opspilot:quota-model-id"] == CLAUDE
     assert alarm_name("opspilot-", PROFILE, "rpm-pressure") == "opspilot-aip-a1b2c3d4e5f6-rpm-pressure"
-    assert alarms["latency"].params["Dimensions"] == [{"Name": "ModelId", "Value": PROFILE}], (
+    assert alarms["latency"].params["Dimensions"] == [{"Name": "ModelId", "Value": "a1b2c3d4e5f6"}], (
         "own series only"
     )
 

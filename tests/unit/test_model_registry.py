@@ -16,8 +16,8 @@ NOVA = {
 }
 PROFILE = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6"
 QUOTAS = {
-    "L-1F3A5C7E": "On-demand model inference requests per minute for Amazon Nova Pro",
-    "L-2B4D6F80": "On-demand model inference tokens per minute for Amazon Nova Pro",
+    "L-F2717A44": "On-demand model inference requests per minute for Amazon Nova Pro",
+    "L-CE33604C": "On-demand model inference tokens per minute for Amazon Nova Pro",
 }
 
 
@@ -56,7 +56,7 @@ def refused(raw: dict[str, Any], **context: Any) -> RegistryError:
         ),
         (entry(owner="claims; drop table"), "owner", "becomes a tag"),
         (entry(quota_codes={"rpm": "L-1f3a5c7e"}), "quota_codes.rpm", "is not a quota code"),
-        (entry(quota_codes={"rpm": "L-1F3A5C7E", "rps": "L-1F3A5C7E"}), "quota_codes.rps", "unknown field"),
+        (entry(quota_codes={"rpm": "L-F2717A44", "rps": "L-F2717A44"}), "quota_codes.rps", "unknown field"),
         (entry(notify=["arn:aws:sqs:us-east-1:123456789012:q"]), "notify[0]", "is not an SNS topic ARN"),
         (entry(colour="blue"), "colour", "unknown field"),
         (entry(alarms={"latency-p99": {"threshold": 1}}), "alarms.latency-p99", "unknown alarm kind"),
@@ -91,8 +91,8 @@ def test_a_bad_entry_is_refused_with_the_field_named(raw: dict[str, Any], field:
     ("codes", "field", "says"),
     [
         ({"rpm": "L-00000000"}, "quota_codes.rpm", "unknown quota code L-00000000"),
-        ({"tpm": "L-1F3A5C7E"}, "quota_codes.tpm", "not a tokens per minute quota"),
-        ({"rpm": "L-2B4D6F80"}, "quota_codes.rpm", "not a requests per minute quota"),
+        ({"tpm": "L-F2717A44"}, "quota_codes.tpm", "not a tokens per minute quota"),
+        ({"rpm": "L-CE33604C"}, "quota_codes.rpm", "not a requests per minute quota"),
     ],
 )
 def test_quota_code_overrides_must_name_a_listed_quota_of_the_right_kind(
@@ -103,8 +103,8 @@ def test_quota_code_overrides_must_name_a_listed_quota_of_the_right_kind(
 
 
 def test_a_valid_entry_keeps_unset_percents_for_the_stack_defaults() -> None:
-    valid = validate_entry(entry(quota_codes={"rpm": "L-1F3A5C7E"}), quotas=QUOTAS)
-    assert valid.rpm_threshold_percent is None and valid.quota_codes.rpm == "L-1F3A5C7E"
+    valid = validate_entry(entry(quota_codes={"rpm": "L-F2717A44"}), quotas=QUOTAS)
+    assert valid.rpm_threshold_percent is None and valid.quota_codes.rpm == "L-F2717A44"
     assert valid.pool == "amazon.nova-pro-v1:0" and not valid.is_application_profile
 
 

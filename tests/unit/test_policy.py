@@ -44,6 +44,7 @@ def test_bundled_policy_loads() -> None:
     assert [r.name for r in policy.rules] == [
         "traffic-drop-investigate",
         "experimentation-recommend-only",
+        "production-failure-investigate",
         "failure-investigate",
         "pilot-approve-every-change",
         "production-high-usage-within-guardrails",

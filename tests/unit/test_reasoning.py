@@ -138,7 +138,7 @@ def test_a_quota_that_is_not_adjustable_becomes_a_quota_request_case() -> None:
         server_errors=None, client_errors=None,
     )  # fmt: skip
     fixed = QuotaInfo(
-        kind="rpm", quota_code="L-1F3A5C7E", quota_name="Nova Pro RPM", value=1000, adjustable=False
+        kind="rpm", quota_code="L-F2717A44", quota_name="Nova Pro RPM", value=1000, adjustable=False
     )
     plan = plan_actions(
         incident, usage, QuotaContext(quotas=[fixed]), SupportContext(plan="business_or_enterprise"),
@@ -146,8 +146,8 @@ def test_a_quota_that_is_not_adjustable_becomes_a_quota_request_case() -> None:
     )  # fmt: skip
     (action,) = plan.actions
     assert action.type.value == "open_support_case"
-    assert action.action_id == "open_support_case:quota_request:L-1F3A5C7E"
+    assert action.action_id == "open_support_case:quota_request:L-F2717A44"
     assert action.params["subject"] == "[OpsPilot] quota request: amazon.nova-pro-v1:0 in us-east-1"
     assert "1,000 -> 1,350" in action.reason  # the peak of 900 needs 900 / 0.8 x 1.2
-    assert "Nova Pro RPM (L-1F3A5C7E): 1,000, would request 1,350" in action.params["communicationBody"]
+    assert "Nova Pro RPM (L-F2717A44): 1,000, would request 1,350" in action.params["communicationBody"]
     assert plan.approval_required

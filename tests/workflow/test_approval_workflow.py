@@ -23,7 +23,7 @@ def test_an_escalated_approver_approves_a_lower_value_and_exactly_that_is_reques
     )
     assert second["status"] == "decided" and second["approvers"] == ["head-of-platform@example.com"]
     assert second["decision"]["by"] == "head-of-platform@example.com"
-    assert second["decision"]["values"] == {"request_quota_increase:L-1F3A5C7E": 1200}
+    assert second["decision"]["values"] == {"request_quota_increase:L-F2717A44": 1200}
     assert incident["approval"] == {
         "required": True,
         "status": "approved",
@@ -35,7 +35,7 @@ def test_an_escalated_approver_approves_a_lower_value_and_exactly_that_is_reques
     assert sent == [
         {
             "ServiceCode": "bedrock",
-            "QuotaCode": "L-1F3A5C7E",
+            "QuotaCode": "L-F2717A44",
             "DesiredValue": 1200.0,
             "SupportCaseAllowed": True,
         }

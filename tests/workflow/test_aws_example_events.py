@@ -27,11 +27,13 @@ QUOTAS = [  # codes and names as bedrock-quotas.json lists them
         "code": "L-F2717A44",
         "name": "On-demand model inference requests per minute for Amazon Nova Pro",
         "value": 500,
+        "adjustable": True,  # not adjustable in the June-2025 General Reference; here it is
     },
     {
         "code": "L-CE33604C",
         "name": "On-demand model inference tokens per minute for Amazon Nova Pro",
         "value": 2000000,
+        "adjustable": True,  # not adjustable in the June-2025 General Reference; here it is
     },
     {
         "code": "L-3D8CC480",
@@ -47,11 +49,13 @@ QUOTAS = [  # codes and names as bedrock-quotas.json lists them
         "code": "L-E386A278",
         "name": "On-demand model inference requests per minute for Amazon Nova Lite",
         "value": 2000,
+        "adjustable": True,  # not adjustable in the June-2025 General Reference; here it is
     },
     {
         "code": "L-70423BF8",
         "name": "On-demand model inference tokens per minute for Amazon Nova Lite",
         "value": 4000000,
+        "adjustable": True,  # not adjustable in the June-2025 General Reference; here it is
     },
 ]
 MODELS = [

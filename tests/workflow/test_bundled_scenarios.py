@@ -51,9 +51,11 @@ def test_every_bundled_scenario_reports_every_field_and_ends_traceably(
             assert action["status"] in {"executed", "skipped", "dry_run", "failed"}
 
 
-def test_throttling_with_high_usage_requests_both_quotas_automatically_in_production(
+def test_a_v1_claude_under_cross_region_pressure_files_one_request_on_the_cross_region_tpm_quota(
     scenario_report: Report,
 ) -> None:
+    """AWS names Claude 3.7 Sonnet's quotas "... V1"; its cross-Region RPM quota is not adjustable,
+    and the Bedrock user guide asks for increases on the cross-Region TPM quota: one request, there."""
     report = scenario_report("throttling-high-usage")
     first, _repeat = report["incidents"]
     assert (first["category"], first["severity"], first["scenario"]) == (
@@ -65,17 +67,13 @@ def test_throttling_with_high_usage_requests_both_quotas_automatically_in_produc
     assert quota_requests_sent(report) == [
         {
             "ServiceCode": "bedrock",
-            "QuotaCode": "L-3D8CC480",
-            "DesiredValue": 750.0,
-            "SupportCaseAllowed": True,
-        },
-        {
-            "ServiceCode": "bedrock",
-            "QuotaCode": "L-6E888CC2",
+            "QuotaCode": "L-6E888CC2",  # Cross-region model inference tokens per minute for ... V1
             "DesiredValue": 1500000.0,
             "SupportCaseAllowed": True,
         },
     ]
+    (planned,) = first["planned_actions"]
+    assert "as the Bedrock user guide asks" in planned["reason"] and "L-3D8CC480" in planned["reason"]
     assert [a["params"] for a in first["actions"]] == quota_requests_sent(report)
     assert {a["status"] for a in first["actions"]} == {"executed"}
     assert any("handled" in s for s in subjects(first))
@@ -98,7 +96,7 @@ def test_rpm_pressure_in_pilot_waits_for_the_approver_then_requests_only_rpm(sce
     assert quota_requests_sent(report) == [
         {
             "ServiceCode": "bedrock",
-            "QuotaCode": "L-1F3A5C7E",
+            "QuotaCode": "L-F2717A44",
             "DesiredValue": 1500.0,
             "SupportCaseAllowed": True,
         }

@@ -49,7 +49,7 @@ def test_a_denied_usage_read_is_reported_as_access_denied_not_as_no_history() ->
                 ],
                 "quotas": [
                     {
-                        "code": "L-1F3A5C7E",
+                        "code": "L-F2717A44",
                         "name": "On-demand model inference requests per minute for Amazon Nova Pro",
                         "value": 1000,
                     }

@@ -14,7 +14,7 @@ BASE = {
     "models": [{"model_id": "amazon.nova-pro-v1:0", "usage": {"rpm_steady": 400, "rpm_peak": 950}}],
     "quotas": [
         {
-            "code": "L-1F3A5C7E",
+            "code": "L-F2717A44",
             "name": "On-demand model inference requests per minute for Amazon Nova Pro",
             "value": 1000,
         }

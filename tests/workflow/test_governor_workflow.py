@@ -20,12 +20,12 @@ def test_a_model_held_at_880_to_950_rpm_gets_no_request_beyond_its_first(scenari
     assert requests == [
         {
             "ServiceCode": "bedrock",
-            "QuotaCode": "L-1F3A5C7E",
+            "QuotaCode": "L-F2717A44",
             "DesiredValue": 1425.0,
             "SupportCaseAllowed": True,
         }
     ]  # 950 / 0.8 x 1.2, not 1,000 + 50 %
-    assert [(r["quota_code"], r["status"]) for r in report["quota_requests"]] == [("L-1F3A5C7E", "APPROVED")]
+    assert [(r["quota_code"], r["status"]) for r in report["quota_requests"]] == [("L-F2717A44", "APPROVED")]
     assert all(i["execution"]["status"] == "SUCCEEDED" for i in report["incidents"])
     # the flaps reopen the one incident (issue 12) and decide again: never another request
     assert {i["incident_id"] for i in report["incidents"] if i["incident_id"]} == {
@@ -48,12 +48,13 @@ def test_a_request_whose_answers_are_all_lost_is_recorded_as_filed_and_watched()
                 ],
                 "quotas": [
                     {
-                        "code": "L-1F3A5C7E",
+                        "code": "L-F2717A44",
                         "name": "On-demand model inference requests per minute for Amazon Nova Pro",
                         "value": 1000,
+                        "adjustable": True,  # not adjustable in the June-2025 General Reference
                     }
                 ],
-                "quota_decisions": [{"code": "L-1F3A5C7E", "status": "APPROVED"}],
+                "quota_decisions": [{"code": "L-F2717A44", "status": "APPROVED"}],
                 "alarms": [
                     {
                         "name": "opspilot-nova-rpm",

@@ -19,7 +19,7 @@ def scenario(times: int) -> dict[str, Any]:
             "models": [{"model_id": "amazon.nova-pro-v1:0", "usage": {"rpm_steady": 400, "rpm_peak": 950}}],
             "quotas": [
                 {
-                    "code": "L-1F3A5C7E",
+                    "code": "L-F2717A44",
                     "name": "On-demand model inference requests per minute for Amazon Nova Pro",
                     "value": 1000,
                 }
@@ -33,7 +33,7 @@ def scenario(times: int) -> dict[str, Any]:
                 }
             ],
             # SNS refuses the first `times` Publish calls: the "opened" notice, then the others
-            "quota_decisions": [{"code": "L-1F3A5C7E", "status": "APPROVED"}],
+            "quota_decisions": [{"code": "L-F2717A44", "status": "APPROVED"}],
             "faults": [
                 {"service": "sns", "operation": "Publish", "error": "AuthorizationError", "times": times}
             ],

@@ -19,12 +19,13 @@ def scenario(fault: str, times: int) -> dict[str, Any]:
             "models": [{"model_id": "amazon.nova-pro-v1:0", "usage": {"rpm_steady": 400, "rpm_peak": 950}}],
             "quotas": [
                 {
-                    "code": "L-1F3A5C7E",
+                    "code": "L-F2717A44",
                     "name": "On-demand model inference requests per minute for Amazon Nova Pro",
                     "value": 1000,
+                    "adjustable": True,  # the June-2025 General Reference lists it as not adjustable
                 }
             ],
-            "quota_decisions": [{"code": "L-1F3A5C7E", "status": "APPROVED"}],
+            "quota_decisions": [{"code": "L-F2717A44", "status": "APPROVED"}],
             "alarms": [
                 {
                     "name": "opspilot-nova-rpm",

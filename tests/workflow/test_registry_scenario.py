@@ -16,9 +16,12 @@ def test_the_registry_is_provisioned_through_the_sync_and_its_alarm_fires(scenar
     report = scenario_report("registry-provisioned")
     registry = report["registry"]
     assert registry["models"] == ["amazon.nova-pro-v1:0", "us.anthropic.claude-3-7-sonnet-20250219-v1:0"]
-    # Nova Pro (production): 6 alarms and its invocations band; Claude (pilot): 6
-    assert registry["sync"]["created"] == 13 and registry["api_calls"]["cloudwatch:PutMetricAlarm"] == 13
+    # Nova Pro (production): 6 alarms, its daily token alarm (its daily quota is listed with a value,
+    # on-demand TPM x 24 x 60 by default) and its invocations band; Claude (pilot): 6 (Claude 3.7
+    # Sonnet V1's daily quota is listed without a value: no daily alarm)
+    assert registry["sync"]["created"] == 14 and registry["api_calls"]["cloudwatch:PutMetricAlarm"] == 14
     thresholds = {a["name"]: a["threshold"] for a in registry["alarms"]}
+    assert thresholds["opspilot-amazon-nova-pro-v1-0-tpd-pressure"] == 400_000 * 1440 * 0.8
     assert thresholds[NOVA_RPM_ALARM] == 800
     assert thresholds["opspilot-us-anthropic-claude-3-7-sonnet-20250219-v1-0-rpm-pressure"] == 350  # 70 %
     assert thresholds["opspilot-us-anthropic-claude-3-7-sonnet-20250219-v1-0-latency"] == 20_000  # override
@@ -37,7 +40,7 @@ def test_the_registry_is_provisioned_through_the_sync_and_its_alarm_fires(scenar
     requested = [
         c["params"] for c in report["changes_sent_to_aws"] if c["operation"] == "RequestServiceQuotaIncrease"
     ]
-    assert [(r["QuotaCode"], r["DesiredValue"]) for r in requested] == [("L-1F3A5C7E", 1500.0)]
+    assert [(r["QuotaCode"], r["DesiredValue"]) for r in requested] == [("L-F2717A44", 1500.0)]
 
 
 def test_an_event_may_name_only_an_alarm_the_registry_provisions() -> None:
@@ -96,7 +99,7 @@ def test_an_approved_increase_raises_the_provisioned_thresholds_through_the_work
     puts = [c["params"] for c in report["changes_sent_to_aws"] if c["operation"] == "PutMetricAlarm"]
     approved = {r["quota_code"]: r["desired"] for r in report["quota_requests"]}
     assert [(p["AlarmName"], p["Threshold"]) for p in puts] == [  # 80 % of the approved values
-        ("opspilot-amazon-nova-pro-v1-0-rpm-pressure", int(approved["L-1F3A5C7E"] * 0.8)),
-        ("opspilot-amazon-nova-pro-v1-0-tpm-pressure", int(approved["L-2B4D6F80"] * 0.8)),
+        ("opspilot-amazon-nova-pro-v1-0-rpm-pressure", int(approved["L-F2717A44"] * 0.8)),
+        ("opspilot-amazon-nova-pro-v1-0-tpm-pressure", int(approved["L-CE33604C"] * 0.8)),
     ]
     assert {p["EvaluationPeriods"] for p in puts} == {5}, "written back whole, only the threshold changed"

@@ -12,7 +12,7 @@ def test_a_retried_action_that_already_succeeded_files_nothing_twice(scenario_re
     report = scenario_report("retry-after-success")
     (incident,) = report["incidents"]
     sent = [c["params"]["QuotaCode"] for c in report["changes_sent_to_aws"]]
-    assert sorted(sent) == ["L-1F3A5C7E", "L-2B4D6F80"], "one request per quota despite the retry"
+    assert sorted(sent) == ["L-CE33604C", "L-F2717A44"], "one request per quota despite the retry"
     # 9 through the outcome (8 + the retried ExecuteAction), then one look at the requests and the
     # threshold sync after AWS approves them
     assert incident["execution"]["lambda_invocations"] == 11
@@ -24,7 +24,7 @@ def test_a_pending_request_is_reused_not_filed_again(scenario_report: Report) ->
     (incident,) = report["incidents"]
     assert incident["actions"] == []
     (refusal,) = incident["refusals"]
-    assert (refusal["quota_code"], refusal["reason"]) == ("L-1F3A5C7E", "pending_request")
+    assert (refusal["quota_code"], refusal["reason"]) == ("L-F2717A44", "pending_request")
     assert report["changes_sent_to_aws"] == []
     (outcome,) = [n for n in incident["notifications"] if "handled" in n["subject"]]
     assert "no request is stacked on a pending one. [pending_request]" in outcome["message"]

@@ -31,8 +31,8 @@ def test_an_alarm_that_fires_while_the_models_incident_is_open_joins_it_and_rais
     assert opened["severity"] == "warning"
     assert joined["rose"] == {"severity": ["warning", "critical"], "quota_scope": ["rpm", "both"]}
     # the revision plans only what changed: the TPM increase; the RPM one was filed already
-    assert [a["params"]["QuotaCode"] for a in opened["actions"]] == ["L-1F3A5C7E"]
-    assert [a["params"]["QuotaCode"] for a in joined["actions"]] == ["L-2B4D6F80"]
+    assert [a["params"]["QuotaCode"] for a in opened["actions"]] == ["L-F2717A44"]
+    assert [a["params"]["QuotaCode"] for a in joined["actions"]] == ["L-CE33604C"]
     assert joined["notifications"][0]["subject"].startswith("[OpsPilot] revised (critical)")
     (record,) = report["incident_records"]
     assert set(record["alarms"]) == {"opspilot-nova-pro-rpm", "opspilot-nova-pro-throttles"}
@@ -51,7 +51,7 @@ def test_an_alarm_firing_again_within_the_cooldown_reopens_the_same_incident(sce
     (record,) = report["incident_records"]
     assert record["reopen_count"] == 1
     assert record["audit"].index("resolved") < record["audit"].index("reopened")
-    assert sorted(r["quota_code"] for r in report["quota_requests"]) == ["L-1F3A5C7E", "L-2B4D6F80"]
+    assert sorted(r["quota_code"] for r in report["quota_requests"]) == ["L-CE33604C", "L-F2717A44"]
 
 
 def test_an_event_older_than_what_we_know_is_stale_and_changes_nothing(scenario_report: Report) -> None:

@@ -38,7 +38,7 @@ def list_default_values(region: str | None = None, sq: Any | None = None) -> dic
     defaults: dict[str, float] = {}
     try:
         for page in sq.get_paginator("list_aws_default_service_quotas").paginate(ServiceCode=SERVICE_CODE):
-            defaults.update({q["QuotaCode"]: float(q["Value"]) for q in page["Quotas"]})
+            defaults.update({q["QuotaCode"]: float(q["Value"]) for q in page["Quotas"] if "Value" in q})
     except ClientError as exc:
         if error_code(exc) in TRANSIENT_CODES | DENIED_CODES:
             raise QuotaLookupUnavailable(f"ListAWSDefaultServiceQuotas: {error_code(exc)}") from exc

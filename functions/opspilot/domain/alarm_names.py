@@ -24,13 +24,14 @@ class AlarmDefaults:
     evaluation_periods: int
     datapoints_to_alarm: int
     summary: str
-    quota_kind: str | None = None  # "rpm" or "tpm" for the pressure alarms
+    quota_kind: str | None = None  # "rpm", "tpm" or "tpd" for the pressure alarms
     band_width: float | None = None  # anomaly alarms: standard deviations of the band
     treat_missing_data: str = "notBreaching"  # Bedrock publishes nothing in a minute without calls
     # The environments whose models get this alarm unless their entry says otherwise (None: all).
     # Anomaly bands are the only ones limited: each needs an anomaly detection model, 500 per
     # account and Region, and costs three alarm metrics (docs/models.md#alarm-designs-cost-and-limits).
     default_environments: tuple[str, ...] | None = None
+    period: int = 60  # seconds; the daily-token alarm sums a day (Period x EvaluationPeriods <= 7 days)
 
 
 DEFAULTS: dict[str, AlarmDefaults] = {
@@ -48,6 +49,16 @@ DEFAULTS: dict[str, AlarmDefaults] = {
         3,
         "quota tokens per minute against the TPM quota",
         quota_kind="tpm",
+    ),
+    "tpd-pressure": AlarmDefaults(
+        "EstimatedTPMQuotaUsage",
+        "Sum",
+        None,
+        1,
+        1,
+        "quota tokens per day against the daily token quota",
+        quota_kind="tpd",
+        period=86_400,
     ),
     "latency": AlarmDefaults("InvocationLatency", "p90", 10_000, 10, 5, "p90 latency (ms)"),
     "invocations-anomaly": AlarmDefaults(
@@ -92,8 +103,11 @@ DEFAULTS: dict[str, AlarmDefaults] = {
     ),
 }
 KINDS = tuple(DEFAULTS)
-PRESSURE = {"rpm-pressure": "rpm", "tpm-pressure": "tpm"}
+PRESSURE = {"rpm-pressure": "rpm", "tpm-pressure": "tpm", "tpd-pressure": "tpd"}
 ANOMALY = frozenset(k for k, d in DEFAULTS.items() if d.band_width is not None)
+# A model's per-minute token quota must be found; RPM and daily quotas are watched only where
+# Service Quotas lists one for the model (AWS no longer lists RPM for every model).
+OPTIONAL_QUOTA_KINDS = frozenset({"rpm", "tpd"})
 
 
 def model_slug(model_id: str) -> str:

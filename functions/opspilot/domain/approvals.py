@@ -173,7 +173,7 @@ class ApprovalView(Record):
     usage_end: str  # the day the last daily peak belongs to, YYYY-MM-DD
 
 
-_UNITS = {"rpm": "requests per minute", "tpm": "tokens per minute"}
+_UNITS = {"rpm": "requests per minute", "tpm": "tokens per minute", "tpd": "tokens per day"}
 # what adapters/support.py infers; the Support API needs Business, Enterprise On-Ramp or Enterprise
 SUPPORT_PLAN_LABELS = {
     "business_or_enterprise": "Business, Enterprise On-Ramp or Enterprise",
@@ -201,6 +201,19 @@ def _evidence_rows(evidence: Mapping[str, Any], usage: Mapping[str, Any]) -> lis
             rows.append((f"{label} quota", _number(evidence[f"{kind}_quota"])))
         if usage.get(f"steady_{kind}") is not None:
             rows.append((f"Steady {label}", _number(usage[f"steady_{kind}"])))
+    for key, text in (
+        ("tokens_today", "Tokens today (UTC, so far)"),
+        ("tpd_threshold", "Daily token threshold"),
+        ("tpd_quota", "Daily token quota"),
+        ("days_near_tpd", "Days at the daily threshold, 14 days"),
+    ):
+        if evidence.get(key) is not None:
+            rows.append((text, _number(evidence[key])))
+    for gap in evidence.get("quota_gaps") or []:
+        problem = str(gap.get("problem", "")).replace("_", " ")
+        rows.append(
+            (f"{str(gap.get('kind')).upper()} quota {problem}", f"{gap.get('reason')}. Fix: {gap.get('fix')}")
+        )
     for key, text in (
         ("throttles", "Throttled requests, 14 days"),
         ("server_errors", "Server errors, 14 days"),

@@ -96,6 +96,9 @@ _SUM_FUNCTION = re.compile(
 )
 
 _PER_MINUTE_STATS = frozenset({"Sum", "SampleCount"})
+# A token alarm whose period is an hour or longer watches the daily token quota ("Model invocation
+# max tokens per day", "Cross-Model Max Tokens Per Day"), not a per-minute one.
+DAILY_QUOTA_PERIOD = 3600
 
 
 @dataclass(frozen=True)
@@ -312,6 +315,8 @@ def classify_metric(
         if rule is None:
             raise UnclassifiableSignal(f"alarm '{alarm_name}': no rule for metric '{metric.name}'")
         category, severity, scope = rule
+        if scope is QuotaScope.TPM and metric.period >= DAILY_QUOTA_PERIOD:
+            scope = QuotaScope.TPD  # tokens summed over hours or a day: the daily token quota
     return Signal(
         alarm_name=alarm_name,
         state="ALARM",
@@ -326,9 +331,13 @@ def classify_metric(
 def model_id_of(alarm_name: str, metric: MetricRef, tags: dict[str, str]) -> str:
     """The model an alarm is about: its ModelId dimension, or the ``opspilot:model-id`` tag. For
     an alarm that sums several models' series (sibling inference profiles), the tag wins."""
+    tags = tags or {}
     if metric.inputs > 1 and tags.get(MODEL_TAG):
         return tags[MODEL_TAG]
     model = metric.dimensions.get(MODEL_DIMENSION) or tags.get(MODEL_TAG)
+    tagged = tags.get(MODEL_TAG)
+    if tagged and model == tagged.rsplit("/", 1)[-1]:
+        return tagged  # CloudWatch names an application profile by its id; the tag has its ARN
     if not model:
         raise UnclassifiableSignal(
             f"alarm '{alarm_name}': no '{MODEL_DIMENSION}' dimension in its metrics and no '{MODEL_TAG}' tag"
@@ -389,7 +398,7 @@ def combine(signals: Iterable[Signal]) -> tuple[Category, Severity, QuotaScope, 
         Severity.CRITICAL if any(s.severity is Severity.CRITICAL for s in signals) else Severity.WARNING
     )
     scopes = {s.quota_scope for s in signals} - {QuotaScope.NONE}
-    if QuotaScope.BOTH in scopes or scopes == {QuotaScope.RPM, QuotaScope.TPM}:
+    if QuotaScope.BOTH in scopes or len(scopes) > 1:
         scope = QuotaScope.BOTH
     elif scopes:
         (scope,) = scopes

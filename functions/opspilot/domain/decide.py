@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -87,15 +87,25 @@ def days_until_reached(daily_peaks: list[float], quota_value: float) -> float | 
 
 
 def _quota(context: QuotaContext, kind: str) -> QuotaInfo | None:
-    return next((q for q in context.quotas if q.kind == kind), None)
+    return context.model_quota(kind)
+
+
+QUOTA_KINDS = ("rpm", "tpm", "tpd")
 
 
 def _kinds(scope: QuotaScope) -> list[str]:
-    return {QuotaScope.RPM: ["rpm"], QuotaScope.TPM: ["tpm"]}.get(scope, ["rpm", "tpm"])
+    """The quota kinds a signal's scope is judged on (a throttle can come from any of them)."""
+    return {QuotaScope.RPM: ["rpm"], QuotaScope.TPM: ["tpm"], QuotaScope.TPD: ["tpd"]}.get(
+        scope, list(QUOTA_KINDS)
+    )
 
 
 # The metrics whose per-minute value is directly comparable with each per-minute quota.
-_QUOTA_METRICS = {"rpm": frozenset({"Invocations"}), "tpm": frozenset({"EstimatedTPMQuotaUsage"})}
+_QUOTA_METRICS = {
+    "rpm": frozenset({"Invocations"}),
+    "tpm": frozenset({"EstimatedTPMQuotaUsage"}),
+    "tpd": frozenset[str](),  # a daily quota is compared with the day's total, not a minute's
+}
 
 
 def alarm_peak(incident: Incident, kind: str) -> float | None:
@@ -112,36 +122,68 @@ def alarm_peak(incident: Incident, kind: str) -> float | None:
     return max(values) if values else None
 
 
+def daily_alarm_total(incident: Incident) -> float | None:
+    """The tokens a daily-token alarm in the incident reports for its day (its Sum over a period of
+    an hour or more, as the alarm saw it)."""
+    values = [
+        round((s.observed_per_minute or 0) * s.metric.period / 60)
+        for s in incident.signals
+        if s.quota_scope is QuotaScope.TPD and s.observed_per_minute is not None and s.metric.stat == "Sum"
+    ]
+    return max(values) if values else None
+
+
+def daily_forecast(tokens_today: float, limit: float, as_of: datetime) -> str:
+    """When today's tokens reach the daily limit if the day goes on at today's average rate."""
+    if tokens_today >= limit:
+        return "daily quota reached"
+    midnight = as_of.replace(hour=0, minute=0, second=0, microsecond=0)
+    minutes = (as_of - midnight).total_seconds() / 60
+    if tokens_today <= 0 or minutes <= 0:
+        return "no tokens today yet"
+    reached = as_of + timedelta(minutes=(limit - tokens_today) / (tokens_today / minutes))
+    if reached.date() != as_of.date():
+        return "daily quota not reached today at today's rate"
+    return f"daily quota reached at {reached:%H:%M} UTC at today's rate"
+
+
 def decide_scenario(
     incident: Incident, usage: UsageSummary, quotas: QuotaContext, percent: float | Mapping[str, float]
 ) -> tuple[Scenario, dict[str, Any]]:
     """The scenario and the evidence it rests on. ``percent``: one threshold percent, or one per
     quota kind ({"rpm": 70, "tpm": 85}, from the model registry)."""
-    percents = dict(percent) if isinstance(percent, Mapping) else {"rpm": percent, "tpm": percent}
+    percents = dict(percent) if isinstance(percent, Mapping) else dict.fromkeys(QUOTA_KINDS, percent)
+    percents.setdefault("tpd", percents["tpm"])
     evidence: dict[str, Any] = {
         "threshold_percent": percents["rpm"] if len(set(percents.values())) == 1 else percents
     }
     if incident.quota_scope is QuotaScope.NONE:
         return Scenario.NON_QUOTA, evidence
+    if quotas.gaps:
+        evidence["quota_gaps"] = [gap.to_json() for gap in quotas.gaps]
     if usage.datapoints == 0 or quotas.unknown_reason is not None:
         # a usage read that failed (denied) is not the same as a model without history
         evidence["why"] = quotas.unknown_reason or usage.unknown_reason or "no usage history"
         return Scenario.NEW_MODEL, evidence
     high = False
     in_scope = _kinds(incident.quota_scope)  # an RPM signal is judged on RPM usage, TPM on TPM
-    peaks = {"rpm": usage.peak_rpm, "tpm": usage.peak_tpm}
-    for kind in ("rpm", "tpm"):
+    peaks = {"rpm": usage.peak_rpm, "tpm": usage.peak_tpm, "tpd": usage.tokens_today}
+    for kind in QUOTA_KINDS:
         quota, peak = _quota(quotas, kind), peaks[kind]
-        observed = alarm_peak(incident, kind)
+        observed = alarm_peak(incident, kind) if kind != "tpd" else daily_alarm_total(incident)
         if observed is not None and (peak is None or observed > peak):
             peak = observed  # the alarm's latest datapoint, per minute, is newer than the history
             evidence[f"peak_{kind}_from_alarm"] = True
         if quota is None or peak is None:
             continue
-        limit = threshold(quota.value, percents[kind])
-        evidence[f"{kind}_quota"] = quota.value
+        limit = threshold(quota.limit, percents[kind])
+        evidence[f"{kind}_quota"] = quota.limit
         evidence[f"{kind}_threshold"] = limit
         evidence[f"peak_{kind}"] = peak
+        if kind == "tpd":
+            evidence["tokens_today"] = peak
+        if kind == "tpd":
+            evidence["days_near_tpd"] = sum(1 for total in usage.daily_token_totals if total >= limit)
         high = high or (kind in in_scope and peak >= limit)
     if not any(f"{kind}_threshold" in evidence for kind in in_scope):
         evidence["why"] = "no usable quota or usage figure"
@@ -162,6 +204,9 @@ def _forecast(usage: UsageSummary, quotas: QuotaContext) -> dict[str, str]:
             out[kind] = "not growing"
         else:
             out[kind] = f"quota reached in {days:g} days at the current trend"
+    daily = _quota(quotas, "tpd")
+    if daily is not None and usage.tokens_today is not None and usage.as_of:
+        out["tpd"] = daily_forecast(usage.tokens_today, daily.limit, datetime.fromisoformat(usage.as_of))
     return out
 
 
@@ -230,8 +275,24 @@ def case_body(
         default = f" (AWS default {number(q.default_value)})" if q.default_value is not None else ""
         asked = f", would request {number(wanted)}" if wanted is not None else ", no increase justified"
         lines.append(f"  - {q.quota_name} ({q.quota_code}): {number(q.value)}{default}{asked}")
+    if usage.tokens_today is not None and (daily := _quota(quotas, "tpd")) is not None:
+        lines.append(
+            f"Tokens today (UTC, so far): {_figure(usage.tokens_today)} "
+            f"of a daily quota of {number(daily.limit)}"
+            + (" (doubled for cross-region calls)" if daily.limit != daily.value else "")
+        )
     for kind, text in _forecast(usage, quotas).items():
         lines.append(f"Forecast ({kind.upper()}): {text}")
+    if low:
+        lines.append(PRIORITY_NOTE.strip())
+    if quotas.request_quota is not None:
+        lines += [
+            "",
+            "As the Amazon Bedrock user guide asks, we file the increase on "
+            f"{quotas.request_quota.quota_name} ({quotas.request_quota.quota_code}); "
+            "please offer the related quotas of this model as well "
+            "(tokens per day, on-demand and requests per minute).",
+        ]
     if use_case:
         lines += ["", f"Use case: {use_case}"]
     lines.append(f"OpsPilot scenario: {scenario.value}; incident {incident.incident_id}")
@@ -320,7 +381,7 @@ def governed(
     verdicts: dict[str, Verdict] = {}
     for kind in _kinds(incident.quota_scope):
         quota = _quota(quotas, kind)
-        if quota is None:
+        if quota is None or (kind == "tpd" and not _daily_in_question(incident, evidence)):
             continue
         demand = Demand(
             peak=evidence.get(f"peak_{kind}"),
@@ -339,6 +400,14 @@ def governed(
             policy.guardrails.max_values.get(quota.quota_code),
         )
     return verdicts
+
+
+def _daily_in_question(incident: Incident, evidence: Mapping[str, Any]) -> bool:
+    """A daily-token signal, or today's tokens at the daily threshold: only then is the daily
+    quota part of the question (a throttle alone says nothing about which quota)."""
+    return incident.quota_scope is QuotaScope.TPD or evidence.get("tokens_today", 0) >= evidence.get(
+        "tpd_threshold", math.inf
+    )
 
 
 def sizing_text(verdict: Verdict) -> str:
@@ -367,6 +436,7 @@ def _rule_actions(
     scenario: Scenario,
     increase: float,
     verdicts: Mapping[str, Verdict] | None = None,
+    daily_high: bool = False,
 ) -> list[PlannedAction]:
     verdicts = verdicts or {}
     actions: list[PlannedAction] = []
@@ -376,10 +446,17 @@ def _rule_actions(
             # custom policy says, there is no quota to request
             kinds = [] if incident.quota_scope is QuotaScope.NONE else _kinds(incident.quota_scope)
             for kind in kinds:
-                quota, verdict = _quota(quotas, kind), verdicts.get(kind)
-                if quota is None or verdict is None or verdict.desired is None:
+                if kind == "tpd" and incident.quota_scope is not QuotaScope.TPD and not daily_high:
+                    continue  # a throttle is put on the daily quota only when today's tokens reach it
+                pressured, verdict = _quota(quotas, kind), verdicts.get(kind)
+                if pressured is None or verdict is None or verdict.desired is None:
                     continue  # no quota, or the governor refused (Plan.refusals says why)
+                quota = _filed_on(quotas, kind) or pressured
                 target = verdict.desired
+                if quota is not pressured:  # filed where the Bedrock guide asks: sized by the policy
+                    target = desired_value(quota.value, increase)
+                if any(a.action_id == f"{action_type.value}:{quota.quota_code}" for a in actions):
+                    continue  # two kinds filed on the same quota: one request
                 if not quota.adjustable:  # Service Quotas cannot take the request: ask AWS Support
                     actions.append(
                         _quota_request_case(rule, incident, usage, quotas, scenario, increase, quota, target)
@@ -389,9 +466,11 @@ def _rule_actions(
                     PlannedAction(
                         action_id=f"{action_type.value}:{quota.quota_code}",
                         type=action_type,
-                        reason=f"{rule.summary} {kind.upper()} quota {number(quota.value)} -> "
-                        f"{number(target)} (+{number(round((target / quota.value - 1) * 100, 1))}%): "
-                        f"{sizing_text(verdict)}.",
+                        reason=f"{rule.summary} {quota.kind.upper()} quota {number(quota.value)} -> "
+                        f"{number(target)} (+{number(round((target / quota.value - 1) * 100, 1))}%)"
+                        + (f": {sizing_text(verdict)}." if quota is pressured else ".")
+                        + _filing_note(quotas, kind, quota)
+                        + (PRIORITY_NOTE if scenario is Scenario.LOW_USAGE else ""),
                         params={
                             "ServiceCode": "bedrock",
                             "QuotaCode": quota.quota_code,
@@ -423,6 +502,50 @@ def _rule_actions(
                 )
             )
     return actions
+
+
+def _filed_on(quotas: QuotaContext, kind: str) -> QuotaInfo | None:
+    """The quota an increase for ``kind`` is filed on. The Bedrock user guide asks for one request
+    on the model's cross-Region tokens-per-minute quota, after which AWS Support offers the related
+    quotas (bedrock-quotas-notes.json, "increase-requests"): a daily-token quota, or a quota
+    Service Quotas cannot adjust, is filed there when the model has one; an adjustable per-minute
+    quota is requested itself."""
+    quota = _quota(quotas, kind)
+    if quota is None:
+        return None
+    via = quotas.request_quota
+    if via is None or via.quota_code == quota.quota_code or (quota.adjustable and kind != "tpd"):
+        return quota
+    return via if via.adjustable else quota
+
+
+# Bedrock user guide, quotas-increase (bedrock-quotas-notes.json, "increase-requests").
+PRIORITY_NOTE = (
+    " AWS gives priority to customers who generate traffic that consumes their existing quota "
+    "allocation; with usage below the threshold this request may be denied."
+)
+
+
+def _filing_note(quotas: QuotaContext, kind: str, filed: QuotaInfo) -> str:
+    quota = _quota(quotas, kind)
+    if quota is None or quota.quota_code == filed.quota_code:
+        return ""
+    return (
+        f" Filed on {filed.quota_name} ({filed.quota_code}), as the Bedrock user guide asks, for the "
+        f"{kind.upper()} quota under pressure ({quota.quota_code}); AWS Support offers the related quotas."
+    )
+
+
+def gap_notes(quotas: QuotaContext, scope: QuotaScope) -> list[str]:
+    """The quotas that did not resolve for the kinds the signals are about, each with its fix:
+    nothing is requested for them, and people are told why."""
+    kinds = _kinds(scope) if scope is not QuotaScope.NONE else []
+    return [
+        f"{g.kind.upper()} quota {g.problem.replace('_', ' ')}: {g.reason}; nothing is requested for it. "
+        f"Fix: {g.fix}."
+        for g in quotas.gaps
+        if g.kind in kinds
+    ]
 
 
 def _needs_approval(
@@ -501,7 +624,7 @@ def plan_actions(
     Every quota request passes the governor (domain/governor.py) at ``now`` (default: when the
     incident opened); its refusals are in ``Plan.refusals`` with their reasons.
     """
-    percents = {kind: settings.percent_for(kind) for kind in ("rpm", "tpm")}
+    percents = {kind: settings.percent_for(kind) for kind in QUOTA_KINDS}
     scenario, evidence = decide_scenario(incident, usage, quotas, percents)
     at = now or datetime.fromisoformat(incident.opened_at.replace("Z", "+00:00"))
     verdicts = governed(incident, usage, quotas, evidence, percents, policy, settings.increase_percent, at)
@@ -520,6 +643,7 @@ def plan_actions(
             rule_scenario,
             settings.increase_percent,
             verdicts,
+            daily_high=_daily_in_question(incident, evidence),
         )
         approval_required |= _needs_approval(rule, planned, rule_scenario, policy, quotas)
         actions += [a for a in planned if a.action_id not in {b.action_id for b in actions}]
@@ -542,7 +666,7 @@ def plan_actions(
         approval_required=approval_required,
         approval_timeout_seconds=settings.approval_timeout_seconds,
         actions=actions,
-        summary=" ".join(r.summary for r in rules),
+        summary=" ".join([*(r.summary for r in rules), *gap_notes(quotas, incident.quota_scope)]),
         evidence=evidence,
         recommendations=recommend(incident, usage, quotas, scenario),
         refusals=[

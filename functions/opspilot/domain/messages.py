@@ -32,6 +32,15 @@ def _plan_lines(plan: dict[str, Any]) -> list[str]:
     figures = {k: v for k, v in (evidence.get("usage") or {}).items() if isinstance(v, int | float)}
     if figures:
         lines.append("Evidence:  " + ", ".join(f"{k} {number(v)}" for k, v in figures.items()))
+    if "tokens_today" in evidence and "tpd_quota" in evidence:
+        lines.append(
+            f"Daily:     {number(evidence['tokens_today'])} tokens today (UTC) of a daily quota of "
+            f"{number(evidence['tpd_quota'])}"
+        )
+    for gap in evidence.get("quota_gaps") or []:
+        problem = str(gap.get("problem", "")).replace("_", " ")
+        lines.append(f"Quota:     {str(gap.get('kind')).upper()} {problem}: {gap.get('reason')}")
+        lines.append(f"           Fix: {gap.get('fix')}")
     for kind, text in (evidence.get("forecast") or {}).items():
         lines.append(f"Forecast:  {kind.upper()} {text}")
     for refusal in plan.get("refusals") or []:  # the quota governor's (domain/governor.py)

@@ -29,12 +29,13 @@ class Severity(StrEnum):
 
 
 class QuotaScope(StrEnum):
-    """Which per-minute quota a signal says something about."""
+    """Which quota a signal says something about."""
 
     NONE = "none"
     RPM = "rpm"
     TPM = "tpm"
-    BOTH = "both"  # undetermined: throttles and client errors can come from either quota
+    TPD = "tpd"  # the daily token quota (an alarm on tokens summed over hours or a day)
+    BOTH = "both"  # undetermined: throttles and client errors can come from any of the quotas
 
 
 class Scenario(StrEnum):
@@ -174,16 +175,46 @@ class UsageSummary(Record):
     daily_tokens_per_request: list[float | None] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list)
     unknown_reason: str | None = None  # set when usage could not be read at all (e.g. denied)
+    # Tokens counted against quotas (the TPM series summed) per UTC day, whole days oldest first,
+    # and the current UTC day so far, up to ``as_of``: the daily token quota's evidence.
+    daily_token_totals: list[float] = Field(default_factory=list)
+    tokens_today: float | None = None
+    as_of: str | None = None
+
+    @property
+    def daily_peak_tpd(self) -> list[float]:
+        """The daily token quota's history: tokens per UTC day (what the governor trends)."""
+        return list(self.daily_token_totals)
 
 
 class QuotaInfo(Record):
-    kind: str  # "rpm" or "tpm"
+    kind: str  # "rpm", "tpm" or "tpd"
     quota_code: str
     quota_name: str
     value: float
     default_value: float | None = None
     adjustable: bool
     inference_type: str = "on_demand"  # on_demand | cross_region | global
+    scope: str = "model"  # "model", or "account" for Cross-Model Max Tokens Per Day
+    # "Model invocation max tokens per day for X (doubled for cross-region calls)": a cross-Region
+    # profile's daily allowance is twice the listed value
+    doubled_for_cross_region: bool = False
+
+    @property
+    def limit(self) -> float:
+        """The figure usage is compared with: the value, doubled where the name says so."""
+        doubled = self.doubled_for_cross_region and self.inference_type == "cross_region"
+        return self.value * 2 if doubled else self.value
+
+
+class QuotaGap(Record):
+    """A quota kind that did not resolve: not found, ambiguous, or listed without a value."""
+
+    kind: str
+    problem: str  # "not_found" | "ambiguous" | "no_value"
+    reason: str
+    fix: str
+    candidates: list[str] = Field(default_factory=list)  # "L-... name" for an ambiguity
 
 
 class PendingRequest(Record):
@@ -202,6 +233,18 @@ class QuotaContext(Record):
     # every request of any status for these quotas in Service Quotas' history (the governor's)
     history: list[PendingRequest] = Field(default_factory=list)
     unknown_reason: str | None = None  # set when quotas could not be read (denied, throttled)
+    gaps: list[QuotaGap] = Field(default_factory=list)  # kinds not found, ambiguous, without a value
+    quota_model_id: str | None = None  # the id whose quotas apply (an application profile's routing)
+    # The model's cross-Region tokens-per-minute quota: where the Bedrock user guide asks for
+    # increases to be filed (bedrock-quotas-notes.json, "increase-requests"), whatever the
+    # inference type under pressure.
+    request_quota: QuotaInfo | None = None
+
+    def model_quota(self, kind: str) -> QuotaInfo | None:
+        return next((q for q in self.quotas if q.kind == kind and q.scope == "model"), None)
+
+    def account_quota(self) -> QuotaInfo | None:
+        return next((q for q in self.quotas if q.scope == "account"), None)
 
 
 class SupportCase(Record):

@@ -15,9 +15,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from opspilot.domain.alarm_names import DEFAULTS, KINDS, PRESSURE, alarm_name
-from opspilot.domain.quota_resolver import ListedQuota, ModelFacts, resolve
-from opspilot.domain.quotas import pressure_threshold
+from opspilot.domain.alarm_names import DEFAULTS, KINDS, OPTIONAL_QUOTA_KINDS, PRESSURE, alarm_name
+from opspilot.domain.quota_resolver import (
+    ListedQuota,
+    ModelFacts,
+    Resolution,
+    inference_type_of,
+    parse_quota_name,
+    resolve,
+)
+from opspilot.domain.quotas import metric_model_id, pressure_threshold
 from opspilot.domain.registry import AlarmOverride, ModelEntry
 
 NAMESPACE = "AWS/Bedrock"
@@ -67,6 +74,7 @@ class QuotaSnapshot:
 
     quotas: Mapping[str, tuple[str, float]]
     _listed: list[ListedQuota] = field(default_factory=list, compare=False, repr=False)
+    _resolved: dict[str, Resolution] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._listed.extend(ListedQuota(code, name, value) for code, (name, value) in self.quotas.items())
@@ -81,8 +89,20 @@ class QuotaSnapshot:
     def match(self, model_id: str, quota_kind: str) -> str | None:
         """The model's quota of ``quota_kind`` matched by name (``domain/quota_resolver.py``, from
         the model id's words: the sync has no GetFoundationModel answer)."""
-        found = resolve(ModelFacts(model_id), self._listed).quota(quota_kind)
+        if model_id not in self._resolved:  # one resolution per model and listing
+            self._resolved[model_id] = resolve(ModelFacts(model_id), self._listed)
+        found = self._resolved[model_id].quota(quota_kind)
         return found.code if found else None
+
+    def limit(self, code: str, model_id: str) -> float | None:
+        """The figure usage is compared with: the value, doubled for a cross-Region profile where
+        the name says "(doubled for cross-region calls)"."""
+        value = self.value(code)
+        parsed = parse_quota_name(self.quotas[code][0]) if code in self.quotas else None
+        doubled = bool(parsed and parsed.doubled_for_cross_region)
+        if value is not None and doubled and inference_type_of(model_id) == "cross_region":
+            return value * 2
+        return value
 
 
 @dataclass(frozen=True)
@@ -113,13 +133,13 @@ class DesiredAlarm:
 
 
 def effective_percent(entry: ModelEntry, quota_kind: str, stack: StackDefaults) -> float:
-    value = entry.rpm_threshold_percent if quota_kind == "rpm" else entry.tpm_threshold_percent
+    value = entry.rpm_threshold_percent if quota_kind == "rpm" else entry.tpm_threshold_percent  # tpd: tpm's
     return value if value is not None else stack.threshold_percent
 
 
 def quota_code_for(entry: ModelEntry, quota_kind: str, quotas: QuotaSnapshot) -> str | None:
     """The entry's override, else the quota of its pool model matched by name."""
-    override = entry.quota_codes.rpm if quota_kind == "rpm" else entry.quota_codes.tpm
+    override = getattr(entry.quota_codes, quota_kind, None)
     return override or quotas.match(entry.pool, quota_kind)
 
 
@@ -166,7 +186,8 @@ def _metric(metric: str, model_id: str) -> dict[str, Any]:
     return {
         "Namespace": NAMESPACE,
         "MetricName": metric,
-        "Dimensions": [{"Name": DIMENSION, "Value": model_id}],
+        # an application inference profile's series is named by its id, not its ARN
+        "Dimensions": [{"Name": DIMENSION, "Value": metric_model_id(model_id)}],
     }
 
 
@@ -174,12 +195,12 @@ def _stat_params(statistic: str) -> dict[str, str]:
     return {"ExtendedStatistic": statistic} if statistic.startswith("p") else {"Statistic": statistic}
 
 
-def _pool_metrics(metric: str, members: Sequence[str]) -> list[dict[str, Any]]:
+def _pool_metrics(metric: str, members: Sequence[str], period: int = PERIOD) -> list[dict[str, Any]]:
     """Metric math: the sum of ``metric`` over every series that shares the quota."""
     queries: list[dict[str, Any]] = [
         {
             "Id": f"m{i}",
-            "MetricStat": {"Metric": _metric(metric, member), "Period": PERIOD, "Stat": "Sum"},
+            "MetricStat": {"Metric": _metric(metric, member), "Period": period, "Stat": "Sum"},
             "ReturnData": False,
         }
         for i, member in enumerate(members)
@@ -273,12 +294,14 @@ def desired_alarms(
         elif d.quota_kind is not None:
             params["ComparisonOperator"] = "GreaterThanOrEqualToThreshold"
             if len(members) > 1:
-                params["Metrics"] = _pool_metrics(d.metric, members)
+                params["Metrics"] = _pool_metrics(d.metric, members, d.period)
             else:
-                params |= _metric(d.metric, entry.model_id) | {"Period": PERIOD, "Statistic": "Sum"}
+                params |= _metric(d.metric, entry.model_id) | {"Period": d.period, "Statistic": "Sum"}
             if quotas is not None:
                 code = quota_code_for(entry, d.quota_kind, quotas)
-                value = quotas.value(code) if code else None
+                value = quotas.limit(code, entry.pool) if code else None
+                if code is None and d.quota_kind in OPTIONAL_QUOTA_KINDS:
+                    continue  # not listed for this model: nothing to watch
                 if code is None or value is None:
                     field = f"quota_codes.{d.quota_kind}"
                     problems.append(

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from opspilot.domain.alarm_names import ANOMALY, PRESSURE, alarm_name
+from opspilot.domain.alarm_names import ANOMALY, OPTIONAL_QUOTA_KINDS, PRESSURE, alarm_name
 from opspilot.domain.base import Record, RecordError
 from opspilot.domain.errors import InvalidInput, OpsPilotError
 from opspilot.domain.model_alarms import (
@@ -135,7 +135,7 @@ def _in_quota_scope(entry: ModelEntry, codes: set[str], quotas: QuotaSnapshot | 
         return True
     if quotas is None:
         return False
-    return any(quota_code_for(entry, kind, quotas) in codes for kind in ("rpm", "tpm"))
+    return any(quota_code_for(entry, kind, quotas) in codes for kind in ("rpm", "tpm", "tpd"))
 
 
 def fingerprint(alarms: Sequence[DesiredAlarm]) -> str:
@@ -222,6 +222,9 @@ def plan_checks(
         alarms, issues = desired_alarms(entry, stack, quotas, pool_members(entry, pools))
         over_budget += [a.name for a in alarms if a.kind in ANOMALY and a.name not in allowed]
         alarms = [a for a in alarms if a.kind not in ANOMALY or a.name in allowed]
+        if quotas is None:  # RPM and daily alarms exist where a quota was listed: keep what exists
+            had = set(state.alarms) if state else set()
+            alarms = [a for a in alarms if PRESSURE.get(a.kind) not in OPTIONAL_QUOTA_KINDS or a.name in had]
         desired[model_id] = alarms
         problems += issues
         if model_id not in reconcile and (state is None or state.fingerprint != fingerprint(alarms)):
@@ -259,7 +262,7 @@ def plan_threshold_changes(
         state = states.get(entry.model_id)
         for kind, quota_kind in PRESSURE.items():
             code = quota_code_for(entry, quota_kind, quotas)
-            value = quotas.value(code) if code else None
+            value = quotas.limit(code, entry.pool) if code else None
             if code is None or value is None or (quota_codes and code not in quota_codes):
                 continue
             name = next(

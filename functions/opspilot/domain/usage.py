@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from statistics import fmean
 
 from opspilot.domain.model import UsageSummary
@@ -48,6 +48,21 @@ def _daily_sums(series: Series, end: datetime, days: int) -> list[float]:
         if 0 <= age < days:
             sums[days - 1 - age] += value
     return sums
+
+
+def _utc_days(series: Series, end: datetime, days: int) -> tuple[list[float], float]:
+    """Tokens per UTC calendar day: the ``days`` whole days before ``end``'s day, oldest first,
+    and ``end``'s day so far (the daily quota counts tokens per day)."""
+    today = end.astimezone(UTC).date()
+    whole = [0.0] * days
+    so_far = 0.0
+    for ts, value in series:
+        age = (today - ts.astimezone(UTC).date()).days
+        if age == 0:
+            so_far += value
+        elif 0 < age <= days:
+            whole[days - age] += value
+    return whole, so_far
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -95,6 +110,7 @@ def summarize_usage(
     throttles, server_errors = total("InvocationThrottles"), total("InvocationServerErrors")
     latency = series.get(latency_key) or []
     daily_requests = _daily_sums(invocations, end, days) if invocations else []
+    token_days, token_today = _utc_days(tpm, end, days) if tpm else ([], None)
     daily_tokens = _daily_sums(generated, end, days) if generated and invocations else []
     return UsageSummary(
         model_id=model_id,
@@ -123,4 +139,7 @@ def summarize_usage(
         if daily_tokens
         else [],
         missing=missing,
+        daily_token_totals=token_days,
+        tokens_today=token_today,
+        as_of=end.astimezone(UTC).isoformat(),
     )

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from opspilot.adapters.metrics import fetch_usage_series
 from opspilot.domain.errors import AwsPermissionError
 from opspilot.domain.model import Incident, UsageSummary
+from opspilot.domain.quotas import metric_model_id
 from opspilot.domain.usage import USAGE_METRICS, summarize_usage
 from opspilot.handlers._runtime import bind_execution, logger, now, parse, state_part
 
@@ -21,7 +22,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     incident = parse(Incident, state_part(event, "state", "incident"), "incident")
     end = now()
     try:
-        series = fetch_usage_series(incident.model_id, end, WINDOW_DAYS, region=incident.region)
+        # CloudWatch names an application inference profile by its id, never its ARN
+        series = fetch_usage_series(
+            metric_model_id(incident.model_id), end, WINDOW_DAYS, region=incident.region
+        )
     except AwsPermissionError as exc:  # unknown usage is a state the decision handles, not a crash
         logger.warning("usage unavailable", extra={"reason": str(exc)})
         return UsageSummary.parse(

@@ -52,6 +52,14 @@ def quota_model(model_id: str, calls: DiscoveryCalls) -> str:
     return underlying_model(calls.profile_models(model_id))
 
 
+def describe(model_id: str, calls: DiscoveryCalls) -> ModelFacts:
+    """The facts names are matched on: the id whose quotas apply, and the foundation model's
+    ``providerName`` / ``modelName``."""
+    quota_id = quota_model(model_id, calls)
+    details = calls.foundation_model(base_model_id(quota_id))
+    return ModelFacts(quota_id, details.get("providerName"), details.get("modelName"))
+
+
 def discover(
     model_id: str,
     calls: DiscoveryCalls,
@@ -59,8 +67,6 @@ def discover(
     listed: Sequence[ListedQuota] | None = None,
 ) -> Resolution:
     """Resolve the quotas of ``model_id`` (pass ``listed`` to reuse one ListServiceQuotas)."""
-    quota_id = quota_model(model_id, calls)
-    details = calls.foundation_model(base_model_id(quota_id))
-    facts = ModelFacts(quota_id, details.get("providerName"), details.get("modelName"))
+    facts = describe(model_id, calls)
     quotas = listed if listed is not None else listed_quotas(calls.list_quotas())
     return resolve(facts, quotas, dict(overrides or {}))
