@@ -106,20 +106,32 @@ def test_every_error_code_is_modeled_or_documented_by_the_service_model() -> Non
 
 
 def test_get_service_quota_returns_applied_value(world: SimulatedAws, sq: ServiceQuotasClient) -> None:
-    world.add_quota(REGION, "L-1234ABCD", "On-demand model invocation tokens", 2000, default=1000)
+    world.add_quota(
+        REGION,
+        "L-CE33604C",
+        "On-demand model inference tokens per minute for Amazon Nova Pro",
+        2000,
+        default=1000,
+    )
 
-    quota = sq.get_service_quota(ServiceCode="bedrock", QuotaCode="L-1234ABCD")["Quota"]
+    quota = sq.get_service_quota(ServiceCode="bedrock", QuotaCode="L-CE33604C")["Quota"]
 
     assert quota["Value"] == 2000.0
-    assert quota["QuotaArn"] == "arn:aws:servicequotas:us-east-1:123456789012:bedrock/L-1234ABCD"
+    assert quota["QuotaArn"] == "arn:aws:servicequotas:us-east-1:123456789012:bedrock/L-CE33604C"
     assert (quota["Adjustable"], quota["GlobalQuota"], quota["Unit"]) == (True, False, "None")
     assert quota["ServiceName"] == "Amazon Bedrock"
 
 
 def test_get_aws_default_service_quota_returns_default(world: SimulatedAws, sq: ServiceQuotasClient) -> None:
-    world.add_quota(REGION, "L-1234ABCD", "Tokens", 2000, default=1000)
+    world.add_quota(
+        REGION,
+        "L-CE33604C",
+        "On-demand model inference tokens per minute for Amazon Nova Pro",
+        2000,
+        default=1000,
+    )
 
-    quota = sq.get_aws_default_service_quota(ServiceCode="bedrock", QuotaCode="L-1234ABCD")["Quota"]
+    quota = sq.get_aws_default_service_quota(ServiceCode="bedrock", QuotaCode="L-CE33604C")["Quota"]
 
     assert quota["Value"] == 1000.0
 

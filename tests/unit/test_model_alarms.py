@@ -157,8 +157,10 @@ def test_pressure_alarms_follow_the_quotas_matched_by_name() -> None:
 
 
 def test_a_quota_override_wins_over_matching_by_name() -> None:
-    quotas = QuotaSnapshot({**QUOTAS.quotas, "L-AAAAAAAA": ("Custom requests per minute", 1000)})
-    assert by_kind(entry(quota_codes={"rpm": "L-AAAAAAAA"}), quotas)["rpm-pressure"].threshold == 800
+    # the on-demand RPM quota of the same model (bedrock-quotas.json), named instead of the cross-Region one
+    on_demand = ("On-demand model inference requests per minute for Anthropic Claude 3.7 Sonnet V1", 1000)
+    quotas = QuotaSnapshot({**QUOTAS.quotas, "L-0651A8FB": on_demand})
+    assert by_kind(entry(quota_codes={"rpm": "L-0651A8FB"}), quotas)["rpm-pressure"].threshold == 800
 
 
 def test_an_unknown_quota_leaves_the_threshold_unknown_and_says_which_field_to_set() -> None:

@@ -212,7 +212,9 @@ def test_a_variant_is_never_the_base_model(catalog: Catalog, listing: list[Liste
 
 def test_a_model_released_later_resolves_from_its_names_alone() -> None:
     """A model no file knows, with quotas named the way AWS names them: found by name; and a
-    model with two fitting quotas is ambiguous, never a silent pick."""
+    model with two fitting quotas is ambiguous, never a silent pick. Acme Rocket 7 and its codes
+    are invented on purpose (a model AWS has not released): the names follow the patterns of
+    bedrock-quotas.json ("naming_generations_observed")."""
     listing = [
         ListedQuota(
             "L-00000001", "Cross-Region model inference tokens per minute for Acme Rocket 7 V1", 1000.0

@@ -210,7 +210,7 @@ def test_switching_an_alarm_off_deletes_it(provisioned: Any) -> None:
 
 def test_a_quota_scoped_sync_only_touches_models_on_that_quota(provisioned: Any) -> None:
     entries, states, existing = provisioned
-    request = SyncRequest(reason="quota_increase", quota_codes=["L-99999999"])
+    request = SyncRequest(reason="quota_increase", quota_codes=["L-99999999"])  # no such quota
     checks, _ = run(request, entries, states, quotas(rpm=2000), existing)
     assert checks.names == []
     checks, _ = run(request.replace(quota_codes=[RPM]), entries, states, quotas(rpm=2000), existing)
