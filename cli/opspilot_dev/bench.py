@@ -160,15 +160,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="opspilot-bench", description=__doc__)
     parser.add_argument("scenarios", nargs="+")
     parser.add_argument("--runs", type=int, default=5, help="fresh processes per import measurement")
+    parser.add_argument(
+        "--storm-events", type=int, default=1000, help="events in the storm benchmark (issue 12); 0 skips it"
+    )
     args = parser.parse_args(argv)
     scenarios_ok = bench_scenarios(args.scenarios)
     imports_ok = bench_imports(args.runs)
     from opspilot_dev.bench_sync import bench_sync  # 100 and 1,000 models inside AWS's limits (issue 11)
 
     sync_ok = bench_sync()
+    from opspilot_dev.bench_storm import bench_storm  # 1,000 events over 20 models (issue 12)
+
+    storm_ok = bench_storm(args.storm_events) if args.storm_events else True
     verdict = {True: "met", False: "MISSED"}
     print(f"\ntargets: repeated event {verdict[scenarios_ok]}; handler imports {verdict[imports_ok]}")
     print(f"         alarm sync within AWS's limits, cost follows changes {verdict[sync_ok]}")
+    print(f"         storm: one open incident per model, every delivery accounted for {verdict[storm_ok]}")
     return 0
 
 
