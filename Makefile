@@ -45,7 +45,7 @@ demo: $(VENV)/.installed
 
 ## make test: lint, types, template and ASL validation, all tests (offline)
 test: chromium lint typecheck validate
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
