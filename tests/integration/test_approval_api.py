@@ -32,6 +32,8 @@ from opspilot.adapters.incidents import IncidentStore
 from opspilot.domain.approvals import ApprovalView, QuotaChange, UsageChart, encode_key, link_key
 from opspilot.domain.format import iso
 from opspilot.handlers import approval_api
+from opspilot.handlers._approval_runtime import record_pending
+from opspilot.handlers._metrics import flush
 from opspilot.handlers._runtime import logger
 from opspilot_sim import fake_aws
 from opspilot_sim.approver import OFFLINE_HOST, approval_event
@@ -39,7 +41,7 @@ from opspilot_sim.faults import FaultPlan
 from opspilot_sim.interactive import ApprovalServer, InteractiveSession
 from opspilot_sim.moto_shim import LambdaContextStub
 from opspilot_sim.moto_stack import deployed_stack
-from opspilot_sim.stack import SimulatedStack
+from opspilot_sim.stack import STACK_NAME, SimulatedStack
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 LEAD_LINK = "L" * 16 + "e" * 16  # 32 characters, the shape of secrets.token_urlsafe(24)
@@ -512,8 +514,10 @@ def test_pending_approvals_are_counted_past_one_page_of_a_query(
     big = {**VIEW.to_json(), "summary": "x" * 30_000}
     for i in range(45):
         record = {"round": 1, "task_token": "t", "form_key": "k", "incident_id": f"inc-{i}", "view": big}
+        record["created_at"] = iso(NOW - timedelta(minutes=i))  # the last one, 44 minutes ago, is the oldest
         assert approval.create_request(f"big-{i}", record, NOW + timedelta(hours=2))
     assert approval.count_pending(NOW) == 46
+    assert approval.pending_summary(NOW) == (46, iso(NOW - timedelta(minutes=44)))
 
 
 # ------------------------------------------------------------------------- logs and metrics
@@ -552,12 +556,21 @@ def test_pending_approvals_are_a_metric(
     assert approval.count_pending(NOW) == 1
     assert [p["incident_id"] for p in approval.pending(NOW)] == ["inc-1"]
     assert "task_token" not in approval.pending(NOW)[0]
+    assert record_pending(NOW + timedelta(minutes=30)) == 1
+    flush()
+    (waiting,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert (waiting["PendingApprovals"], waiting["OldestPendingApprovalAge"]) == ([1.0], [1800.0])
+    assert {"Name": "OldestPendingApprovalAge", "Unit": "Seconds"} in waiting["_aws"]["CloudWatchMetrics"][0][
+        "Metrics"
+    ]
     sfn.add_response("send_task_success", {})
     post(form())
     blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     (emf,) = blobs
-    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "OpsPilot"
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == f"OpsPilot/{STACK_NAME}"  # the stack's own
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
     assert (emf["PendingApprovals"], emf["ApprovalsApproved"]) == ([0.0], [1.0])
+    assert emf["OldestPendingApprovalAge"] == [0.0]  # none is pending any more
     assert approval.pending(NOW) == []
 
 

@@ -24,38 +24,100 @@ def dashboard() -> dict[str, Any]:
     return parsed
 
 
+OWN = "OpsPilot/${AWS::StackName}"  # OpsPilot's namespace: one per stack
+
+
+def widgets() -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = dashboard()["widgets"]
+    return found
+
+
+def charted() -> dict[str, set[str]]:
+    """Namespace -> the metric names the dashboard reads there, from metric rows (with "."
+    repeating the row above) and from SEARCH expressions, before CloudFormation's substitution."""
+    body = RESOURCES["OpsPilotDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    found: dict[str, set[str]] = {}
+    for namespace, name in re.findall(
+        r'SEARCH\(\'\{\\?"?([^,"\\]+)\\?"?,[^}]*\} MetricName=\\"(\w+)\\"', body
+    ):
+        found.setdefault(namespace, set()).add(name)
+    for widget in json.loads(re.sub(r"\$\{[^}]+\}", "x", body.replace(OWN, "OWN")))["widgets"]:
+        previous: list[Any] = []
+        for row in widget["properties"].get("metrics", []):
+            if not isinstance(row[0], str):
+                continue
+            row = [p if p != "." else previous[i] for i, p in enumerate(row) if isinstance(p, str)]
+            previous = row
+            found.setdefault(OWN if row[0] == "OWN" else row[0], set()).add(row[1])
+    return found
+
+
 def test_the_dashboard_is_json_and_shows_what_operations_needs() -> None:
-    titles = " | ".join(w["properties"].get("title", "") for w in dashboard()["widgets"]).lower()
+    titles = " | ".join(w["properties"].get("title", "") for w in widgets()).lower()
     for shown in (
         "incident workflow executions",
-        "incidents opened",
-        "actions and outcomes",
-        "approvals pending",
+        "incidents opened and resolved",
+        "actions by outcome",
+        "approvals pending and the oldest one's age",
         "approval decisions",
         "dead-letter queues",
-        "alarm sync",
+        "alarm sync: changes and problems",
         "health alarms",
-        "per model id",
+        "requests per minute against the rpm quota",
+        "quota tokens per minute against the tpm quota",
+        "quota tokens per day against the daily quota",
     ):
         assert shown in titles, shown
+    assert charted()[OWN] >= {
+        "IncidentsOpened",
+        "IncidentsResolved",
+        "Actions",
+        "PendingApprovals",
+        "OldestPendingApprovalAge",
+        "AlarmSyncChanges",
+        "AlarmSyncIncomplete",
+        "ModelQuotaRPM",
+        "ModelQuotaTPM",
+        "ModelQuotaTPD",
+    }
 
 
-def test_the_approval_metrics_are_the_ones_the_code_emits() -> None:
-    """Namespace OpsPilot, dimension service=opspilot (Powertools, POWERTOOLS_SERVICE_NAME)."""
+def test_every_opspilot_metric_charted_is_one_the_code_or_a_metric_filter_writes() -> None:
+    """Namespace OpsPilot/<stack> (POWERTOOLS_METRICS_NAMESPACE), dimension service=opspilot."""
     sources = "\n".join(p.read_text() for p in (ROOT / "functions" / "opspilot").rglob("*.py"))
-    charted = set()
-    for widget in dashboard()["widgets"]:
-        for metric in widget["properties"].get("metrics", []):
-            if metric and metric[0] in ("OpsPilot", ".") and isinstance(metric[1], str):
-                charted.add(metric[1])
-    approvals = {m for m in charted if "Approval" in m}
-    assert approvals >= {"PendingApprovals", "ApprovalsRequested", "ApprovalsApproved", "ApprovalsRejected"}
-    assert all(f'"{name}"' in sources for name in approvals), approvals
+    filtered = {
+        t["MetricName"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::Logs::MetricFilter"
+        for t in r["Properties"]["MetricTransformations"]
+    }
+    ours = charted()[OWN]
+    assert not set(charted()) - {OWN, "AWS/States", "AWS/Lambda", "AWS/ApiGateway", "AWS/SQS", "AWS/Bedrock"}
+    for name in ours - filtered:
+        assert f'"{name}"' in sources, f"{name} is charted but no code writes it"
     variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
     assert (variables["POWERTOOLS_METRICS_NAMESPACE"], variables["POWERTOOLS_SERVICE_NAME"]) == (
-        "OpsPilot",
+        {"Fn::Sub": OWN},
         "opspilot",
     )
+
+
+def test_every_metric_of_opspilot_carries_the_stack_name() -> None:
+    """Two stacks in one account and Region keep their metrics apart: the metric filters, the
+    alarms and the dashboard all read and write OpsPilot/<stack>, nothing the bare OpsPilot."""
+    text = (ROOT / "template.yaml").read_text()
+    assert not re.search(r"Namespace: OpsPilot\s*$", text, re.MULTILINE)
+    for logical, resource in RESOURCES.items():
+        if resource["Type"] == "AWS::Logs::MetricFilter":
+            for transformation in resource["Properties"]["MetricTransformations"]:
+                assert transformation["MetricNamespace"] == {"Fn::Sub": OWN}, logical
+        if resource["Type"] == "AWS::CloudWatch::Alarm":
+            for query in resource["Properties"].get("Metrics", []):
+                namespace = query.get("MetricStat", {}).get("Metric", {}).get("Namespace")
+                if namespace is not None:
+                    assert namespace == {"Fn::Sub": OWN} or str(namespace).startswith("AWS/"), logical
+    body = RESOURCES["OpsPilotDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    assert '"OpsPilot"' not in body and "{OpsPilot," not in body
 
 
 def test_the_metric_filters_match_log_lines_the_handlers_still_write() -> None:

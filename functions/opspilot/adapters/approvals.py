@@ -256,12 +256,22 @@ class ApprovalStore(DynamoTable):
 
     def count_pending(self, now: datetime) -> int:
         """Every pending request, counted page by page (a Query reads at most 1 MB per call)."""
-        total, more = 0, {"Select": "COUNT"}
+        return self.pending_summary(now)[0]
+
+    def pending_summary(self, now: datetime) -> tuple[int, str | None]:
+        """How many requests are pending and when the oldest of them was asked (its
+        ``created_at``), read page by page; only that attribute is returned."""
+        total, oldest = 0, None
+        more: dict[str, Any] = {"ProjectionExpression": "created_at"}
         while True:
             resp = self._query_pending(now, "count pending approvals", **more)
             total += int(resp["Count"])
+            for item in resp["Items"]:
+                created = str(from_item(item).get("created_at") or "")
+                if created and (oldest is None or created < oldest):
+                    oldest = created
             if "LastEvaluatedKey" not in resp:
-                return total
+                return total, oldest
             more["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     def _query_pending(self, now: datetime, what: str, **more: Any) -> dict[str, Any]:

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from datetime import datetime
-from functools import cache, wraps
+from functools import cache
 
-from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from opspilot.adapters.approvals import ApprovalStore
 from opspilot.domain.errors import OpsPilotError
+from opspilot.handlers._metrics import count, publishes_metrics
 from opspilot.handlers._runtime import logger
 from opspilot.settings import core_settings
 
-# CloudWatch embedded metric format (EMF): one JSON line in the function's log per invocation that
-# counted something; CloudWatch turns it into metrics in the namespace POWERTOOLS_METRICS_NAMESPACE
-# (OpsPilot) with the dimension service=opspilot. No PutMetricData call, so no IAM permission.
-metrics = Metrics()
-NAMESPACE = "OpsPilot"  # the template's POWERTOOLS_METRICS_NAMESPACE
+__all__ = ["approvals", "count", "publishes_metrics", "record_pending"]
 
 
 @cache
@@ -28,38 +22,23 @@ def approvals() -> ApprovalStore:
     return ApprovalStore(core_settings().incident_table_name)
 
 
-def count(name: str, value: int = 1) -> None:
-    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-
-
 def record_pending(at: datetime) -> int | None:
-    """The PendingApprovals gauge: requests not decided, superseded or expired, counted now. A
-    metric never fails the step it measures: when the count cannot be read it is logged and
-    skipped (None)."""
+    """The PendingApprovals gauge (requests not decided, superseded or expired, counted now) and
+    OldestPendingApprovalAge (seconds since the oldest of them was asked; 0 when none is). A metric
+    never fails the step it measures: when they cannot be read it is logged and skipped (None)."""
     try:
-        pending = approvals().count_pending(at)
+        pending, oldest = approvals().pending_summary(at)
     except (OpsPilotError, ClientError) as exc:
         logger.warning("PendingApprovals not counted", extra={"error": str(exc)[:300]})
         return None
     count("PendingApprovals", pending)
-    return pending
-
-
-def publishes_metrics[**P, R](handler: Callable[P, R]) -> Callable[P, R]:
-    """Write what the invocation counted, if anything, when it ends (also when it fails)."""
-
-    @wraps(handler)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+    age = 0.0
+    if oldest:
         try:
-            return handler(*args, **kwargs)
-        finally:
-            if metrics.metric_set:
-                # read at import by Powertools; settle them here, where the environment is complete
-                metrics.namespace = metrics.namespace or os.environ.get(
-                    "POWERTOOLS_METRICS_NAMESPACE", NAMESPACE
-                )
-                metrics.service = metrics.service or os.environ.get("POWERTOOLS_SERVICE_NAME", "opspilot")
-                metrics.flush_metrics()
-            metrics.clear_metrics()
-
-    return wrapper
+            asked = datetime.fromisoformat(oldest.replace("Z", "+00:00"))
+            age = float(max(0, round((at - asked).total_seconds())))  # whole seconds
+        except (TypeError, ValueError):
+            logger.warning("OldestPendingApprovalAge not counted", extra={"created_at": oldest[:40]})
+            return pending
+    count("OldestPendingApprovalAge", age, MetricUnit.Seconds)
+    return pending

@@ -31,11 +31,14 @@ from opspilot.domain.events import AlarmStateChangeEvent, parse_alarm_event
 from opspilot.domain.format import iso
 from opspilot.domain.lifecycle import reclassify, refusal, within_cooldown
 from opspilot.domain.model import Category, Disposition, Environment, Incident, QuotaScope, Severity, Signal
+from opspilot.handlers._metrics import count_by
 from opspilot.handlers._runtime import bind_execution, logger, now, state_part, store
 from opspilot.settings import core_settings
 
 # Writers that race for the model's incident each win or read again; a storm settles in a few.
 TAKE_IN_ATTEMPTS = 8
+# OpsPilot's metrics of incidents taken in (docs/operations.md#metrics); joins are not incidents
+TAKEN_IN_METRICS = {"opened": "IncidentsOpened", "reopened": "IncidentsReopened"}
 
 
 def triggering_signals(alarm: AlarmStateChangeEvent) -> list[Signal]:
@@ -310,6 +313,8 @@ def _take_in(
         if stop is None:
             intake["at"] = iso(at)
             _follow_up(intake)
+            if intake["disposition"] in TAKEN_IN_METRICS:  # once: a retry is answered by _again
+                count_by({}, {TAKEN_IN_METRICS[intake["disposition"]]: 1})
             logger.info(
                 "taken in", extra={"disposition": intake["disposition"], "incident_id": intake["incident_id"]}
             )

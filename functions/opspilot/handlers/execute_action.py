@@ -14,7 +14,9 @@ from opspilot.adapters import quotas, support
 from opspilot.adapters.aws import error_code
 from opspilot.adapters.messaging import read_flag
 from opspilot.domain.model import PlannedAction
+from opspilot.domain.ops_metrics import action_outcome
 from opspilot.domain.policy import Policy, load_policy
+from opspilot.handlers._metrics import count_by
 from opspilot.handlers._runtime import bind_execution, logger, now, parse, state_part, store
 from opspilot.services.actions import QUOTA_REQUEST_REFUSALS, ActionDependencies, AwsRefusal, execute_action
 from opspilot.settings import action_settings
@@ -41,6 +43,11 @@ def policy() -> Policy:
     return load_policy(action_settings().policy_document)
 
 
+def _count_action(record: dict[str, Any]) -> None:
+    """The Actions metric: one per finished action, by its kind and outcome (ops_metrics)."""
+    count_by({"action": str(record.get("type")), "outcome": action_outcome(record)}, {"Actions": 1})
+
+
 def _dependencies() -> ActionDependencies:
     return ActionDependencies(
         store=store(),
@@ -55,6 +62,7 @@ def _dependencies() -> ActionDependencies:
         policy=policy(),
         now=now,
         log=logger,
+        record_outcome=_count_action,
     )
 
 

@@ -14,6 +14,7 @@ from opspilot.adapters import alarm_state, support
 from opspilot.domain import messages
 from opspilot.domain.format import iso
 from opspilot.domain.model import Incident, Severity
+from opspilot.handlers._metrics import count_by
 from opspilot.handlers._runtime import bind_execution, logger, now, parse, state_part, store
 from opspilot.settings import core_settings
 
@@ -111,6 +112,7 @@ def confirm(event: dict[str, Any], signal: Incident) -> dict[str, Any]:
     if not store().resolve(open_id, at, version=version, notifications=notifications, **resolved_fields):
         # another execution resolved it and announced it, or an alarm joined meanwhile
         return _quiet(open_id)
+    count_by({}, {"IncidentsResolved": 1})  # once: only the execution whose resolve went through
     resolved = store().get_incident(open_id) or record
     return _finish(resolved, open_id, iso(at), signal)
 

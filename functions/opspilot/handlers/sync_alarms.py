@@ -14,6 +14,7 @@ import time
 from functools import cache
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opspilot.adapters.cloudwatch_alarms import CloudWatchAlarms, Pacer
@@ -22,8 +23,11 @@ from opspilot.adapters.quotas import QuotaLookupUnavailable, list_bedrock_quotas
 from opspilot.adapters.registry import RegistryStore
 from opspilot.adapters.stack_response import respond
 from opspilot.adapters.sync_rounds import RoundsNotStarted, start_rounds
-from opspilot.domain.model_alarms import StackDefaults
+from opspilot.domain.model_alarms import QuotaSnapshot, StackDefaults
+from opspilot.domain.ops_metrics import quota_gauges
+from opspilot.domain.registry import ModelEntry
 from opspilot.domain.threshold_sync import QuotaLookupFailed, SyncIncomplete, SyncRequest, request_from_event
+from opspilot.handlers._metrics import count_by
 from opspilot.handlers._runtime import bind_execution, logger, now
 from opspilot.services.alarm_sync import SyncDependencies, SyncReport, run_sync
 from opspilot.settings import sync_settings
@@ -52,6 +56,18 @@ def _seconds() -> float:
     return now().timestamp()
 
 
+def _record_quotas(entries: list[ModelEntry], quotas: QuotaSnapshot) -> None:
+    """The ModelQuota* metrics: one EMF line per registered model, dimension ModelId. A metric
+    never fails the run: what cannot be worked out is logged and left out."""
+    try:
+        gauges = quota_gauges(entries, quotas)
+    except Exception as exc:  # a metric never fails the step
+        logger.warning("quota metrics not written", extra={"error": str(exc)[:300]})
+        return
+    for model_id, values in sorted(gauges.items()):
+        count_by({"ModelId": model_id}, values, MetricUnit.Count)
+
+
 def dependencies(context: LambdaContext) -> SyncDependencies:
     return SyncDependencies(
         registry=registry(),
@@ -60,6 +76,7 @@ def dependencies(context: LambdaContext) -> SyncDependencies:
         now=now,
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
         report_failure=_report_failure,
+        record_quotas=_record_quotas,
     )
 
 

@@ -97,6 +97,8 @@ class ActionDependencies:
     policy: Policy  # the governor's rules and the ceilings (the policy Decide planned with)
     now: Callable[[], datetime]
     log: Log
+    # told once per action that finished (not on a retry that returns the recorded result)
+    record_outcome: Callable[[dict[str, Any]], None] = lambda record: None
 
 
 def execute_action(
@@ -136,6 +138,7 @@ def execute_action(
     deps.store.complete_action(incident_id, action.action_id, record, deps.now())
     deps.store.append_audit(incident_id, "action", record, deps.now())
     deps.log.info("action done", extra={"action_id": action.action_id, "status": status})
+    deps.record_outcome(record)
     return record
 
 

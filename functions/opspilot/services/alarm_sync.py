@@ -62,6 +62,8 @@ class SyncDependencies:
     now: Callable[[], datetime]
     remaining_seconds: Callable[[], float] = lambda: float("inf")
     report_failure: Callable[[str, str], None] | None = None  # (subject, message)
+    # the registered models and the quotas of this run: their ModelQuota* metrics (the dashboard)
+    record_quotas: Callable[[list[ModelEntry], QuotaSnapshot], None] | None = None
 
 
 class SyncReport(Record, frozen=False):
@@ -137,6 +139,8 @@ def run_sync(request: SyncRequest, stack: StackDefaults, deps: SyncDependencies)
             quotas = _snapshot(deps.list_quotas())
         except QuotaLookupFailed as exc:
             report.quota_lookup = f"failed: {exc}"
+    if quotas is not None and deps.record_quotas and request.start_after is None:  # once a run
+        deps.record_quotas([e for e, _ in entries.values()], quotas)
     checks = plan_checks(
         request, entries, {m: s for m, s in states.items() if m not in invalid}, quotas, stack
     )
