@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from decimal import Decimal
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pytest
 from pydantic import AfterValidator, Field, ValidationError
 
 from opspilot.domain.base import Record, RecordError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Colour(StrEnum):
@@ -165,3 +170,24 @@ def test_exclusions_reach_nested_records() -> None:
         "inner": Box(label="a", colour=Colour.RED).to_json(exclude_none=True)
     }
     assert outer.to_json(exclude_defaults=True) == {"inner": {"label": "a", "colour": "red"}}
+
+
+def test_importing_a_handler_builds_no_validation_schema() -> None:
+    """``defer_build`` only helps while nothing validates at import: a module-level record (a
+    default rule, a constant event) would build its schema in every cold start of every function
+    that imports it. Checked in a fresh interpreter, where no other test has built one yet."""
+    handlers = sorted(p.stem for p in (ROOT / "functions/opspilot/handlers").glob("[a-z]*.py"))
+    code = f"""
+import importlib
+from opspilot.domain.base import Record
+for name in {handlers!r}:
+    importlib.import_module("opspilot.handlers." + name)
+def every(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from every(sub)
+print(sorted({{c.__module__ + "." + c.__qualname__ for c in every(Record) if c.__pydantic_complete__}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert len(handlers) >= 14
+    assert out.stdout.strip() == "[]"

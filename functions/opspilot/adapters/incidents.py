@@ -28,7 +28,6 @@ from opspilot.adapters.aws import error_code, raise_translated
 from opspilot.adapters.items import DynamoTable, from_item, to_item
 from opspilot.domain.errors import TransientAwsError
 from opspilot.domain.format import iso
-from opspilot.domain.lifecycle import statuses_after
 
 
 def _pointer(alarm_name: str, incident_id: str, now: datetime, hours: int) -> dict[str, Any]:
@@ -308,6 +307,10 @@ class IncidentStore(DynamoTable):
         (:mod:`opspilot.domain.lifecycle`). Returns False when the status was left as it was."""
         fields["updated_at"] = iso(now)
         if status is not None:
+            # here, not at the top: the rest of lifecycle (the intake's rules) imports classification
+            # and the event models, which a handler that only moves a status need not load
+            from opspilot.domain.lifecycle import statuses_after
+
             try:
                 self._set(incident_id, {**fields, "status": status}, not_after=statuses_after(status))
                 return True

@@ -65,15 +65,6 @@ class Policy(Record):
     rules: list[Rule] = Field(min_length=1)
 
 
-DEFAULT_RULE = Rule(
-    name="default-notify-only",
-    when=RuleMatch(),
-    actions=[],
-    approval="not_required",
-    summary="No rule matched: notify only.",
-)
-
-
 def load_policy(document: str | None = None) -> Policy:
     """Parse a policy JSON document (the bundled default when ``document`` is empty)."""
     text = document or resources.files("opspilot.policy").joinpath("default_policy.json").read_text()
@@ -96,4 +87,12 @@ def select_rule(policy: Policy, environment: Environment, scenario: Scenario, ca
         if w.category is not None and category not in w.category:
             continue
         return rule
-    return DEFAULT_RULE
+    # built here rather than at import, where it would build the rules' validation schema in
+    # every function that imports the policy
+    return Rule(
+        name="default-notify-only",
+        when=RuleMatch(),
+        actions=[],
+        approval="not_required",
+        summary="No rule matched: notify only.",
+    )

@@ -8,7 +8,6 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opspilot.domain import messages
-from opspilot.domain.classify import incident_id_for
 from opspilot.domain.format import iso
 from opspilot.handlers._runtime import bind_execution, logger, now, state_part, store
 
@@ -28,6 +27,14 @@ def lambda_error_message(cause: Any) -> str:
     return text
 
 
+def _incident_id_for_event(state: dict[str, Any], event: dict[str, Any]) -> str:
+    """The id Classify would have given the event it could not classify. Imported here: only this
+    path needs classification (and the event models it loads)."""
+    from opspilot.domain.classify import incident_id_for
+
+    return incident_id_for(str(state.get("id") or event.get("execution_id")))
+
+
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     bind_execution(event)
@@ -41,9 +48,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # string names an alarm whose pointer can be released; anything else is recorded as it came
     alarm_name = given if isinstance(given, str) else None
     alarm_label = alarm_name if given is None or alarm_name else str(given)[:255]
-    incident_id = incident.get("incident_id") or incident_id_for(
-        str(state.get("id") or event.get("execution_id"))
-    )
+    incident_id = incident.get("incident_id") or _incident_id_for_event(state, event)
     at = now()
     failure = {"error": error_name, "cause": cause[:4000], "execution_id": event.get("execution_id")}
     existing = store().get_incident(incident_id) if incident else None
