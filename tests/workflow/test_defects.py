@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from opspilot_sim.runner import run_scenario
 from opspilot_sim.scenario import validate
+
+World = Callable[..., dict[str, Any]]  # the nova_pro_world fixture (conftest.py)
 
 
 def test_a_list_valued_alarm_name_is_recorded_and_notified_not_a_crash() -> None:
@@ -38,40 +43,17 @@ def test_a_list_valued_alarm_name_is_recorded_and_notified_not_a_crash() -> None
     assert "['opspilot-a', 'opspilot-b']" in notice["message"]
 
 
-def test_a_denied_usage_read_is_reported_as_access_denied_not_as_no_history() -> None:
+def test_a_denied_usage_read_is_reported_as_access_denied_not_as_no_history(nova_pro_world: World) -> None:
+    fault = {"service": "cloudwatch", "operation": "GetMetricData", "error": "AccessDenied", "status": 403}
     report = run_scenario(
         validate(
-            {
-                "name": "usage-denied",
-                "parameters": {"Environment": "pilot", "DryRun": True},
-                "models": [
-                    {"model_id": "amazon.nova-pro-v1:0", "usage": {"rpm_steady": 400, "rpm_peak": 950}}
-                ],
-                "quotas": [
-                    {
-                        "code": "L-F2717A44",
-                        "name": "On-demand model inference requests per minute for Amazon Nova Pro",
-                        "value": 1000,
-                    }
-                ],
-                "alarms": [
-                    {
-                        "name": "opspilot-nova-rpm",
-                        "metric": "Invocations",
-                        "model_id": "amazon.nova-pro-v1:0",
-                        "threshold": 800,
-                    }
-                ],
-                "faults": [
-                    {
-                        "service": "cloudwatch",
-                        "operation": "GetMetricData",
-                        "error": "AccessDenied",
-                        "status": 403,
-                    }
-                ],
-                "events": [{"alarm": "opspilot-nova-rpm", "state": "ALARM"}],
-            }
+            nova_pro_world(
+                "usage-denied",
+                "pilot",
+                dry_run=True,
+                faults=[fault],
+                events=[{"alarm": "opspilot-nova-rpm", "state": "ALARM"}],
+            )
         )
     )
     (incident,) = report["incidents"]

@@ -3,45 +3,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from opspilot_sim.runner import run_scenario
 from opspilot_sim.scenario import ScenarioError, validate
 
-BASE = {
-    "name": "delivery",
-    "parameters": {"Environment": "experimentation", "DryRun": False},
-    "models": [{"model_id": "amazon.nova-pro-v1:0", "usage": {"rpm_steady": 400, "rpm_peak": 950}}],
-    "quotas": [
-        {
-            "code": "L-F2717A44",
-            "name": "On-demand model inference requests per minute for Amazon Nova Pro",
-            "value": 1000,
-        }
-    ],
-    "alarms": [
-        {
-            "name": "opspilot-nova-rpm",
-            "metric": "Invocations",
-            "model_id": "amazon.nova-pro-v1:0",
-            "threshold": 800,
-        },
-        {
-            "name": "opspilot-nova-errors",
-            "metric": "InvocationServerErrors",
-            "model_id": "amazon.nova-pro-v1:0",
-        },
-    ],
+World = Callable[..., dict[str, Any]]  # the nova_pro_world fixture (conftest.py)
+
+ERRORS_ALARM = {
+    "name": "opspilot-nova-errors",
+    "metric": "InvocationServerErrors",
+    "model_id": "amazon.nova-pro-v1:0",
 }
 
 
-def test_duplicates_and_late_events_are_delivered_as_eventbridge_may() -> None:
+@pytest.fixture
+def world(nova_pro_world: World) -> dict[str, Any]:
+    return nova_pro_world("delivery", "experimentation", more_alarms=[ERRORS_ALARM])
+
+
+def test_duplicates_and_late_events_are_delivered_as_eventbridge_may(world: dict[str, Any]) -> None:
     events = [
         {"alarm": "opspilot-nova-rpm", "state": "ALARM", "duplicates": 1},
         {"alarm": "opspilot-nova-rpm", "state": "OK", "delivered_after": 1},
         {"alarm": "opspilot-nova-errors", "state": "ALARM"},
     ]
-    report = run_scenario(validate({**BASE, "events": events}))
+    report = run_scenario(validate({**world, "events": events}))
 
     assert [i["event"] for i in report["incidents"]] == [
         "opspilot-nova-rpm -> ALARM",
@@ -52,12 +42,12 @@ def test_duplicates_and_late_events_are_delivered_as_eventbridge_may() -> None:
     assert all(i["execution"]["status"] == "SUCCEEDED" for i in report["incidents"])
 
 
-def test_a_late_event_held_past_the_last_one_is_delivered_at_the_end() -> None:
+def test_a_late_event_held_past_the_last_one_is_delivered_at_the_end(world: dict[str, Any]) -> None:
     events = [
         {"alarm": "opspilot-nova-rpm", "state": "ALARM", "delivered_after": 5},
         {"alarm": "opspilot-nova-errors", "state": "ALARM"},
     ]
-    report = run_scenario(validate({**BASE, "events": events}))
+    report = run_scenario(validate({**world, "events": events}))
 
     assert [i["event"] for i in report["incidents"]] == [
         "opspilot-nova-errors -> ALARM",
@@ -65,7 +55,7 @@ def test_a_late_event_held_past_the_last_one_is_delivered_at_the_end() -> None:
     ]
 
 
-def test_a_fault_is_an_error_or_a_lost_response_never_both() -> None:
+def test_a_fault_is_an_error_or_a_lost_response_never_both(world: dict[str, Any]) -> None:
     fault = {"service": "support", "operation": "CreateCase", "error": "InternalServerError", "lost": True}
     with pytest.raises(ScenarioError, match=r"faults\[0\]"):
-        validate({**BASE, "faults": [fault], "events": [{"alarm": "opspilot-nova-rpm", "state": "ALARM"}]})
+        validate({**world, "faults": [fault], "events": [{"alarm": "opspilot-nova-rpm", "state": "ALARM"}]})

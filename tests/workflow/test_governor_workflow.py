@@ -10,6 +10,7 @@ from opspilot_sim.runner import run_scenario
 from opspilot_sim.scenario import validate
 
 Report = Callable[[str], dict[str, Any]]
+World = Callable[..., dict[str, Any]]  # the nova_pro_world fixture (conftest.py)
 
 
 def test_a_model_held_at_880_to_950_rpm_gets_no_request_beyond_its_first(scenario_report: Report) -> None:
@@ -37,34 +38,15 @@ def test_a_model_held_at_880_to_950_rpm_gets_no_request_beyond_its_first(scenari
         assert not any(a["type"] == "request_quota_increase" for a in incident["planned_actions"])
 
 
-def test_a_request_whose_answers_are_all_lost_is_recorded_as_filed_and_watched() -> None:
+def test_a_request_whose_answers_are_all_lost_is_recorded_as_filed_and_watched(nova_pro_world: World) -> None:
     report = run_scenario(
         validate(
-            {
-                "name": "quota-request-answers-lost",
-                "parameters": {"Environment": "production", "DryRun": False},
-                "models": [
-                    {"model_id": "amazon.nova-pro-v1:0", "usage": {"rpm_steady": 400, "rpm_peak": 950}}
-                ],
-                "quotas": [
-                    {
-                        "code": "L-F2717A44",
-                        "name": "On-demand model inference requests per minute for Amazon Nova Pro",
-                        "value": 1000,
-                        "adjustable": True,  # not adjustable in the June-2025 General Reference
-                    }
-                ],
-                "quota_decisions": [{"code": "L-F2717A44", "status": "APPROVED"}],
-                "alarms": [
-                    {
-                        "name": "opspilot-nova-rpm",
-                        "metric": "Invocations",
-                        "model_id": "amazon.nova-pro-v1:0",
-                        "threshold": 800,
-                    }
-                ],
+            nova_pro_world(
+                "quota-request-answers-lost",
+                adjustable=True,  # so that an increase is requested
+                quota_decisions=[{"code": "L-F2717A44", "status": "APPROVED"}],
                 # AWS files the first attempt; its answer and both retries' answers are lost
-                "faults": [
+                faults=[
                     {
                         "service": "service-quotas",
                         "operation": "RequestServiceQuotaIncrease",
@@ -72,8 +54,8 @@ def test_a_request_whose_answers_are_all_lost_is_recorded_as_filed_and_watched()
                         "times": 3,
                     }
                 ],
-                "events": [{"alarm": "opspilot-nova-rpm", "state": "ALARM"}],
-            }
+                events=[{"alarm": "opspilot-nova-rpm", "state": "ALARM"}],
+            )
         )
     )
     (incident,) = report["incidents"]

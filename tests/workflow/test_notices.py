@@ -3,6 +3,7 @@ again, and the incident goes on (statemachines/incident.asl.json, NotifyOpened a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from opspilot.adapters.incidents import IncidentStore
@@ -10,39 +11,24 @@ from opspilot_cli.incidents_cmd import show_incident
 from opspilot_sim.runner import run_scenario
 from opspilot_sim.scenario import validate
 
+World = Callable[..., dict[str, Any]]  # the nova_pro_world fixture (conftest.py)
 
-def scenario(times: int) -> dict[str, Any]:
+
+def scenario(nova_pro_world: World, times: int) -> dict[str, Any]:
     return validate(
-        {
-            "name": f"notice-refused-{times}",
-            "parameters": {"Environment": "production", "DryRun": False},
-            "models": [{"model_id": "amazon.nova-pro-v1:0", "usage": {"rpm_steady": 400, "rpm_peak": 950}}],
-            "quotas": [
-                {
-                    "code": "L-F2717A44",
-                    "name": "On-demand model inference requests per minute for Amazon Nova Pro",
-                    "value": 1000,
-                }
-            ],
-            "alarms": [
-                {
-                    "name": "opspilot-nova-rpm",
-                    "metric": "Invocations",
-                    "model_id": "amazon.nova-pro-v1:0",
-                    "threshold": 800,
-                }
-            ],
+        nova_pro_world(
+            f"notice-refused-{times}",
+            quota_decisions=[{"code": "L-F2717A44", "status": "APPROVED"}],
             # SNS refuses the first `times` Publish calls: the "opened" notice, then the others
-            "quota_decisions": [{"code": "L-F2717A44", "status": "APPROVED"}],
-            "faults": [
+            faults=[
                 {"service": "sns", "operation": "Publish", "error": "AuthorizationError", "times": times}
             ],
-            "events": [{"alarm": "opspilot-nova-rpm", "state": "ALARM"}],
-        }
+            events=[{"alarm": "opspilot-nova-rpm", "state": "ALARM"}],
+        )
     )
 
 
-def run(times: int) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+def run(nova_pro_world: World, times: int) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
     kept: dict[str, Any] = {}
 
     def read(table: str) -> None:
@@ -52,14 +38,14 @@ def run(times: int) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]
         kept["audit"] = store.audit_trail(incident_id)
         kept["shown"] = show_incident(store, incident_id, as_json=False)  # opspilot incidents show
 
-    report = run_scenario(scenario(times), then=read)
+    report = run_scenario(scenario(nova_pro_world, times), then=read)
     (incident,) = report["incidents"]
     kept["record"]["shown"] = kept["shown"]
     return incident, kept["record"], kept["audit"]
 
 
-def test_a_refused_opened_notice_is_carried_by_the_next_and_the_incident_acts() -> None:
-    incident, record, audit = run(times=1)
+def test_a_refused_opened_notice_is_carried_by_the_next_and_the_incident_acts(nova_pro_world: World) -> None:
+    incident, record, audit = run(nova_pro_world, times=1)
 
     assert incident["execution"]["status"] == "SUCCEEDED"
     assert [a["status"] for a in incident["actions"]] == ["executed"], "the remedy went ahead"
@@ -76,8 +62,10 @@ def test_a_refused_opened_notice_is_carried_by_the_next_and_the_incident_acts() 
     assert [a["data"]["notice"] for a in audit if a["kind"] == "notice_failed"] == ["opened"]
 
 
-def test_notices_refused_every_time_are_given_up_and_recorded_without_failing_the_incident() -> None:
-    incident, record, _ = run(times=20)
+def test_notices_refused_every_time_are_given_up_and_recorded_without_failing_the_incident(
+    nova_pro_world: World,
+) -> None:
+    incident, record, _ = run(nova_pro_world, times=20)
 
     assert incident["execution"]["status"] == "SUCCEEDED"
     assert [a["status"] for a in incident["actions"]] == ["executed"]

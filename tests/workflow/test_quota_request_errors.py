@@ -3,6 +3,7 @@ shapes of botocore's service-quotas model): each has a recorded outcome, none fa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,31 +11,16 @@ import pytest
 from opspilot_sim.runner import run_scenario
 from opspilot_sim.scenario import validate
 
+World = Callable[..., dict[str, Any]]  # the nova_pro_world fixture (conftest.py)
 
-def scenario(fault: str, times: int) -> dict[str, Any]:
+
+def scenario(nova_pro_world: World, fault: str, times: int) -> dict[str, Any]:
     return validate(
-        {
-            "name": "quota-request-" + fault.lower().replace("exception", ""),
-            "parameters": {"Environment": "production", "DryRun": False},
-            "models": [{"model_id": "amazon.nova-pro-v1:0", "usage": {"rpm_steady": 400, "rpm_peak": 950}}],
-            "quotas": [
-                {
-                    "code": "L-F2717A44",
-                    "name": "On-demand model inference requests per minute for Amazon Nova Pro",
-                    "value": 1000,
-                    "adjustable": True,  # the June-2025 General Reference lists it as not adjustable
-                }
-            ],
-            "quota_decisions": [{"code": "L-F2717A44", "status": "APPROVED"}],
-            "alarms": [
-                {
-                    "name": "opspilot-nova-rpm",
-                    "metric": "Invocations",
-                    "model_id": "amazon.nova-pro-v1:0",
-                    "threshold": 800,
-                }
-            ],
-            "faults": [
+        nova_pro_world(
+            "quota-request-" + fault.lower().replace("exception", ""),
+            adjustable=True,  # so that an increase is requested
+            quota_decisions=[{"code": "L-F2717A44", "status": "APPROVED"}],
+            faults=[
                 {
                     "service": "service-quotas",
                     "operation": "RequestServiceQuotaIncrease",
@@ -42,8 +28,8 @@ def scenario(fault: str, times: int) -> dict[str, Any]:
                     "times": times,
                 }
             ],
-            "events": [{"alarm": "opspilot-nova-rpm", "state": "ALARM"}],
-        }
+            events=[{"alarm": "opspilot-nova-rpm", "state": "ALARM"}],
+        )
     )
 
 
@@ -57,8 +43,10 @@ def scenario(fault: str, times: int) -> dict[str, Any]:
         ("AccessDeniedException", "failed", "AccessDeniedException"),
     ],
 )
-def test_each_request_error_is_a_recorded_outcome(fault: str, status: str, recorded: str) -> None:
-    report = run_scenario(scenario(fault, times=1))
+def test_each_request_error_is_a_recorded_outcome(
+    nova_pro_world: World, fault: str, status: str, recorded: str
+) -> None:
+    report = run_scenario(scenario(nova_pro_world, fault, times=1))
     (incident,) = report["incidents"]
     (action,) = incident["actions"]
     assert action["status"] == status
@@ -67,11 +55,11 @@ def test_each_request_error_is_a_recorded_outcome(fault: str, status: str, recor
     assert any("handled" in n["subject"] for n in incident["notifications"])
 
 
-def test_throttling_is_retried_then_the_request_goes_through() -> None:
+def test_throttling_is_retried_then_the_request_goes_through(nova_pro_world: World) -> None:
     # botocore makes 3 attempts (all throttled: one call as recorded), then the workflow's Retry
     # runs ExecuteAction again, which finds no request filed and sends it once more. The report
     # lists the refused call apart, not as a change sent (issue 12)
-    report = run_scenario(scenario("TooManyRequestsException", times=3))
+    report = run_scenario(scenario(nova_pro_world, "TooManyRequestsException", times=3))
     (incident,) = report["incidents"]
     (action,) = incident["actions"]
     assert action["status"] == "executed"
@@ -82,8 +70,8 @@ def test_throttling_is_retried_then_the_request_goes_through() -> None:
     assert report["quota_requests"][0]["status"] == "APPROVED"
 
 
-def test_a_failure_while_watching_keeps_what_was_done() -> None:
-    doc = scenario("QuotaExceededException", times=1)
+def test_a_failure_while_watching_keeps_what_was_done(nova_pro_world: World) -> None:
+    doc = scenario(nova_pro_world, "QuotaExceededException", times=1)
     doc["name"] = "watch-denied"
     doc["faults"] = [
         {
