@@ -105,7 +105,9 @@ def test_every_error_code_is_modeled_or_documented_by_the_service_model() -> Non
 # ---- Service Quotas ------------------------------------------------------------------------------
 
 
-def test_get_service_quota_returns_applied_value(world: SimulatedAws, sq: ServiceQuotasClient) -> None:
+def test_get_service_quota_returns_the_applied_value_and_the_default_its_default(
+    world: SimulatedAws, sq: ServiceQuotasClient
+) -> None:
     world.add_quota(
         REGION,
         "L-CE33604C",
@@ -115,25 +117,13 @@ def test_get_service_quota_returns_applied_value(world: SimulatedAws, sq: Servic
     )
 
     quota = sq.get_service_quota(ServiceCode="bedrock", QuotaCode="L-CE33604C")["Quota"]
+    default = sq.get_aws_default_service_quota(ServiceCode="bedrock", QuotaCode="L-CE33604C")["Quota"]
 
     assert quota["Value"] == 2000.0
     assert quota["QuotaArn"] == "arn:aws:servicequotas:us-east-1:123456789012:bedrock/L-CE33604C"
     assert (quota["Adjustable"], quota["GlobalQuota"], quota["Unit"]) == (True, False, "None")
     assert quota["ServiceName"] == "Amazon Bedrock"
-
-
-def test_get_aws_default_service_quota_returns_default(world: SimulatedAws, sq: ServiceQuotasClient) -> None:
-    world.add_quota(
-        REGION,
-        "L-CE33604C",
-        "On-demand model inference tokens per minute for Amazon Nova Pro",
-        2000,
-        default=1000,
-    )
-
-    quota = sq.get_aws_default_service_quota(ServiceCode="bedrock", QuotaCode="L-CE33604C")["Quota"]
-
-    assert quota["Value"] == 1000.0
+    assert default["Value"] == 1000.0
 
 
 def test_unknown_quota_or_service_is_no_such_resource(world: SimulatedAws, sq: ServiceQuotasClient) -> None:
