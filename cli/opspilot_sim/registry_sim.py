@@ -28,7 +28,7 @@ from opspilot_sim.eventpattern import matches
 from opspilot_sim.scenario import entries_of, provisioned_names
 from opspilot_sim.stack import ACCOUNT_ID, SimulatedStack
 from opspilot_sim.template import PROJECT_ROOT, load_template, substitute_definition
-from opspilot_sim.world import state_change_event
+from opspilot_sim.world import reason_data, state_change_event
 
 SYNC_FUNCTION = "SyncAlarmsFunction"
 
@@ -186,18 +186,10 @@ def provisioned_alarm_event(
 ) -> dict[str, Any]:
     """The EventBridge event CloudWatch sends when a provisioned alarm changes state."""
     described = alarm["described"]
-    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
     metrics = _metrics(described)
     first: dict[str, Any] = next((m["metricStat"] for m in metrics if "metricStat" in m), {})
-    reason_data: dict[str, Any] = {
-        "version": "1.0",
-        "queryDate": stamp,
-        "statistic": first.get("stat"),
-        "period": first.get("period", 60),
-        "recentDatapoints": list(datapoints or []),
-    }
-    if described.get("Threshold") is not None and not described.get("ThresholdMetricId"):
-        reason_data["threshold"] = float(described["Threshold"])
+    threshold = None if described.get("ThresholdMetricId") else described.get("Threshold")
+    data = reason_data(at, first.get("stat"), first.get("period", 60), datapoints, threshold)
     configuration: dict[str, Any] = {"description": described.get("AlarmDescription", ""), "metrics": metrics}
     if described.get("ThresholdMetricId"):
         configuration["thresholdMetricId"] = described["ThresholdMetricId"]
@@ -207,7 +199,7 @@ def provisioned_alarm_event(
         state,
         previous,
         reason,
-        json.dumps(reason_data),
+        data,
         configuration,
         alarm["tags"] if propagates_tags(described) else None,
         event_id,

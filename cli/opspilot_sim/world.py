@@ -246,16 +246,8 @@ def alarm_event(
         metrics.append(
             {"id": "ad1", "expression": "ANOMALY_DETECTION_BAND(m1, 2)", "label": "band", "returnData": True}
         )
-    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
-    reason_data = json.dumps(
-        {
-            "version": "1.0",
-            "queryDate": stamp,
-            "statistic": alarm.get("stat", "Sum"),
-            "period": alarm.get("period", 60),
-            "recentDatapoints": list(datapoints or []),
-            "threshold": float(alarm.get("threshold", 1)),
-        }
+    data = reason_data(
+        at, alarm.get("stat", "Sum"), alarm.get("period", 60), datapoints, alarm.get("threshold", 1)
     )
     configuration = {"description": f"{alarm['metric']} on {alarm['model_id']}", "metrics": metrics}
     arn = f"arn:aws:cloudwatch:{region}:{account}:alarm:{alarm['name']}"
@@ -265,12 +257,34 @@ def alarm_event(
         state,
         previous,
         reason,
-        reason_data,
+        data,
         configuration,
         dict(alarm.get("tags") or {}) if alarm.get("tag_propagation") else None,
         event_id,
         at,
     )
+
+
+def event_stamp(at: datetime) -> str:
+    """A time as CloudWatch writes it in alarm events (``2026-11-30T10:00:00.000+0000``)."""
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
+
+
+def reason_data(
+    at: datetime, statistic: str | None, period: int, datapoints: list[float] | None, threshold: float | None
+) -> str:
+    """The state's ``reasonData`` JSON text, as CloudWatch writes it for a threshold alarm;
+    ``threshold`` is None for an alarm whose threshold is a metric (an anomaly band)."""
+    data: dict[str, Any] = {
+        "version": "1.0",
+        "queryDate": event_stamp(at),
+        "statistic": statistic,
+        "period": period,
+        "recentDatapoints": list(datapoints or []),
+    }
+    if threshold is not None:
+        data["threshold"] = float(threshold)
+    return json.dumps(data)
 
 
 def state_change_event(
@@ -288,7 +302,7 @@ def state_change_event(
     """The "CloudWatch Alarm State Change" EventBridge envelope, as CloudWatch sends it.
     ``tags``: the alarm's tags when it has tag propagation on (``alarmTags`` and
     ``alarmTagsStatus``); None when it has not, and the event carries no tags."""
-    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
+    stamp = event_stamp(at)
     region, account = arn.split(":")[3], arn.split(":")[4]
     detail: dict[str, Any] = {
         "alarmName": name,
