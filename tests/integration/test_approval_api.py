@@ -303,6 +303,7 @@ def bad_requests() -> list[tuple[str, Any, int, str]]:
         ("raised value", with_fields(**{"desired.L-F2717A44": "1501"}), 400, "never raise"),
         ("value not an increase", with_fields(**{"desired.L-F2717A44": "1000"}), 400, "not above"),
         ("value not a number", with_fields(**{"desired.L-F2717A44": "1e9"}), 400, "not a number"),
+        # L-00000000: in no catalog, on purpose (a field for a quota the approval does not hold)
         ("unknown quota field", with_fields(**{"desired.L-00000000": "10"}), 400, "Unexpected field"),
         ("approver field", with_fields(approver="mallory@example.com"), 400, "Unexpected field"),
         ("comment too long", with_fields(comment="x" * 501), 400, "longer than 500"),

@@ -103,6 +103,9 @@ def test_every_error_code_is_modeled_or_documented_by_the_service_model() -> Non
 
 
 # ---- Service Quotas ------------------------------------------------------------------------------
+# The codes below other than L-CE33604C (L-1, L-2, L-3, L-{n}, L-NOPE, L-WEST, L-FIXED, L-OPEN,
+# L-EC2) are in no catalog, on purpose: these tests are about the fake's mechanics (paging,
+# validation, history, errors), not about any quota AWS lists.
 
 
 def test_get_service_quota_returns_the_applied_value_and_the_default_its_default(
@@ -451,6 +454,7 @@ def test_unimplemented_support_operations_fall_through_to_moto(support: SupportC
 
 
 # ---- fault injection -----------------------------------------------------------------------------
+# L-1: in no catalog, on purpose (a quota for the mechanics under test).
 
 
 def test_fail_next_fails_exactly_n_attempts(world: SimulatedAws) -> None:
@@ -647,6 +651,7 @@ def test_fault_arguments_are_checked_against_the_model(world: SimulatedAws) -> N
 
 
 # ---- call recorder and installation --------------------------------------------------------------
+# L-1: in no catalog, on purpose (a quota for the mechanics under test).
 
 
 def test_recorder_sees_every_service_and_only_validated_calls(

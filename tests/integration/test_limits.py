@@ -185,6 +185,8 @@ def test_the_anomaly_detection_model_quota_holds(limits: Limits) -> None:
 
 
 def bench_quotas(sync: SyncWorld, models: int) -> None:
+    # the bench models and their codes (L-B0000000 ...) are in no catalog, on purpose: named as AWS
+    # names on-demand quotas, numbered so that a thousand models cannot meet a real code
     for i in range(models):
         name = f"Amazon Bench Model {i:04d}"
         sync.world.add_quota(

@@ -47,6 +47,7 @@ def test_add_validates_writes_and_says_what_the_sync_will_provision(
     ("args", "message"),
     [
         (["--rpm-percent", "120"], "field 'rpm_threshold_percent': must be more than 0 and at most 100"),
+        # L-00000000: in no catalog, on purpose (the unknown code the command must refuse)
         (["--rpm-quota-code", "L-00000000"], "field 'quota_codes.rpm': unknown quota code L-00000000"),
         (["--tpm-quota-code", NOVA_RPM], "field 'quota_codes.tpm': quota L-F2717A44 is"),
         (["--set", "rpm-pressure.threshold=5"], "field 'alarms.rpm-pressure.threshold'"),

@@ -146,7 +146,7 @@ def fields(**values: str) -> dict[str, list[str]]:
         (fields(**{"desired.L-3D8CC480": "-600"}), 400, "not a number"),
         (fields(**{"desired.L-3D8CC480": "nan"}), 400, "not a number"),
         (fields(**{"desired.L-3D8CC480": "6e2"}), 400, "not a number"),
-        (fields(**{"desired.L-FFFFFFFF": "600"}), 400, "Unexpected field"),  # no such quota
+        (fields(**{"desired.L-FFFFFFFF": "600"}), 400, "Unexpected field"),  # in no catalog, on purpose
         (fields(approver="someone"), 400, "Unexpected field"),
         (fields(comment="c" * 501), 400, "longer than 500"),
         (fields(comment="bell\x07"), 400, "control characters"),

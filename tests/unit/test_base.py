@@ -98,7 +98,7 @@ def test_parse_builds_typed_values_and_to_json_reads_back() -> None:
         (box(parts={"name": "ab"}), "parts", "must be a list, got an object"),
         (box(parts=["ab"]), "parts.0", "must be an object, got a string"),
         (box(note=5), "note", "must be a string, got the number 5"),
-        (box(code="L-1"), "code", "should match pattern"),
+        (box(code="L-1"), "code", "should match pattern"),  # not a code's shape, in no catalog
         (box(sizes={"xl": 1}), "sizes.xl", "must be one of 's' or 'm'"),
         (box(sizes={"s": "big"}), "sizes.s", "must be a number, got a string"),
         (box(colour_name="red"), "colour_name", "unknown field"),

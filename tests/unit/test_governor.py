@@ -86,7 +86,7 @@ def test_after_the_cooldown_and_outside_the_window_a_request_goes_through() -> N
 
 
 def test_another_quotas_history_does_not_count() -> None:
-    other = PastRequest("req-x", "L-00000000", 5, "PENDING", NOW)
+    other = PastRequest("req-x", "L-00000000", 5, "PENDING", NOW)  # in no catalog: any other quota
     assert rpm(1000, 950, history=[other]).desired == 1425.0
 
 

@@ -98,6 +98,7 @@ def _plan(*action_ids: str, approval: bool = True) -> Plan:
 
 
 def test_a_revised_plan_asks_again_only_for_what_changed() -> None:
+    # L-RPM and L-TPM are in no catalog, on purpose: only the action ids' equality matters here
     plan = _plan("request_quota_increase:L-RPM", "request_quota_increase:L-TPM")
     revised = revise_plan(plan, ["request_quota_increase:L-RPM"])
     assert [a.action_id for a in revised.actions] == ["request_quota_increase:L-TPM"]

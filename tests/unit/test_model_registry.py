@@ -55,6 +55,7 @@ def refused(raw: dict[str, Any], **context: Any) -> RegistryError:
             "'experimentation', got 'staging'",
         ),
         (entry(owner="claims; drop table"), "owner", "becomes a tag"),
+        # lower-case hex: not a code's shape, in no catalog
         (entry(quota_codes={"rpm": "L-1f3a5c7e"}), "quota_codes.rpm", "is not a quota code"),
         (entry(quota_codes={"rpm": "L-F2717A44", "rps": "L-F2717A44"}), "quota_codes.rps", "unknown field"),
         (entry(notify=["arn:aws:sqs:us-east-1:123456789012:q"]), "notify[0]", "is not an SNS topic ARN"),
@@ -90,7 +91,7 @@ def test_a_bad_entry_is_refused_with_the_field_named(raw: dict[str, Any], field:
 @pytest.mark.parametrize(
     ("codes", "field", "says"),
     [
-        ({"rpm": "L-00000000"}, "quota_codes.rpm", "unknown quota code L-00000000"),
+        ({"rpm": "L-00000000"}, "quota_codes.rpm", "unknown quota code L-00000000"),  # in no catalog
         ({"tpm": "L-F2717A44"}, "quota_codes.tpm", "not a tokens per minute quota"),
         ({"rpm": "L-CE33604C"}, "quota_codes.rpm", "not a requests per minute quota"),
     ],

@@ -35,6 +35,8 @@ CATALOGUE_NAMES = [
     "Model invocation max tokens per day for Anthropic Claude 3.5 Sonnet",
     "Batch inference job size (in GB) for Anthropic Claude 3.5 Sonnet",
 ]
+# The names are AWS's; the codes (L-A1B20000 ...) are in no catalog, on purpose: matching goes by
+# name, and numbered codes keep each look-alike apart in the assertions
 CATALOGUE = [(f"L-{0xA1B20000 + i:08X}", name) for i, name in enumerate(CATALOGUE_NAMES)]
 NAME_OF = dict(CATALOGUE)
 GEOGRAPHIES = ["us", "eu", "apac", "jp", "au", "ca", "us-gov"]
@@ -201,7 +203,7 @@ def test_quota_names_are_matched_case_insensitively() -> None:
 
 
 def test_override_wins_for_its_kind_only() -> None:
-    overrides = {"rpm": "L-0CUSTOM1"}
+    overrides = {"rpm": "L-0CUSTOM1"}  # in no catalog, on purpose: an override is taken as given
     model_id = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
 
     assert match_quota(model_id, "rpm", CATALOGUE, overrides) == "L-0CUSTOM1"
@@ -213,6 +215,7 @@ def test_override_wins_for_its_kind_only() -> None:
 
 
 def test_override_applies_even_when_nothing_is_listed() -> None:
+    # L-0CUSTOM2: in no catalog, on purpose (an override is taken as given)
     assert match_quota("amazon.nova-lite-v1:0", "tpm", [], {"tpm": "L-0CUSTOM2"}) == "L-0CUSTOM2"
 
 

@@ -27,7 +27,7 @@ def base() -> dict[str, object]:
     [
         (lambda d: d["events"][1].update(state="OKAY"), "events[1].state"),
         (lambda d: d.update(colour="blue"), "<top level>"),
-        (lambda d: d["quotas"][0].update(code="L-nothex"), "quotas[0].code"),
+        (lambda d: d["quotas"][0].update(code="L-nothex"), "quotas[0].code"),  # not a code, in no catalog
         (lambda d: d["models"][0]["usage"].update(rpm_peak=-1), "models[0].usage.rpm_peak"),
         (lambda d: d["events"][0].update(alarm="no-such-alarm"), "events[0].alarm"),
         (lambda d: d["parameters"].update(Environment2="x"), "parameters"),
