@@ -86,7 +86,7 @@ def test_each_approver_gets_a_link_of_their_own(stack: SimulatedStack, incident:
     links = [LINK.search(m["message"]).group(1) for m in messages]  # type: ignore[union-attr]
     assert len(set(links)) == 2
     first = messages[0]
-    assert first["subject"] == "[OpsPilot] Approval needed: amazon.nova-pro-v1:0 quota_pressure"
+    assert first["subject"] == "[OpsPilot] Approval needed: Quota pressure on amazon.nova-pro-v1:0"
     assert "L-F2717A44 Requests per minute: 1,000 -> 1,500" in first["message"]
     assert "decide as lead@example.com" in first["message"]
     for link, approver in zip(links, ("lead@example.com", "oncall@example.com"), strict=True):
@@ -209,8 +209,22 @@ def test_slack_and_teams_get_a_link_of_their_own_never_an_approvers(
         chat_ids.append(button["url"].split("/approvals/")[1])
     assert not personal & set(chat_ids), "a shared channel never carries an approver's personal link"
     assert len(set(chat_ids)) == 2
-    assert slack.payload["text"].startswith("OpsPilot: Approval needed")
+    assert slack.payload["text"].startswith(
+        "OpsPilot: Approval needed: Quota pressure on amazon.nova-pro-v1:0"
+    )
     assert teams.payload["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+    # what people read there: labels and times in words, never the workflow's values
+    fields = [f["text"] for f in slack.payload["blocks"][2]["fields"]]
+    facts = {f["title"]: f["value"] for f in teams.payload["attachments"][0]["content"]["body"][2]["facts"]}
+    assert any(f.startswith("*Incident*\n") and f.endswith("(critical, quota pressure)") for f in fields)
+    assert facts["Incident"].endswith("(critical, quota pressure)")
+    assert re.fullmatch(r"\d\d:\d\d UTC on \d{1,2} [A-Z][a-z]+( \d{4})?", facts["Valid until"])
+    assert f"*Valid until*\n{facts['Valid until']}" in fields
+    for post in (slack, teams):
+        shown = json.dumps(post.payload)
+        for raw in ("quota_pressure", "high_usage", "low_usage", "new_model", "non_quota"):
+            assert raw not in shown, (post.channel, raw)
+        assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", shown), post.channel
     record = ApprovalStore(stack.table_name).get_request(request_ref(EXECUTION, 1)) or {}
     assert [c["channel"] for c in record["channels"]] == ["email", "slack", "teams"]
 

@@ -204,7 +204,8 @@ def test_the_email_carries_the_summary_and_one_link(make_approval_view: MakeView
     link = "https://api.example/approvals/" + "A" * 32
     subject, body = approval_messages.approval_email(view, "lead@example.com", link, "T", 1, 86400)
     assert (
-        subject == "[OpsPilot] Approval needed: us.anthropic.claude-3-7-sonnet-20250219-v1:0 quota_pressure"
+        subject
+        == "[OpsPilot] Approval needed: Quota pressure on us.anthropic.claude-3-7-sonnet-20250219-v1:0"
     )
     assert "  - L-3D8CC480 Cross-region model inference requests per minute" in body
     assert "500 -> 750" in body and "Policy rule: pilot-approve-every-change" in body

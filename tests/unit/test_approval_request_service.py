@@ -239,7 +239,7 @@ def test_round_one_sends_each_approver_only_their_own_link(world: World) -> None
     assert result == {"approval_requested": True, "round": 1, "approvers": 2}
     lead_mail, oncall_mail = world.published
     assert [m["topic"] for m in world.published] == [TOPIC, TOPIC]
-    assert lead_mail["subject"] == "[OpsPilot] Approval needed: amazon.nova-pro-v1:0 quota_pressure"
+    assert lead_mail["subject"] == "[OpsPilot] Approval needed: Quota pressure on amazon.nova-pro-v1:0"
     assert lead_mail["attributes"] == {
         "incident_id": "inc-7",
         "severity": "critical",
@@ -414,7 +414,7 @@ def test_round_two_supersedes_round_one_and_asks_the_escalation_group(world: Wor
     assert notice["attributes"] == {"incident_id": "inc-7"}, "the notice goes to the general subscription"
     assert "Nobody of lead@example.com, oncall@example.com decided within 1 hour." in notice["message"]
     assert mail["attributes"]["approver"] == HEAD and mail["attributes"]["approval_round"] == "2"
-    assert mail["subject"] == "[OpsPilot] Escalated approval needed: amazon.nova-pro-v1:0 quota_pressure"
+    assert mail["subject"] == "[OpsPilot] Escalated approval needed: Quota pressure on amazon.nova-pro-v1:0"
     assert "last round (2 of 2)" in mail["message"]
     (head_id,) = link_ids([mail])
     assert head_id not in first_ids

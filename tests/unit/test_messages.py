@@ -93,8 +93,12 @@ def test_outcome_message_names_the_approver_and_each_action_result(
 
     lines = out.message.splitlines()
     assert "Approval:  approved by platform-lead@example.com" in lines
-    assert "  - request_quota_increase [executed] requested L-3D8CC480 -> 375: PENDING" in lines
-    assert "  - request_quota_increase [dry_run] dry run: request recorded" in lines
+    assert "  - Quota increase request [done] requested L-3D8CC480 -> 375: PENDING" in lines
+    assert "  - Quota increase request [dry run, nothing sent] dry run: request recorded" in lines
+    assert "Category:  Quota pressure   Severity: Critical" in lines
+    assert "Scenario:  High usage   Policy rule: pilot-approve-every-change" in lines
+    for raw in ("quota_pressure", "request_quota_increase", "dry_run", "high_usage", "[executed]"):
+        assert raw not in out.message, raw
     assert "Actions:   none" not in lines
 
 
@@ -102,7 +106,7 @@ def test_outcome_without_actions_says_none(incident: dict[str, Any], plan: dict[
     out = messages.outcome(incident, plan, {"status": "expired"}, [])
 
     assert "Actions:   none" in out.message.splitlines()
-    assert "Approval:  expired" in out.message.splitlines()
+    assert "Approval:  expired, nobody decided" in out.message.splitlines()
 
 
 def test_failure_message_has_the_error_and_the_cause() -> None:
@@ -213,5 +217,5 @@ def test_the_outcome_lists_each_refused_quota_request_with_its_reason(
 
     assert (
         "Refused:   TPM quota L-6E888CC2: the evidence (peak 500,000) needs 750,000 to stay 20% below "
-        "the 80% threshold; the quota is already 2,000,000. [evidence_within_quota]"
+        "the 80% threshold; the quota is already 2,000,000. (usage is within the quota)"
     ) in message.splitlines()

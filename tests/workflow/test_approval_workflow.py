@@ -64,7 +64,9 @@ def test_links_go_to_email_slack_and_teams(scenario_report: Report) -> None:
         ("teams", ["Review as teams channel"]),
     ]
     subjects = [n["subject"] for n in incident["notifications"]]
-    assert subjects.count("[OpsPilot] Approval needed: amazon.nova-pro-v1:0 quota_pressure") == 2  # one each
+    assert (
+        subjects.count("[OpsPilot] Approval needed: Quota pressure on amazon.nova-pro-v1:0") == 2
+    )  # one each
     assert "[OpsPilot] approval escalated: amazon.nova-pro-v1:0" in subjects
 
 

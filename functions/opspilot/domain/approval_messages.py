@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from opspilot.domain.approval_page import clock, label
+from opspilot.domain.approval_page import clock
 from opspilot.domain.approvals import ROUNDS, ApprovalView
 from opspilot.domain.format import number
+from opspilot.domain.labels import label
 
 _RULE = "-" * 60
 
@@ -29,7 +30,8 @@ def _changes(view: ApprovalView) -> list[str]:
 
 def _subject(view: ApprovalView, round_: int) -> str:
     prefix = "Approval needed" if round_ == 1 else "Escalated approval needed"
-    return f"[OpsPilot] {prefix}: {view.model_id} {view.category}"[:100]
+    # what it is about before the model id: a long model ARN may be cut at SNS's 100 characters
+    return f"[OpsPilot] {prefix}: {label('category', view.category)} on {view.model_id}"[:100]
 
 
 def approval_email(
@@ -97,6 +99,10 @@ def _summary_line(view: ApprovalView) -> str:
     return "; ".join(parts) or "no change"
 
 
+def _severity(view: ApprovalView) -> str:
+    return f"{label('severity', view.severity).lower()}, {label('category', view.category).lower()}"
+
+
 def _button_title(approver: str) -> str:
     return f"Review as {approver}"[:75]  # Slack's limit for button text
 
@@ -106,12 +112,14 @@ def slack_message(
 ) -> dict[str, Any]:
     """A Block Kit message for an incoming webhook: a summary and one link button per approver."""
     title = _subject(view, round_).removeprefix("[OpsPilot] ")
-    text = f"OpsPilot: {title}. {_summary_line(view)}. Valid until {expires_at}."
+    until = clock(expires_at)
+    text = f"OpsPilot: {title}. {_summary_line(view)}. Valid until {until}."
     fields = [
         {"type": "mrkdwn", "text": f"*Model*\n{view.model_id} ({view.region})"},
-        {"type": "mrkdwn", "text": f"*Incident*\n{view.incident_id} ({view.severity})"},
+        {"type": "mrkdwn", "text": f"*Incident*\n{view.incident_id} ({_severity(view)})"},
+        {"type": "mrkdwn", "text": f"*Scenario*\n{label('scenario', view.scenario)}"},
         {"type": "mrkdwn", "text": f"*Policy rule*\n{view.rule}"},
-        {"type": "mrkdwn", "text": f"*Valid until*\n{expires_at}"},
+        {"type": "mrkdwn", "text": f"*Valid until*\n{until}"},
     ]
     return {
         "text": text,
@@ -153,10 +161,11 @@ def teams_message(
     title = _subject(view, round_).removeprefix("[OpsPilot] ")
     facts = [
         {"title": "Model", "value": f"{view.model_id} ({view.region})"},
-        {"title": "Incident", "value": f"{view.incident_id} ({view.severity})"},
+        {"title": "Incident", "value": f"{view.incident_id} ({_severity(view)})"},
+        {"title": "Scenario", "value": label("scenario", view.scenario)},
         {"title": "Policy rule", "value": view.rule},
         {"title": "Change", "value": _summary_line(view)},
-        {"title": "Valid until", "value": expires_at},
+        {"title": "Valid until", "value": clock(expires_at)},
     ]
     card = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",

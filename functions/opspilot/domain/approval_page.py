@@ -5,9 +5,9 @@ one short page for every other answer: decided, already decided, expired, escala
 unknown link, refused. No scripts, no external assets: the response's Content-Security-Policy
 allows nothing but the page's own inline styles and form posts to itself.
 
-People read these pages, often on a phone: every enum is shown by its label (:data:`LABELS`), every
-time in words and UTC ("expires in 23 hours, at 07:22 UTC on 6 December"), and below 40rem the
-tables stack so that nothing needs horizontal scrolling.
+People read these pages, often on a phone: every enum is shown by its label
+(:mod:`opspilot.domain.labels`), every time in words and UTC ("expires in 23 hours, at 07:22 UTC
+on 6 December"), and below 40rem the tables stack so that nothing needs horizontal scrolling.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from typing import Any
 from opspilot.domain.approvals import (
     MAX_COMMENT_CHARS,
     ROUNDS,
-    SUPPORT_PLAN_LABELS,
     ApprovalView,
     CaseChange,
     QuotaChange,
@@ -28,6 +27,7 @@ from opspilot.domain.approvals import (
     value_field,
 )
 from opspilot.domain.format import number
+from opspilot.domain.labels import label
 
 HEADERS = {
     "content-type": "text/html; charset=utf-8",
@@ -40,39 +40,6 @@ HEADERS = {
         "frame-ancestors 'none'; base-uri 'none'"
     ),
 }
-
-# What a person reads for each value the workflow carries. Support severities: the names the
-# Support Center shows for the API's codes (AWS Support API reference, SeverityLevel:
-# https://docs.aws.amazon.com/awssupport/latest/APIReference/API_SeverityLevel.html).
-LABELS: dict[str, dict[str, str]] = {
-    "category": {
-        "failure": "Failure",
-        "quota_pressure": "Quota pressure",
-        "anomaly": "Anomaly",
-        "recovery": "Recovery",
-    },
-    "severity": {"critical": "Critical", "warning": "Warning"},
-    "scenario": {
-        "non_quota": "Not about quotas",
-        "new_model": "New model",
-        "high_usage": "High usage",
-        "low_usage": "Low usage",
-    },
-    "case_severity": {
-        "low": "General guidance",
-        "normal": "System impaired",
-        "high": "Production system impaired",
-        "urgent": "Production system down",
-        "critical": "Business-critical system down",
-    },
-    "support_plan": SUPPORT_PLAN_LABELS,
-}
-
-
-def label(kind: str, value: str) -> str:
-    """The label of one value; an unknown value reads as its words ("quota_pressure" -> "Quota pressure")."""
-    known = LABELS.get(kind, {}).get(value)
-    return known if known is not None else value.replace("_", " ").capitalize()
 
 
 def _parse_time(text: str) -> datetime | None:

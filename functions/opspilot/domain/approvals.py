@@ -32,6 +32,7 @@ from pydantic import Field
 
 from opspilot.domain.base import Record
 from opspilot.domain.format import number
+from opspilot.domain.labels import label
 from opspilot.domain.model import ActionType, PlannedAction
 
 LINK_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
@@ -174,11 +175,6 @@ class ApprovalView(Record):
 
 
 _UNITS = {"rpm": "requests per minute", "tpm": "tokens per minute", "tpd": "tokens per day"}
-# what adapters/support.py infers; the Support API needs Business, Enterprise On-Ramp or Enterprise
-SUPPORT_PLAN_LABELS = {
-    "business_or_enterprise": "Business, Enterprise On-Ramp or Enterprise",
-    "basic": "Basic or Developer (no Support API)",
-}
 
 
 def _number(value: Any) -> str:
@@ -190,17 +186,17 @@ def _evidence_rows(evidence: Mapping[str, Any], usage: Mapping[str, Any]) -> lis
     if "threshold_percent" in evidence:
         rows.append(("High usage threshold", f"{_number(evidence['threshold_percent'])}% of the quota"))
     for kind in ("rpm", "tpm"):
-        label = kind.upper()
+        short = kind.upper()
         for key, text in (
-            (f"peak_{kind}", f"Peak {label}, 14 days"),
-            (f"{kind}_threshold", f"{label} threshold"),
+            (f"peak_{kind}", f"Peak {short}, 14 days"),
+            (f"{kind}_threshold", f"{short} threshold"),
         ):
             if evidence.get(key) is not None:
                 rows.append((text, _number(evidence[key])))
         if evidence.get(f"{kind}_quota") is not None:
-            rows.append((f"{label} quota", _number(evidence[f"{kind}_quota"])))
+            rows.append((f"{short} quota", _number(evidence[f"{kind}_quota"])))
         if usage.get(f"steady_{kind}") is not None:
-            rows.append((f"Steady {label}", _number(usage[f"steady_{kind}"])))
+            rows.append((f"Steady {short}", _number(usage[f"steady_{kind}"])))
     for key, text in (
         ("tokens_today", "Tokens today (UTC, so far)"),
         ("tpd_threshold", "Daily token threshold"),
@@ -221,8 +217,7 @@ def _evidence_rows(evidence: Mapping[str, Any], usage: Mapping[str, Any]) -> lis
         if usage.get(key) is not None:
             rows.append((text, _number(usage[key])))
     if evidence.get("support_plan"):
-        plan = str(evidence["support_plan"])
-        rows.append(("Support plan", SUPPORT_PLAN_LABELS.get(plan, plan.replace("_", " "))))
+        rows.append(("Support plan", label("support_plan", evidence["support_plan"])))
     if evidence.get("why"):
         rows.append(("Note", str(evidence["why"])))
     return rows

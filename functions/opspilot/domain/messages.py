@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from opspilot.domain.format import number
+from opspilot.domain.labels import label
 from opspilot.domain.model import Outcome, Severity
 
 _RULE = "-" * 60
@@ -12,23 +13,29 @@ CASE_URL = "https://support.console.aws.amazon.com/support/home#/case/?displayId
 QUOTA_REQUESTS_URL = "https://console.aws.amazon.com/servicequotas/home/requests"
 
 
+def _sev(incident: dict[str, Any]) -> str:
+    return label("severity", incident.get("severity", "")).lower()
+
+
 def _header(incident: dict[str, Any]) -> list[str]:
     return [
         f"Incident:  {incident.get('incident_id')}",
         f"Model:     {incident.get('model_id')} ({incident.get('region')})",
-        f"Category:  {incident.get('category')}   Severity: {incident.get('severity')}",
+        f"Category:  {label('category', incident.get('category'))}   "
+        f"Severity: {label('severity', incident.get('severity'))}",
         f"Alarm:     {incident.get('alarm_name')}",
     ]
 
 
 def _plan_lines(plan: dict[str, Any]) -> list[str]:
     lines = [
-        f"Scenario:  {plan.get('scenario')}   Policy rule: {plan.get('rule')}",
+        f"Scenario:  {label('scenario', plan.get('scenario'))}   Policy rule: {plan.get('rule')}",
         f"Why:       {plan.get('summary')}",
     ]
     evidence = plan.get("evidence") or {}
     for signal in evidence.get("signals") or []:
-        lines.append(f"Signal:    {signal.get('alarm')} ({signal.get('metric')}, {signal.get('category')})")
+        category = label("category", signal.get("category")).lower()
+        lines.append(f"Signal:    {signal.get('alarm')} ({signal.get('metric')}, {category})")
     figures = {k: v for k, v in (evidence.get("usage") or {}).items() if isinstance(v, int | float)}
     if figures:
         lines.append("Evidence:  " + ", ".join(f"{k} {number(v)}" for k, v in figures.items()))
@@ -44,7 +51,7 @@ def _plan_lines(plan: dict[str, Any]) -> list[str]:
     for kind, text in (evidence.get("forecast") or {}).items():
         lines.append(f"Forecast:  {kind.upper()} {text}")
     for refusal in plan.get("refusals") or []:  # the quota governor's (domain/governor.py)
-        lines.append(f"Refused:   {refusal.get('text')} [{refusal.get('reason')}]")
+        lines.append(f"Refused:   {refusal.get('text')} ({label('refusal', refusal.get('reason'))})")
     for rec in plan.get("recommendations") or []:
         lines.append(f"Consider:  {rec.get('text')}")
     return lines
@@ -61,8 +68,12 @@ def outcome(
     ``error``), which this message then carries, so people get it once this one goes out."""
     verb = {"rejected": "rejected", "expired": "approval expired"}.get(approval.get("status", ""), "handled")
     # the verb comes first: a long model ARN may be cut at SNS's 100-character subject limit
-    subject = f"[OpsPilot] {verb} ({incident.get('severity', '')}): {incident.get('model_id')}"
-    lines = [*_header(incident), *_plan_lines(plan), f"Approval:  {approval.get('status')}"]
+    subject = f"[OpsPilot] {verb} ({_sev(incident)}): {incident.get('model_id')}"
+    lines = [
+        *_header(incident),
+        *_plan_lines(plan),
+        f"Approval:  {label('approval', approval.get('status'))}",
+    ]
     if approval.get("by"):
         lines[-1] += f" by {approval['by']}"
     lines.append(_RULE)
@@ -70,7 +81,8 @@ def outcome(
         lines.append("Actions:   none")
     for result in actions:
         lines.append(
-            f"  - {result['type']} [{result['status']}] {result.get('result', {}).get('summary', '')}"
+            f"  - {label('action', result['type'])} [{label('action_status', result['status'])}] "
+            f"{result.get('result', {}).get('summary', '')}"
         )
         details = result.get("result", {})
         if details.get("request_id"):
@@ -83,7 +95,7 @@ def outcome(
                 "",
                 f"File this support case by hand: {manual['console_url']}",
                 f"Subject:  {manual.get('subject')}",
-                f"Severity: {manual.get('severityCode')}",
+                f"Severity: {label('case_severity', manual.get('severityCode'))}",
                 "",
                 str(manual.get("communicationBody", "")),
             ]
@@ -106,7 +118,7 @@ def outcome(
 
 def opened(incident: dict[str, Any]) -> Outcome:
     """A new incident: what fired and what OpsPilot does next (one message, before any action)."""
-    subject = f"[OpsPilot] opened ({incident.get('severity', '')}): {incident.get('model_id')}"
+    subject = f"[OpsPilot] opened ({_sev(incident)}): {incident.get('model_id')}"
     lines = [
         *_header(incident),
         "Signals:   " + ", ".join(str(s.get("alarm_name")) for s in incident.get("signals") or []),
@@ -126,7 +138,7 @@ def suppressed(incident: dict[str, Any]) -> Outcome:
     """A state change whose actions a person silenced (a mute rule or a suppressor alarm): what
     fired, who silenced it, and that nothing was done. Sent once per alarm and silence."""
     why = incident.get("suppression") or {}
-    subject = f"[OpsPilot] suppressed ({incident.get('severity', '')}): {incident.get('model_id')}"
+    subject = f"[OpsPilot] suppressed ({_sev(incident)}): {incident.get('model_id')}"
     lines = [
         *_header(incident),
         "Signals:   " + ", ".join(str(s.get("alarm_name")) for s in incident.get("signals") or []),
@@ -144,13 +156,19 @@ def suppressed(incident: dict[str, Any]) -> Outcome:
     )
 
 
+def _rose(what: str, change: list[str]) -> str:
+    """One change of a revision in words: "severity warning -> critical", "categories + failure"."""
+    kind = "category" if what == "categories_added" else what
+    values = [label(kind, value).lower() for value in change]
+    if what == "categories_added":
+        return f"categories + {', '.join(values)}"
+    return f"{what.replace('_', ' ')} {' -> '.join(values)}"
+
+
 def revised(incident: dict[str, Any], rose: dict[str, Any]) -> Outcome:
     """An alarm joined the model's open incident and raised what it is: the plan is revised."""
-    changes = "; ".join(
-        f"{what} {' -> '.join(change)}" if what != "categories_added" else f"categories + {', '.join(change)}"
-        for what, change in rose.items()
-    )
-    subject = f"[OpsPilot] revised ({incident.get('severity', '')}): {incident.get('model_id')}"
+    changes = "; ".join(_rose(what, change) for what, change in rose.items())
+    subject = f"[OpsPilot] revised ({_sev(incident)}): {incident.get('model_id')}"
     lines = [
         *_header(incident),
         "Signals:   " + ", ".join(str(s.get("alarm_name")) for s in incident.get("signals") or []),
@@ -169,7 +187,7 @@ def revised(incident: dict[str, Any], rose: dict[str, Any]) -> Outcome:
 
 def reopened(incident: dict[str, Any]) -> Outcome:
     """An alarm of the model fired again within the cooldown after its incident resolved."""
-    subject = f"[OpsPilot] reopened ({incident.get('severity', '')}): {incident.get('model_id')}"
+    subject = f"[OpsPilot] reopened ({_sev(incident)}): {incident.get('model_id')}"
     lines = [
         *_header(incident),
         "Signals:   " + ", ".join(str(s.get("alarm_name")) for s in incident.get("signals") or []),
@@ -206,7 +224,11 @@ def failure(incident_id: str, context: dict[str, Any], error: str, cause: str) -
 
 def resolved(incident: dict[str, Any], resolved_at: str) -> Outcome:
     subject = f"[OpsPilot] RESOLVED {incident.get('model_id')}: all alarms OK"
-    lines = [*_header(incident), f"Resolved:  {resolved_at}", f"Status before: {incident.get('status')}"]
+    lines = [
+        *_header(incident),
+        f"Resolved:  {resolved_at}",
+        f"Status before: {label('status', incident.get('status')).lower()}",
+    ]
     return Outcome(
         incident_id=str(incident.get("incident_id")),
         severity=Severity(incident.get("severity", "warning")),
