@@ -8,12 +8,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opspilot.domain.model import ActionStatus
-from opspilot.domain.model_alarms import QuotaSnapshot, quota_code_for
-from opspilot.domain.quotas import metric_model_id
-from opspilot.domain.registry import ModelEntry
+
+if TYPE_CHECKING:  # ExecuteAction reads only action_outcome: it does not import the alarm models
+    from opspilot.domain.model_alarms import QuotaSnapshot
+    from opspilot.domain.registry import ModelEntry
 
 # The values of the ``outcome`` dimension of the ``Actions`` metric, and nothing else.
 ACTION_OUTCOMES = ("filed", "dry_run", "skipped", "refused", "failed")
@@ -42,6 +43,9 @@ def quota_gauges(entries: Iterable[ModelEntry], quotas: QuotaSnapshot) -> dict[s
     """Per registered model (its ``AWS/Bedrock`` ``ModelId`` value), the value of each quota the
     sync sizes its pressure alarms from: ``{"ModelQuotaTPM": 800000.0, ...}``. A quota the sync
     cannot resolve for the model is left out, as it has no pressure alarm."""
+    from opspilot.domain.model_alarms import quota_code_for
+    from opspilot.domain.quotas import metric_model_id
+
     gauges: dict[str, dict[str, float]] = {}
     for entry in entries:
         values = {}
