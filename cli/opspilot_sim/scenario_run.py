@@ -50,14 +50,3 @@ class ScenarioRun:
         if service not in self.clients:
             self.clients[service] = boto3.client(service, region_name=self.stack.region)  # type: ignore[call-overload]
         return self.clients[service]
-
-
-def incident_id_of(final_state: dict[str, Any]) -> str | None:
-    """The incident an execution handled, from its last state (acted, classified or attached)."""
-    for path in (("outcome", "incident_id"), ("incident", "incident_id"), ("attached_to", "incident_id")):
-        value: Any = final_state
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if value:
-            return str(value)
-    return None
