@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError, ParamValidationError, ReadTimeoutEr
 from moto import mock_aws
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_service_quotas import ServiceQuotasClient
     from mypy_boto3_support import SupportClient
 
@@ -80,6 +81,19 @@ def sq(world: SimulatedAws) -> ServiceQuotasClient:
 @pytest.fixture
 def support(world: SimulatedAws) -> SupportClient:
     return boto3.client("support", region_name="us-east-1")
+
+
+@pytest.fixture
+def ddb(world: SimulatedAws) -> DynamoDBClient:
+    """A client without retries and a table "t" (moto answers DynamoDB; the world may interpose)."""
+    client = boto3.client("dynamodb", region_name=REGION, config=NO_RETRY)
+    client.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return client
 
 
 # ---- the service model ---------------------------------------------------------------------------
@@ -482,14 +496,7 @@ def test_botocore_retries_absorb_a_single_throttle(
     assert len(world.calls_to(SUPPORT, "DescribeSeverityLevels")) == 1
 
 
-def test_fault_on_a_moto_service_skips_moto_entirely(world: SimulatedAws) -> None:
-    ddb = boto3.client("dynamodb", region_name=REGION, config=NO_RETRY)
-    ddb.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+def test_fault_on_a_moto_service_skips_moto_entirely(world: SimulatedAws, ddb: DynamoDBClient) -> None:
     world.fail_next("dynamodb", "PutItem", "ProvisionedThroughputExceededException")
 
     with pytest.raises(ClientError) as exc:
@@ -598,14 +605,7 @@ def test_every_response_lost_reaches_the_caller_as_a_read_timeout(
     assert [c.subject for c in world.cases()] == ["s", "s", "s"]  # CreateCase has no idempotency
 
 
-def test_lost_responses_work_for_services_moto_answers(world: SimulatedAws) -> None:
-    ddb = boto3.client("dynamodb", region_name=REGION, config=NO_RETRY)
-    ddb.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+def test_lost_responses_work_for_services_moto_answers(world: SimulatedAws, ddb: DynamoDBClient) -> None:
     world.lose_next("dynamodb", "PutItem")
 
     with pytest.raises(ReadTimeoutError):
