@@ -27,6 +27,29 @@ def _header(incident: dict[str, Any]) -> list[str]:
     ]
 
 
+def _subject(verb: str, incident: dict[str, Any]) -> str:
+    # the verb comes first: a long model ARN may be cut at SNS's 100-character subject limit
+    return f"[OpsPilot] {verb} ({_sev(incident)}): {incident.get('model_id')}"
+
+
+def _message(incident: dict[str, Any], subject: str, lines: list[str]) -> Outcome:
+    """A message about ``incident``, at its severity; the subject cut to SNS's 100 characters."""
+    return Outcome(
+        incident_id=str(incident.get("incident_id")),
+        severity=Severity(incident.get("severity", "warning")),
+        subject=subject[:100],
+        message="\n".join(lines),
+    )
+
+
+def _state_change(verb: str, incident: dict[str, Any], details: list[str], next_step: list[str]) -> Outcome:
+    """What happened to an incident before any action (opened, suppressed, revised, reopened): the
+    header, the alarms that fired, what is particular to this change, and what OpsPilot does next."""
+    signals = ", ".join(str(s.get("alarm_name")) for s in incident.get("signals") or [])
+    lines = [*_header(incident), f"Signals:   {signals}", *details, "", *next_step]
+    return _message(incident, _subject(verb, incident), lines)
+
+
 def _plan_lines(plan: dict[str, Any]) -> list[str]:
     lines = [
         f"Scenario:  {label('scenario', plan.get('scenario'))}   Policy rule: {plan.get('rule')}",
@@ -67,8 +90,7 @@ def outcome(
     """The incident's outcome. ``undelivered``: the "opened" notice SNS refused earlier (its
     ``error``), which this message then carries, so people get it once this one goes out."""
     verb = {"rejected": "rejected", "expired": "approval expired"}.get(approval.get("status", ""), "handled")
-    # the verb comes first: a long model ARN may be cut at SNS's 100-character subject limit
-    subject = f"[OpsPilot] {verb} ({_sev(incident)}): {incident.get('model_id')}"
+    subject = _subject(verb, incident)
     lines = [
         *_header(incident),
         *_plan_lines(plan),
@@ -108,29 +130,19 @@ def outcome(
             f"Subject:  {notice.get('subject')}",
             str(notice.get("message", "")),
         ]
-    return Outcome(
-        incident_id=str(incident.get("incident_id")),
-        severity=Severity(incident.get("severity", "warning")),
-        subject=subject[:100],
-        message="\n".join(lines),
-    )
+    return _message(incident, subject, lines)
 
 
 def opened(incident: dict[str, Any]) -> Outcome:
     """A new incident: what fired and what OpsPilot does next (one message, before any action)."""
-    subject = f"[OpsPilot] opened ({_sev(incident)}): {incident.get('model_id')}"
-    lines = [
-        *_header(incident),
-        "Signals:   " + ", ".join(str(s.get("alarm_name")) for s in incident.get("signals") or []),
-        "",
-        "OpsPilot is gathering the evidence and will decide by the policy; the next message says what",
-        "it did, or asks for approval.",
-    ]
-    return Outcome(
-        incident_id=str(incident.get("incident_id")),
-        severity=Severity(incident.get("severity", "warning")),
-        subject=subject[:100],
-        message="\n".join(lines),
+    return _state_change(
+        "opened",
+        incident,
+        [],
+        [
+            "OpsPilot is gathering the evidence and will decide by the policy; the next message says what",
+            "it did, or asks for approval.",
+        ],
     )
 
 
@@ -138,21 +150,15 @@ def suppressed(incident: dict[str, Any]) -> Outcome:
     """A state change whose actions a person silenced (a mute rule or a suppressor alarm): what
     fired, who silenced it, and that nothing was done. Sent once per alarm and silence."""
     why = incident.get("suppression") or {}
-    subject = f"[OpsPilot] suppressed ({_sev(incident)}): {incident.get('model_id')}"
-    lines = [
-        *_header(incident),
-        "Signals:   " + ", ".join(str(s.get("alarm_name")) for s in incident.get("signals") or []),
-        f"Silenced:  {why.get('reason')}",
-        "",
-        "The alarm's actions are held back, so OpsPilot acted on nothing: no quota request, no support",
-        "case. If the alarm still fires once the silence ends, CloudWatch reports it again and",
-        "OpsPilot handles it then.",
-    ]
-    return Outcome(
-        incident_id=str(incident.get("incident_id")),
-        severity=Severity(incident.get("severity", "warning")),
-        subject=subject[:100],
-        message="\n".join(lines),
+    return _state_change(
+        "suppressed",
+        incident,
+        [f"Silenced:  {why.get('reason')}"],
+        [
+            "The alarm's actions are held back, so OpsPilot acted on nothing: no quota request, no support",
+            "case. If the alarm still fires once the silence ends, CloudWatch reports it again and",
+            "OpsPilot handles it then.",
+        ],
     )
 
 
@@ -168,38 +174,27 @@ def _rose(what: str, change: list[str]) -> str:
 def revised(incident: dict[str, Any], rose: dict[str, Any]) -> Outcome:
     """An alarm joined the model's open incident and raised what it is: the plan is revised."""
     changes = "; ".join(_rose(what, change) for what, change in rose.items())
-    subject = f"[OpsPilot] revised ({_sev(incident)}): {incident.get('model_id')}"
-    lines = [
-        *_header(incident),
-        "Signals:   " + ", ".join(str(s.get("alarm_name")) for s in incident.get("signals") or []),
-        f"Rose:      {changes}",
-        "",
-        "The open incident takes this alarm in. OpsPilot revises the evidence and the plan; only what",
-        "changed is asked for approval again.",
-    ]
-    return Outcome(
-        incident_id=str(incident.get("incident_id")),
-        severity=Severity(incident.get("severity", "warning")),
-        subject=subject[:100],
-        message="\n".join(lines),
+    return _state_change(
+        "revised",
+        incident,
+        [f"Rose:      {changes}"],
+        [
+            "The open incident takes this alarm in. OpsPilot revises the evidence and the plan; only what",
+            "changed is asked for approval again.",
+        ],
     )
 
 
 def reopened(incident: dict[str, Any]) -> Outcome:
     """An alarm of the model fired again within the cooldown after its incident resolved."""
-    subject = f"[OpsPilot] reopened ({_sev(incident)}): {incident.get('model_id')}"
-    lines = [
-        *_header(incident),
-        "Signals:   " + ", ".join(str(s.get("alarm_name")) for s in incident.get("signals") or []),
-        "",
-        "The incident resolved a short while ago and is reopened instead of a new one. What it already",
-        "did stands; OpsPilot plans and asks approval only for what is new.",
-    ]
-    return Outcome(
-        incident_id=str(incident.get("incident_id")),
-        severity=Severity(incident.get("severity", "warning")),
-        subject=subject[:100],
-        message="\n".join(lines),
+    return _state_change(
+        "reopened",
+        incident,
+        [],
+        [
+            "The incident resolved a short while ago and is reopened instead of a new one. What it already",
+            "did stands; OpsPilot plans and asks approval only for what is new.",
+        ],
     )
 
 
@@ -229,9 +224,4 @@ def resolved(incident: dict[str, Any], resolved_at: str) -> Outcome:
         f"Resolved:  {resolved_at}",
         f"Status before: {label('status', incident.get('status')).lower()}",
     ]
-    return Outcome(
-        incident_id=str(incident.get("incident_id")),
-        severity=Severity(incident.get("severity", "warning")),
-        subject=subject[:100],
-        message="\n".join(lines),
-    )
+    return _message(incident, subject, lines)
