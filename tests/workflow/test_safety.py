@@ -27,7 +27,9 @@ def test_a_pending_request_is_reused_not_filed_again(scenario_report: Report) ->
     assert (refusal["quota_code"], refusal["reason"]) == ("L-F2717A44", "pending_request")
     assert report["changes_sent_to_aws"] == []
     (outcome,) = [n for n in incident["notifications"] if "handled" in n["subject"]]
-    assert "no request is stacked on a pending one. [pending_request]" in outcome["message"]
+    assert (
+        "no request is stacked on a pending one. (a request for this quota is pending)" in outcome["message"]
+    )
 
 
 def test_basic_support_plan_sends_the_prefilled_case_to_people(scenario_report: Report) -> None:
