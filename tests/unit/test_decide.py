@@ -20,8 +20,10 @@ from opspilot.domain.model import (
     Category,
     Environment,
     Incident,
+    PendingRequest,
     Plan,
     QuotaContext,
+    QuotaInfo,
     QuotaScope,
     Scenario,
     Severity,
@@ -487,3 +489,96 @@ def test_no_quota_is_requested_for_a_signal_without_quota_scope_whatever_the_pol
     plan = plan_actions(drop, make_usage(**HIGH), make_quotas(), BUSINESS, greedy, SETTINGS)
 
     assert (plan.rule, plan.actions) == ("always-more", [])
+
+
+# Amazon Nova Pro's quotas, names and codes as the shared catalog lists them
+NOVA = "amazon.nova-pro-v1:0"
+NOVA_TPD = QuotaInfo(
+    kind="tpd",
+    quota_code="L-D690997B",
+    quota_name="Model invocation max tokens per day for Amazon Nova Pro (doubled for cross-region calls)",
+    value=10_000_000,
+    adjustable=True,
+    doubled_for_cross_region=True,
+)
+NOVA_XR_TPM = QuotaInfo(
+    kind="tpm",
+    quota_code="L-C0326783",
+    quota_name="Cross-region model inference tokens per minute for Amazon Nova Pro",
+    value=800_000,
+    adjustable=True,
+    inference_type="cross_region",
+)
+
+
+def _daily_plan(
+    make_incident: MakeIncident,
+    make_usage: MakeUsage,
+    tokens_today: float,
+    *,
+    model_id: str = NOVA,
+    tpd: QuotaInfo = NOVA_TPD,
+    via: QuotaInfo | None = NOVA_XR_TPM,
+    history: list[PendingRequest] | None = None,
+) -> Plan:
+    incident = make_incident(model_id=model_id, quota_scope=QuotaScope.TPD, severity=Severity.WARNING)
+    usage = make_usage(
+        model_id=model_id, tokens_today=tokens_today, daily_token_totals=[8_000_000.0] * 7
+    )  # a flat week: no forecast, the peak alone sizes the request
+    quotas = QuotaContext(
+        quotas=[tpd],
+        request_quota=via,
+        history=history or [],
+        pending_requests=[r for r in history or [] if r.status == "PENDING"],
+    )
+    return _plan(incident, usage, quotas)
+
+
+def test_a_daily_quota_filed_on_the_cross_region_tpm_quota_is_sized_by_the_governor(
+    make_incident: MakeIncident, make_usage: MakeUsage
+) -> None:
+    plan = _daily_plan(make_incident, make_usage, tokens_today=8_500_000)
+
+    (action,) = plan.actions
+    # the daily quota needs 8,500,000 / 0.8 x 1.2 = 12,750,000 (+27.5 %): the request filed on the
+    # cross-Region TPM quota asks the same proportion, not the policy's +50 % (1,200,000)
+    assert action.params == {
+        "ServiceCode": "bedrock",
+        "QuotaCode": "L-C0326783",
+        "DesiredValue": 1_020_000.0,
+        "SupportCaseAllowed": True,
+    }
+    assert "TPD quota L-D690997B 10,000,000 -> 12,750,000 (peak 8,500,000 needs 12,750,000" in action.reason
+    assert "same proportion (+27.5%) on the quota it is filed on" in action.reason
+
+
+def test_a_daily_request_is_refused_while_one_on_the_quota_it_is_filed_on_is_pending(
+    make_incident: MakeIncident, make_usage: MakeUsage
+) -> None:
+    pending = PendingRequest(
+        request_id="req-1",
+        quota_code="L-C0326783",
+        desired_value=1_000_000,
+        status="PENDING",
+        created="2026-11-29T08:00:00+00:00",
+    )
+    plan = _daily_plan(make_incident, make_usage, tokens_today=8_500_000, history=[pending])
+
+    assert plan.actions == []
+    (refusal,) = plan.refusals
+    assert (refusal["quota_code"], refusal["reason"]) == ("L-C0326783", "pending_request")
+    assert "request req-1 for 1,000,000 is still PENDING" in refusal["text"]
+
+
+def test_a_cross_region_daily_allowance_is_sized_at_the_value_service_quotas_holds(
+    make_incident: MakeIncident, make_usage: MakeUsage
+) -> None:
+    # a cross-Region profile may use twice the listed value: 17,000,000 of 20,000,000 today
+    cross = NOVA_TPD.replace(inference_type="cross_region")
+    plan = _daily_plan(
+        make_incident, make_usage, tokens_today=17_000_000, model_id=f"us.{NOVA}", tpd=cross, via=None
+    )
+
+    (action,) = plan.actions
+    # 17,000,000 / 2 / 0.8 x 1.2 = 12,750,000 of the listed value (not 25,500,000 capped at +50 %)
+    assert (action.params["QuotaCode"], action.params["DesiredValue"]) == ("L-D690997B", 12_750_000.0)

@@ -4,13 +4,17 @@ flapping alarm, and a request AWS filed while every answer was lost recorded and
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from opspilot_sim.runner import run_scenario
 from opspilot_sim.scenario import validate
 
 Report = Callable[[str], dict[str, Any]]
 World = Callable[..., dict[str, Any]]  # the nova_pro_world fixture (conftest.py)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_model_held_at_880_to_950_rpm_gets_no_request_beyond_its_first(scenario_report: Report) -> None:
@@ -65,3 +69,18 @@ def test_a_request_whose_answers_are_all_lost_is_recorded_as_filed_and_watched(n
     assert len(report["quota_requests"]) == 1, "filed once"
     assert report["quota_requests"][0]["status"] == "APPROVED", "watched until AWS decided"
     assert any("quota increase approved" in n["subject"] for n in incident["notifications"])
+
+
+def test_a_daily_quota_increase_passes_the_governor_on_the_quota_it_is_filed_on() -> None:
+    doc = yaml.safe_load((ROOT / "scenarios" / "daily-token-throttle.yaml").read_text())
+    # a request of ours on Nova Pro's cross-Region TPM quota, where daily increases are filed, is
+    # still pending
+    doc["quota_requests"] = [{"code": "L-C0326783", "desired": 1_000_000, "status": "PENDING"}]
+    report = run_scenario(validate(doc))
+    (incident,) = report["incidents"]
+    assert incident["planned_actions"] == [] and incident["actions"] == []
+    assert not [c for c in report["changes_sent_to_aws"] if c["operation"] == "RequestServiceQuotaIncrease"]
+    handled = next(n for n in incident["notifications"] if "handled" in n["subject"])
+    refused = [line for line in handled["message"].splitlines() if line.startswith("Refused:")]
+    assert len(refused) == 1 and "L-C0326783" in refused[0] and "[pending_request]" in refused[0]
+    assert "is still PENDING; no request is stacked on a pending one." in refused[0]

@@ -11,7 +11,7 @@ from typing import Any
 
 from opspilot.domain.classify import needs_investigation
 from opspilot.domain.format import number
-from opspilot.domain.governor import Demand, PastRequest, Verdict, govern
+from opspilot.domain.governor import Demand, PastRequest, Verdict, govern, routed
 from opspilot.domain.model import (
     ActionType,
     Category,
@@ -383,12 +383,19 @@ def governed(
         quota = _quota(quotas, kind)
         if quota is None or (kind == "tpd" and not _daily_in_question(incident, evidence)):
             continue
+        # usage is compared with the quota's limit (a cross-Region daily allowance is twice the
+        # listed value); the governor sizes the value Service Quotas holds
+        scale = Fraction(repr(float(quota.value))) / Fraction(repr(float(quota.limit)))
+        peak = evidence.get(f"peak_{kind}")
         demand = Demand(
-            peak=evidence.get(f"peak_{kind}"),
-            daily_peaks=list(getattr(usage, f"daily_peak_{kind}", None) or []),
+            peak=None if peak is None else float(Fraction(repr(float(peak))) * scale),
+            daily_peaks=[
+                float(Fraction(repr(float(p))) * scale)
+                for p in getattr(usage, f"daily_peak_{kind}", None) or []
+            ],
             threshold_percent=percents.get(kind, 100.0),
         )
-        verdicts[kind] = govern(
+        verdict = govern(
             quota.quota_code,
             kind,
             quota.value,
@@ -399,6 +406,21 @@ def governed(
             increase,
             policy.guardrails.max_values.get(quota.quota_code),
         )
+        filed = _filed_on(quotas, kind)
+        if filed is not None and filed.quota_code != quota.quota_code:
+            verdict = routed(
+                verdict,
+                quota.value,
+                filed.quota_code,
+                filed.kind,
+                filed.value,
+                history,
+                now,
+                rules,
+                increase,
+                policy.guardrails.max_values.get(filed.quota_code),
+            )
+        verdicts[kind] = verdict
     return verdicts
 
 
@@ -410,9 +432,26 @@ def _daily_in_question(incident: Incident, evidence: Mapping[str, Any]) -> bool:
     )
 
 
-def sizing_text(verdict: Verdict) -> str:
-    """How the governor sized a request, for people: the peak, the forecast, the headroom."""
+def sizing_text(verdict: Verdict, pressured: QuotaInfo | None = None) -> str:
+    """How the governor sized a request, for people: the peak, the forecast, the headroom; for a
+    request filed on another quota, the value the quota under pressure needs and the proportion."""
     basis = verdict.basis
+    if "filed_on" in basis and pressured is not None:
+        wanted = basis["pressured_desired"]
+        capped = {None: "", "ceiling": ", capped at the policy's ceiling"}.get(
+            basis.get("filed_capped_by"),
+            f", capped at the +{number(basis.get('increase_percent', 0))}% increase",
+        )
+        rise = number(round((wanted / pressured.value - 1) * 100, 1))
+        return (
+            f"{pressured.kind.upper()} quota {pressured.quota_code} {number(pressured.value)} -> "
+            f"{number(wanted)} ({_own_sizing(basis)}), asked in the same proportion "
+            f"(+{rise}%) on the quota it is filed on{capped}"
+        )
+    return _own_sizing(basis)
+
+
+def _own_sizing(basis: Mapping[str, Any]) -> str:
     forecast = (
         f", forecast {number(basis['forecast'])} in {number(basis['forecast_days'])} days"
         if "forecast" in basis
@@ -440,6 +479,7 @@ def _rule_actions(
 ) -> list[PlannedAction]:
     verdicts = verdicts or {}
     actions: list[PlannedAction] = []
+    sized: dict[str, float] = {}  # quota code -> the value requested on it
     for action_type in rule.actions:
         if action_type is ActionType.REQUEST_QUOTA_INCREASE:
             # no signal says anything about a quota (a traffic drop, server errors): whatever a
@@ -452,11 +492,11 @@ def _rule_actions(
                 if pressured is None or verdict is None or verdict.desired is None:
                     continue  # no quota, or the governor refused (Plan.refusals says why)
                 quota = _filed_on(quotas, kind) or pressured
-                target = verdict.desired
-                if quota is not pressured:  # filed where the Bedrock guide asks: sized by the policy
-                    target = desired_value(quota.value, increase)
-                if any(a.action_id == f"{action_type.value}:{quota.quota_code}" for a in actions):
-                    continue  # two kinds filed on the same quota: one request
+                target = verdict.desired  # sized by the governor, on the quota it is filed on
+                if sized.get(quota.quota_code, 0) >= target:
+                    continue  # two kinds filed on the same quota: one request, the larger
+                actions = [a for a in actions if not a.action_id.endswith(f":{quota.quota_code}")]
+                sized[quota.quota_code] = target
                 if not quota.adjustable:  # Service Quotas cannot take the request: ask AWS Support
                     actions.append(
                         _quota_request_case(rule, incident, usage, quotas, scenario, increase, quota, target)
@@ -468,7 +508,7 @@ def _rule_actions(
                         type=action_type,
                         reason=f"{rule.summary} {quota.kind.upper()} quota {number(quota.value)} -> "
                         f"{number(target)} (+{number(round((target / quota.value - 1) * 100, 1))}%)"
-                        + (f": {sizing_text(verdict)}." if quota is pressured else ".")
+                        + f": {sizing_text(verdict, pressured)}."
                         + _filing_note(quotas, kind, quota)
                         + (PRIORITY_NOTE if scenario is Scenario.LOW_USAGE else ""),
                         params={
@@ -493,7 +533,7 @@ def _rule_actions(
                         scenario,
                         increase,
                         {
-                            q.quota_code: v.desired
+                            q.quota_code: v.basis.get("pressured_desired", v.desired)
                             for q in quotas.quotas
                             for k, v in verdicts.items()
                             if q.kind == k

@@ -237,3 +237,50 @@ def govern(
     if capped_by:
         basis |= {"capped_by": capped_by, "increase_percent": increase_percent}
     return Verdict(desired, None, basis)
+
+
+def routed(
+    verdict: Verdict,
+    pressured_value: float,
+    filed_code: str,
+    filed_kind: str,
+    filed_value: float,
+    history: Iterable[PastRequest],
+    now: datetime,
+    rules: Rules,
+    increase_percent: float,
+    ceiling: float | None = None,
+) -> Verdict:
+    """A request for one quota filed on another: the Bedrock user guide asks for increases of a
+    model's daily-token quota, or of a quota Service Quotas cannot adjust, to be filed on its
+    cross-Region tokens-per-minute quota, after which AWS Support offers the related quotas
+    (bedrock-quotas-notes.json, "increase-requests"). The request passes the governor twice: the
+    quota under pressure is sized from its evidence (``verdict``), and the quota it is filed on is
+    checked on its own history and ceiling. It asks for the same proportion the evidence asks of
+    the quota under pressure: ``ceil(filed x desired / pressured)``. The account's own ratio between
+    the two quotas is kept (AWS's default daily quota is TPM x 24 x 60, but an account may have
+    less, bedrock-quotas-notes.json "tokens-per-day"), so the proportion, not a unit conversion,
+    carries the evidence over; capped like any request by the increase percent and the ceiling."""
+    if verdict.desired is None:
+        return verdict
+    if refusal := check_history(filed_code, filed_kind, history, now, rules):
+        return Verdict(None, refusal, verdict.basis)
+    label = f"{filed_kind.upper()} quota {filed_code}"
+    if ceiling is not None and filed_value >= ceiling:
+        text = f"{label} is {number(filed_value)}, at the policy's ceiling of {number(ceiling)}."
+        return Verdict(None, Refusal(filed_code, filed_kind, "at_ceiling", text), verdict.basis)
+    proportion = Fraction(repr(float(verdict.desired))) / Fraction(repr(float(pressured_value)))
+    desired, capped_by = float(math.ceil(Fraction(repr(float(filed_value))) * proportion)), None
+    cap = _increase_cap(filed_value, increase_percent)
+    if cap < desired:
+        desired, capped_by = cap, "increase_percent"
+    if ceiling is not None and ceiling < desired:
+        desired, capped_by = float(ceiling), "ceiling"
+    basis = verdict.basis | {
+        "filed_on": filed_code,
+        "pressured_desired": verdict.desired,
+        "pressured_value": pressured_value,
+    }
+    if capped_by:
+        basis |= {"filed_capped_by": capped_by, "increase_percent": increase_percent}
+    return Verdict(desired, None, basis)
