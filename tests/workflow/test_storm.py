@@ -131,3 +131,19 @@ def test_every_lambda_step_retried_after_a_lost_response_finishes_the_first_atte
         ["opspilot-nova-pro-rpm", "opspilot-nova-pro-throttles", "opspilot-nova-pro-tpm"], "ALARM"
     ) | {"opspilot-nova-pro-throttles": "OK", "opspilot-nova-pro-tpm": "OK"}
     assert Counter(record["audit"])["opened"] == 1
+
+
+def test_a_repeated_alarm_attached_without_a_lambda_still_makes_an_older_event_stale(
+    scenario_report: Report,
+) -> None:
+    report = scenario_report("storm-repeat-then-late-ok")
+    opened, repeat, late, last = report["incidents"]
+    assert (opened["disposition"], repeat["disposition"]) == ("opened", "repeat")
+    assert repeat["execution"]["lambda_invocations"] == 0
+    # CloudWatch shows OK again by the time the late OK arrives: only the repeat's stamp, recorded
+    # on the fast path, says it is older than what we know
+    assert late["event"].endswith("-> OK (delivered late)")
+    assert late["disposition"] == "stale" and late["incident_id"] is None
+    assert "is older than its ALARM stamped" in late["reason"]
+    assert late["notifications"] == []
+    assert last["disposition"] == "resolved"  # the newest OK, after the quiet period
