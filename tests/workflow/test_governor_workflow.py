@@ -82,5 +82,6 @@ def test_a_daily_quota_increase_passes_the_governor_on_the_quota_it_is_filed_on(
     assert not [c for c in report["changes_sent_to_aws"] if c["operation"] == "RequestServiceQuotaIncrease"]
     handled = next(n for n in incident["notifications"] if "handled" in n["subject"])
     refused = [line for line in handled["message"].splitlines() if line.startswith("Refused:")]
-    assert len(refused) == 1 and "L-C0326783" in refused[0] and "[pending_request]" in refused[0]
+    assert len(refused) == 1 and "L-C0326783" in refused[0]
+    assert refused[0].endswith("(a request for this quota is pending)")
     assert "is still PENDING; no request is stacked on a pending one." in refused[0]
