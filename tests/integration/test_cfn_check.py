@@ -22,7 +22,7 @@ def test_the_packaged_template_inlines_the_asl_and_points_code_at_s3() -> None:
     out = packaged(load_template(), ROOT)
     machine = out["Resources"]["IncidentStateMachine"]["Properties"]
     assert "DefinitionUri" not in machine
-    assert machine["Definition"]["StartAt"] == "RouteByAlarmState"
+    assert machine["Definition"]["StartAt"] == "NoteArrival"
     assert out["Globals"]["Function"]["CodeUri"] == PACKAGED_CODE
     assert load_template()["Globals"]["Function"]["CodeUri"] == "functions/"  # the input is untouched
 
