@@ -129,6 +129,16 @@ class FakeAws:
 
     def add_communication(self, case_id: str, body: str) -> None:
         self.sent.append(("AddCommunicationToCase", {"caseId": case_id, "communicationBody": body}))
+        if self.lost:
+            self.lost -= 1
+            raise ResponseLost("AddCommunicationToCase: ReadTimeoutError")
+
+    def case_communications(self, case_id: str, after: datetime) -> list[str]:
+        return [
+            p["communicationBody"]
+            for op, p in self.sent
+            if op == "AddCommunicationToCase" and p["caseId"] == case_id
+        ]
 
     def severity_codes(self) -> list[str]:
         return self.severities
@@ -192,6 +202,7 @@ def run(
         request_increase=aws.request_increase,
         open_cases=aws.open_cases,
         add_communication=aws.add_communication,
+        case_communications=aws.case_communications,
         severity_codes=aws.severity_codes,
         create_case=aws.create_case,
         dry_run=lambda: aws.dry_run,
@@ -461,7 +472,9 @@ def test_a_matching_open_case_gets_the_evidence_appended(aws: FakeAws, store: Fa
         {"caseId": "case-open", "displayId": "1234", "subject": SUBJECT},
     ]
     out = run(aws, store, CASE_ACTION)
-    sent = {"caseId": "case-open", "communicationBody": CASE_ACTION.params["communicationBody"]}
+    body = CASE_ACTION.params["communicationBody"]
+    ref = f"OpsPilot reference: incident {INCIDENT}, action {CASE_ACTION.action_id}"
+    sent = {"caseId": "case-open", "communicationBody": f"{body}\n\n{ref}"}
     assert aws.sent == [("AddCommunicationToCase", sent)]
     assert out["status"] == "executed"
     assert out["params"] == sent, "the params are those sent to AWS"
@@ -605,3 +618,40 @@ def test_every_case_creation_error_reaches_the_service_with_its_code() -> None:
         with pytest.raises(AwsRefusal) as refused:
             create(CASE_ACTION.params, support=api)
     assert (refused.value.code, refused.value.message) == ("CaseCreationLimitExceeded", "slow down")
+
+
+OPEN_CASE = {"caseId": "case-open", "displayId": "1234", "subject": SUBJECT}
+
+
+def test_evidence_whose_answer_was_lost_is_found_on_the_case_not_added_again(
+    aws: FakeAws, store: FakeStore
+) -> None:
+    aws.cases, aws.lost = [OPEN_CASE], 1
+    out = run(aws, store, CASE_ACTION)
+    assert [op for op, _ in aws.sent] == ["AddCommunicationToCase"]
+    assert out["status"] == "executed" and out["result"]["reconciled"] is True
+    assert "the answer was lost; found on the case" in out["result"]["summary"]
+
+
+def test_a_retried_action_finds_its_evidence_on_the_case_and_adds_nothing(
+    aws: FakeAws, store: FakeStore
+) -> None:
+    aws.cases = [OPEN_CASE]
+    # the first attempt added the evidence, then its Lambda's answer was lost before it finished
+    first = run(aws, store, CASE_ACTION)
+    store.actions[(INCIDENT, CASE_ACTION.action_id)] = {
+        "status": "in_progress",
+        "claimed_at": START.isoformat(),
+    }
+    again = run(aws, store, CASE_ACTION)
+    assert [op for op, _ in aws.sent] == ["AddCommunicationToCase"], "added once"
+    assert again["params"] == first["params"] and again["result"]["reconciled"] is True
+
+
+def test_evidence_neither_answered_nor_on_the_case_is_retried_by_the_workflow(
+    aws: FakeAws, store: FakeStore
+) -> None:
+    aws.cases, aws.lost = [OPEN_CASE], 1
+    aws.case_communications = lambda case_id, after: []  # type: ignore[method-assign]
+    with pytest.raises(TransientAwsError, match="the evidence is not on case 1234 yet"):
+        run(aws, store, CASE_ACTION)

@@ -81,3 +81,40 @@ def test_an_action_failing_unexpectedly_is_recorded_and_the_incident_carries_on(
     assert action["result"]["error"] == "CaseIdNotFound"
     assert incident["status"] == "acted" and incident["execution"]["status"] == "SUCCEEDED"
     assert any("handled" in n["subject"] for n in incident["notifications"])
+
+
+LOST_ANSWER = {"service": "support", "operation": "AddCommunicationToCase", "lost": True}
+LOOK_THROTTLED = {
+    "service": "support",
+    "operation": "DescribeCommunications",
+    "error": "ThrottlingException",
+    "times": 3,  # botocore's attempts: the step fails
+}
+
+
+@pytest.mark.parametrize(
+    ("faults", "found"),
+    [
+        # AWS adds the evidence, its answer is lost: found on the case, not sent again
+        ([LOST_ANSWER], "the answer was lost; found on the case"),
+        # ... and the look at the case is throttled until the step fails: the workflow retries
+        # Execute Action, whose claim is still in progress; the retry finds the evidence
+        ([LOST_ANSWER, LOOK_THROTTLED], "an earlier attempt; found on the case"),
+    ],
+    ids=["answer-lost", "answer-lost-then-step-retried"],
+)
+def test_evidence_added_to_an_open_case_whose_answer_was_lost_is_added_once(
+    faults: list[dict[str, Any]], found: str
+) -> None:
+    cases = {"plan": "business", "cases": [{"subject": SUBJECT}]}
+    report = run_scenario(scenario(f"case-append-lost-{len(faults)}", support=cases, faults=faults))
+    (case,) = report["support_cases"]
+    assert case["communications"] == 1, "one communication on the AWS Support case"
+    (incident,) = report["incidents"]
+    (action,) = incident["actions"]
+    assert action["status"] == "executed" and action["result"]["reconciled"] is True
+    assert found in action["result"]["summary"]
+    assert action["params"]["communicationBody"].endswith(
+        f"OpsPilot reference: incident {incident['incident_id']}, action open_support_case:investigation"
+    )
+    assert incident["execution"]["status"] == "SUCCEEDED"

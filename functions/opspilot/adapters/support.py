@@ -56,11 +56,31 @@ def create_case(params: dict[str, Any], support: Any | None = None) -> str:
 
 
 def add_communication(case_id: str, body: str, support: Any | None = None) -> None:
-    api = _support(support)
+    """AddCommunicationToCase, sent once: like CreateCase it has no idempotency token, so a call
+    botocore repeated after a lost answer would add the evidence twice. No answer raises
+    :class:`ResponseLost`; the caller looks at the case (:func:`communications_since`)."""
+    api = support or client("support", SUPPORT_REGION, attempts=1)
     try:
         api.add_communication_to_case(caseId=case_id, communicationBody=body)
     except ClientError as exc:
         raise_translated(exc, "AddCommunicationToCase")
+    except (HTTPClientError, BotoConnectionError) as exc:
+        raise ResponseLost(f"AddCommunicationToCase: {type(exc).__name__}") from exc
+
+
+def communications_since(case_id: str, after: datetime, support: Any | None = None) -> list[str]:
+    """The bodies of the case's communications created since ``after`` (DescribeCommunications,
+    paginated), newest first."""
+    api = _support(support)
+    bodies: list[str] = []
+    try:
+        for page in api.get_paginator("describe_communications").paginate(
+            caseId=case_id, afterTime=after.isoformat()
+        ):
+            bodies.extend(str(c.get("body", "")) for c in page["communications"])
+    except ClientError as exc:
+        raise_translated(exc, "DescribeCommunications")
+    return bodies
 
 
 def severity_codes(support: Any | None = None) -> list[str]:

@@ -56,6 +56,7 @@ def _dependencies() -> ActionDependencies:
         request_increase=_refusals(quotas.request_increase, QUOTA_REQUEST_REFUSALS),
         open_cases=lambda at: support.open_opspilot_cases(at, action_settings().support_case_lookback_days),
         add_communication=support.add_communication,
+        case_communications=support.communications_since,
         severity_codes=support.severity_codes,
         create_case=_refusals(support.create_case),
         dry_run=lambda: read_flag(action_settings().dry_run_parameter_name),

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from opspilot.adapters import alarm_state, support
 from opspilot.domain import messages
+from opspilot.domain.errors import ResponseLost
 from opspilot.domain.format import iso
 from opspilot.domain.model import Incident, Severity
 from opspilot.handlers._metrics import count_by
@@ -32,6 +33,11 @@ def note_recovery_on_cases(record: dict[str, Any], resolved_at: str) -> list[str
         )
         try:
             support.add_communication(case_id, body)
+            noted.append(case_id)
+        except ResponseLost as exc:  # sent once, its answer lost: most likely noted; never noted twice
+            logger.warning(
+                "the recovery note's answer was lost", extra={"case_id": case_id, "error": str(exc)}
+            )
             noted.append(case_id)
         except ClientError as exc:  # a closed case or no Support API access: the incident still resolves
             logger.warning("could not note the recovery", extra={"case_id": case_id, "error": str(exc)})

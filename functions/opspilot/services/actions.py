@@ -6,10 +6,10 @@ action that already finished return the recorded result instead of acting again.
 Calls per action: the claim, the incident read, the dry-run flag, then for a quota increase
 GetServiceQuota, the quota's request history (ListRequestedServiceQuotaChangeHistoryByQuota), and
 at most one RequestServiceQuotaIncrease;
-for a support case DescribeCases, then AddCommunicationToCase to an open case or
-DescribeSeverityLevels and CreateCase; last the completed action and its audit entry. No AWS SDK
-here: the handler passes the adapters in, with the refusals this module records (of
-RequestServiceQuotaIncrease and CreateCase) raised as :class:`AwsRefusal`.
+for a support case DescribeCases, then AddCommunicationToCase to an open case (a retried action:
+DescribeCommunications first) or DescribeSeverityLevels and CreateCase; last the completed action
+and its audit entry. No AWS SDK here: the handler passes the adapters in, with the refusals this
+module records (of RequestServiceQuotaIncrease and CreateCase) raised as :class:`AwsRefusal`.
 
 Before filing, the quota governor (domain/governor.py) checks again against the history just
 read: no request on a pending one, none within the cooldown or past the window's limit, none above
@@ -89,7 +89,10 @@ class ActionDependencies:
     # ResponseLost when no answer came back
     request_increase: Callable[[dict[str, Any], str], dict[str, Any]]
     open_cases: Callable[[datetime], tuple[str, list[dict[str, Any]]]]  # now -> (plan, open cases)
-    add_communication: Callable[[str, str], None]  # (case id, body)
+    # (case id, body); raises ResponseLost when no answer came back
+    add_communication: Callable[[str, str], None]
+    # (case id, since) -> the bodies of the case's communications created since then
+    case_communications: Callable[[str, datetime], list[str]]
     severity_codes: Callable[[], list[str]]  # the plan's severities
     # params -> case id; raises AwsRefusal when refused, ResponseLost when no answer came back
     create_case: Callable[[dict[str, Any]], str]
@@ -128,7 +131,8 @@ def execute_action(
     elif action.type is ActionType.REQUEST_QUOTA_INCREASE:
         status, result = _quota_increase(action, region, deps, claimed_at, at)
     else:
-        status, result, sent = _support_case(action, deps)
+        retried = previous is not None  # an earlier attempt claimed it and did not finish
+        status, result, sent = _support_case(incident_id, action, deps, claimed_at, retried)
     if planned_value is not None:
         result["planned_value"] = planned_value  # the approver approved a lower value
     outcome = ActionResult(
@@ -279,11 +283,31 @@ def _check_and_request(
     }
 
 
+def reference(incident_id: str, action_id: str) -> str:
+    """The line that makes the evidence OpsPilot adds to a case its own, once per incident and
+    action: a retry finds it on the case instead of adding the evidence again."""
+    return f"OpsPilot reference: incident {incident_id}, action {action_id}"
+
+
+def _appended(case_id: str, ref: str, deps: ActionDependencies, claimed_at: datetime) -> bool:
+    """Whether an earlier attempt of this action added its evidence to the case already."""
+    return any(ref in body for body in deps.case_communications(case_id, claimed_at - CLOCK_SKEW))
+
+
 def _support_case(
-    action: PlannedAction, deps: ActionDependencies
+    incident_id: str,
+    action: PlannedAction,
+    deps: ActionDependencies,
+    claimed_at: datetime,
+    retried: bool,
 ) -> tuple[ActionStatus, dict[str, Any], dict[str, Any]]:
     """One open case per (region, model, case type): append to it, else open one. Returns the
-    outcome and the parameters actually sent (the severity is capped to what the plan offers)."""
+    outcome and the parameters actually sent (the severity is capped to what the plan offers).
+
+    The evidence appended to an open case carries :func:`reference`. AddCommunicationToCase has
+    no idempotency token, so it is sent once; a retried action (an earlier attempt claimed it and
+    did not finish: its answer or the Lambda's was lost) first looks for its reference among the
+    case's communications since the claim, and so does an attempt whose answer was lost."""
     plan, cases = deps.open_cases(deps.now())
     manual = {"console_url": CONSOLE_CREATE_CASE, **action.params}
     if plan == "basic":
@@ -298,17 +322,22 @@ def _support_case(
         )
     existing = next((c for c in cases if c["subject"] == action.params["subject"]), None)
     if existing:
-        sent = {"caseId": existing["caseId"], "communicationBody": action.params["communicationBody"]}
-        deps.add_communication(sent["caseId"], sent["communicationBody"])
-        return (
-            ActionStatus.EXECUTED,
-            {
-                "summary": f"added the evidence to open case {existing.get('displayId', existing['caseId'])}",
-                "case_id": existing["caseId"],
-                "appended": True,
-            },
-            sent,
-        )
+        ref = reference(incident_id, action.action_id)
+        body = f"{action.params['communicationBody']}\n\n{ref}"
+        sent = {"caseId": existing["caseId"], "communicationBody": body}
+        shown = existing.get("displayId", existing["caseId"])
+        done = {"case_id": existing["caseId"], "appended": True}
+        if retried and _appended(existing["caseId"], ref, deps, claimed_at):
+            summary = f"added the evidence to open case {shown} (an earlier attempt; found on the case)"
+            return ActionStatus.EXECUTED, {"summary": summary, **done, "reconciled": True}, sent
+        try:
+            deps.add_communication(sent["caseId"], body)
+        except ResponseLost as exc:  # it may have been added: the case says
+            if not _appended(existing["caseId"], ref, deps, claimed_at):
+                raise TransientAwsError(f"{exc}; the evidence is not on case {shown} yet") from exc
+            summary = f"added the evidence to open case {shown} (the answer was lost; found on the case)"
+            return ActionStatus.EXECUTED, {"summary": summary, **done, "reconciled": True}, sent
+        return ActionStatus.EXECUTED, {"summary": f"added the evidence to open case {shown}", **done}, sent
     params = {
         **action.params,
         "severityCode": allowed_severity(action.params["severityCode"], deps.severity_codes()),
