@@ -59,3 +59,25 @@ def test_a_fault_is_an_error_or_a_lost_response_never_both(world: dict[str, Any]
     fault = {"service": "support", "operation": "CreateCase", "error": "InternalServerError", "lost": True}
     with pytest.raises(ScenarioError, match=r"faults\[0\]"):
         validate({**world, "faults": [fault], "events": [{"alarm": "opspilot-nova-rpm", "state": "ALARM"}]})
+
+
+def test_a_duplicate_ok_names_no_incident_that_does_not_exist(world: dict[str, Any]) -> None:
+    """The OK's first delivery resolves the model's incident through Recover; its second names no
+    incident (it once named the id Classify made up for the OK, and the report counted a phantom
+    incident with no model: 22 incidents for 20 opened in a 150-event storm)."""
+    events = [
+        {"alarm": "opspilot-nova-rpm", "state": "ALARM"},
+        {"alarm": "opspilot-nova-rpm", "state": "OK", "duplicates": 1},
+    ]
+    report = run_scenario(validate({**world, "events": events}))
+
+    duplicate = report["incidents"][-1]
+    assert (duplicate["event"], duplicate["disposition"]) == (
+        "opspilot-nova-rpm -> OK (duplicate 1)",
+        "duplicate",
+    )
+    assert duplicate["incident_id"] is None
+    assert [(r["model_id"], r["status"]) for r in report["incident_records"]] == [
+        ("amazon.nova-pro-v1:0", "resolved")
+    ]
+    assert report["totals"]["incidents"] == report["totals"]["incidents_opened"] == 1

@@ -214,6 +214,10 @@ def _again(alarm: AlarmStateChangeEvent, prior: dict[str, Any], execution_id: st
     result = dict(prior["result"])
     if result.get("disposition") in {Disposition.STALE, Disposition.REFUSED}:
         return result  # the same verdict for the same event
+    if result.get("disposition") == Disposition.RECOVERY:
+        # an OK names no incident at intake (Recover finds the model's): its id is the unsaved
+        # one build_incident made, so nothing is written under it and the duplicate names none
+        return result | {"incident_id": "", "attached": True, "disposition": Disposition.DUPLICATE.value}
     incident_id = result.get("incident_id")
     if incident_id:
         at = datetime.fromisoformat(prior["at"].replace("Z", "+00:00"))
