@@ -165,7 +165,8 @@ def answer(run: ScenarioRun, spec: dict[str, Any]) -> None:
     the approver who decides; the others stay unopened). What is pending when links arrive is
     kept for the report."""
     arrived = []
-    for note in run.notifications:
+    new_notes, run.scanned = run.notifications[run.scanned :], len(run.notifications)
+    for note in new_notes:  # a storm's run holds thousands: each is looked at once
         found = LINK.search(note.get("message") or "")
         if found and found.group(2) not in run.answered:
             run.answered.add(found.group(2))

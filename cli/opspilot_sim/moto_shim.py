@@ -8,10 +8,19 @@
    alarm sync paces its CloudWatch writes (``opspilot.handlers.sync_alarms.sleep``). We record the
    requested delays instead of sleeping, so scenarios run in seconds. (``opspilot_sim.limits``
    puts a simulated clock in their place instead.)
+3. Parsing: moto parses a state machine's definition anew for every execution; the parse tree
+   is kept per definition instead (:func:`installed`).
+4. Memory and time that grow with the run (a 1,000-event storm, ``opspilot_dev.bench_storm``):
+   moto keeps every model object it ever made (``BaseModel.instances_tracked``, for its server's
+   dashboard), every finished execution with its history and worker threads, and backs up a
+   TransactWriteItems by copying each whole table it touches. :func:`release_execution` lets the
+   runner drop what it has read; while installed, a transaction backs up only the items it
+   writes (all written, or none, as before).
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import threading
@@ -24,8 +33,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.common_models import BaseModel
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+from moto.stepfunctions.parser.utils import TMP_THREADS
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -68,6 +86,77 @@ class ShimState:
         return getattr(self.local, "execution_id", None)
 
 
+def _forget_tracked_models() -> None:
+    """Drop moto's references to every model object it made (``instances_tracked``, read only by
+    moto server's dashboard and by ``mock_aws``'s reset, which empties them too): objects the
+    world still holds stay, the rest (e.g. the table copies behind transactions) can be freed.
+    S3's lists are kept: its reset closes the files of the keys it finds there."""
+    pending: list[type] = [BaseModel]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        tracked = cls.__dict__.get("instances_tracked")
+        if tracked and not cls.__module__.startswith("moto.s3."):
+            tracked.clear()
+
+
+def release_execution(execution_arn: str) -> None:
+    """Forget a finished execution in moto, after what the report needs of it was read. moto
+    keeps every execution (its copy of the state machine, its history) and scans them all on each
+    DescribeExecution; every worker thread its interpreter started (``TMP_THREADS``, each named
+    after the repr of the branch it ran); and every model object (:func:`_forget_tracked_models`).
+    A running execution and a live thread are kept."""
+    region, account = execution_arn.split(":")[3:5]
+    backend = stepfunctions_parser_backends[account][region]
+    machine = backend._get_state_machine_for_execution(execution_arn)
+    machine.executions[:] = [
+        e for e in machine.executions if e.execution_arn != execution_arn or e.status == "RUNNING"
+    ]
+    TMP_THREADS[:] = [t for t in TMP_THREADS if t.is_alive()]
+    _forget_tracked_models()
+
+
+def _written_items(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> list[Any]:
+    """(table, hash key, range key, a copy of the item now or None) of each item a
+    TransactWriteItems may write."""
+    saved = []
+    for element in transact_items:
+        op_type, op = next(iter(element.items()))
+        table = backend.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+        if table is None or op_type == "ConditionCheck":
+            continue
+        key = op.get("Item") if op_type == "Put" else op.get("Key")
+        if not isinstance(key, dict) or table.hash_key_attr not in key:
+            continue  # moto refuses it before writing anything
+        hash_key = DynamoType(key[table.hash_key_attr])
+        range_key = None
+        if table.range_key_attr is not None:
+            if table.range_key_attr not in key:
+                continue
+            range_key = DynamoType(key[table.range_key_attr])
+        current = table.get_item(hash_key, range_key)
+        saved.append((table, hash_key, range_key, copy.deepcopy(current)))
+    return saved
+
+
+def _copy_but_tables(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """``copy.deepcopy`` for moto's DynamoDB backend module, except that a table is not copied."""
+    return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+def _restore(saved: list[Any]) -> None:
+    for table, hash_key, range_key, before in reversed(saved):
+        if range_key is None:
+            if before is None:
+                table.items.pop(hash_key, None)
+            else:
+                table.items[hash_key] = before
+        elif before is None:
+            table.items[hash_key].pop(range_key, None)
+        else:
+            table.items[hash_key][range_key] = before
+
+
 def _load(dotted: str) -> Handler:
     module, _, attr = dotted.rpartition(".")
     return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
@@ -86,6 +175,24 @@ def installed(state: ShimState) -> Iterator[ShimState]:
     from opspilot.handlers import sync_alarms  # the sim imports handlers; the handlers never import it
 
     original_pacing: Any = sync_alarms.sleep
+    original_transact = DynamoDBBackend.transact_write_items
+    original_copy = dynamodb_models.copy
+    original_parse = AmazonStateLanguageParser.parse
+    trees: dict[str, Any] = {}  # definition -> its ANTLR parse tree
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        # moto lexes and parses the definition with ANTLR for every execution (about half a
+        # second for the incident state machine, most of an execution's time in the storm). The
+        # parse tree is kept per definition; the evaluation components are built afresh from it
+        # each time, so no execution shares a component with another.
+        with state.lock:
+            tree = trees.get(definition)
+        if tree is None:
+            program, tree = original_parse(definition)
+            with state.lock:
+                trees[definition] = tree
+            return program, tree
+        return Preprocessor().visit(tree), tree
 
     def invoke(
         self: LambdaSimpleBackend,
@@ -139,7 +246,23 @@ def installed(state: ShimState) -> Iterator[ShimState]:
         with state.lock:
             state.slept.append(float(seconds))
 
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        # moto backs up every table a transaction touches by deep-copying it (a copy per table,
+        # per transaction, of every item: slower as the table grows) and puts the copies back on
+        # failure. Here the items it may write are backed up instead, and restored on failure;
+        # its table "copies" are the tables themselves (_copy_but_tables), so its own restore
+        # changes nothing.
+        saved = _written_items(self, transact_items)
+        try:
+            original_transact(self, transact_items)
+        except Exception:
+            _restore(saved)
+            raise
+
     LambdaSimpleBackend.invoke = invoke
+    DynamoDBBackend.transact_write_items = transact_write_items
+    dynamodb_models.copy = types.SimpleNamespace(deepcopy=_copy_but_tables)
+    AmazonStateLanguageParser.parse = staticmethod(parse)
     WaitFunction._wait_interval = wait_interval
     retrier_decl.time = types.SimpleNamespace(sleep=sleep)
     sync_alarms.sleep = sleep  # type: ignore[assignment]
@@ -147,6 +270,9 @@ def installed(state: ShimState) -> Iterator[ShimState]:
         yield state
     finally:
         sync_alarms.sleep = original_pacing
+        DynamoDBBackend.transact_write_items = original_transact
+        dynamodb_models.copy = original_copy
+        AmazonStateLanguageParser.parse = staticmethod(original_parse)
         LambdaSimpleBackend.invoke = original_invoke
         WaitFunction._wait_interval = original_wait
         retrier_decl.time = original_time

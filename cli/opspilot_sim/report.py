@@ -60,7 +60,26 @@ def _disposition(final: dict[str, Any], facts: dict[str, Any]) -> str:
     return disposition
 
 
-def _incident_entry(run: ScenarioRun, store: IncidentStore, item: dict[str, Any]) -> dict[str, Any]:
+def _by_execution(run: ScenarioRun) -> tuple[dict[str, Counter[str]], dict[str, list[dict[str, Any]]]]:
+    """The API calls made inside each execution's Lambda invocations, by execution name, and the
+    notifications each execution sent, by execution ARN: read once for the whole report."""
+    calls: dict[str, Counter[str]] = {}
+    for execution, service, op in run.call_log.calls:
+        if execution:
+            calls.setdefault(execution.rsplit(":", 1)[-1], Counter())[f"{service}:{op}"] += 1
+    notes: dict[str, list[dict[str, Any]]] = {}
+    for note in run.notifications:
+        notes.setdefault(str(note.get("execution")), []).append(note)
+    return calls, notes
+
+
+def _incident_entry(
+    run: ScenarioRun,
+    store: IncidentStore,
+    item: dict[str, Any],
+    calls: dict[str, Counter[str]],
+    notes: dict[str, list[dict[str, Any]]],
+) -> dict[str, Any]:
     facts = item["facts"]
     final = facts.pop("final_state")
     incident_id = _incident_id(final)
@@ -79,10 +98,7 @@ def _incident_entry(run: ScenarioRun, store: IncidentStore, item: dict[str, Any]
         "by": approval.get("by"),
     }
     attached = "attached_to" in final or bool(classified.get("attached"))
-    by_execution = [
-        c for c in run.call_log.calls if c[0] and item["execution_arn"].endswith(c[0].rsplit(":", 1)[-1])
-    ]
-    api_calls = Counter(f"{service}:{op}" for _, service, op in by_execution)
+    api_calls = Counter(calls.get(item["execution_arn"].rsplit(":", 1)[-1]) or {})
     for resource, count in facts["service_integrations"].items():
         if not resource.startswith("lambda:"):
             api_calls[resource] += count
@@ -124,10 +140,8 @@ def _incident_entry(run: ScenarioRun, store: IncidentStore, item: dict[str, Any]
         ],
         "notifications": [
             {"channel": n["channel"], "subject": n["subject"], "message": n["message"]}
-            for n in run.notifications
-            if incident_id
-            and n.get("incident_id") == incident_id
-            and n.get("execution") == item["execution_arn"]
+            for n in notes.get(item["execution_arn"], [])
+            if incident_id and n.get("incident_id") == incident_id
         ],
         "failure": record.get("failure") if "RecordFailure" in states else None,
         "execution": {
@@ -273,7 +287,8 @@ def build_report(
     run: ScenarioRun, handled: list[dict[str, Any]], ignored: list[dict[str, Any]]
 ) -> dict[str, Any]:
     store = IncidentStore(run.stack.table_name, 30)
-    incidents = [_incident_entry(run, store, item) for item in handled]
+    by_execution, notes = _by_execution(run)
+    incidents = [_incident_entry(run, store, item, by_execution, notes) for item in handled]
     ids = list(dict.fromkeys(e["incident_id"] for e in incidents if e["incident_id"]))
     records = _incident_records(store, ids)
     calls = run.world.calls

@@ -38,6 +38,7 @@ EXECUTION_DEADLINE_SECONDS = 120
 FAST_APPROVAL_TIMEOUT = 2  # seconds, for scenarios that let an approval time out
 APPROVAL_TIMEOUT = 120
 INTERACTIVE_APPROVAL_TIMEOUT = 900  # a person at a browser: 15 minutes per round
+POLL_FIRST, POLL_MAX = 0.02, 0.25  # seconds between looks at a running execution
 
 
 def _cold_start() -> None:
@@ -157,12 +158,17 @@ def _wait(run: ScenarioRun, sfn: Any, arn: str, event_spec: dict[str, Any]) -> N
     if run.interactive is not None:  # two approval rounds at a person's pace
         seconds = 2 * int(run.stack.parameters["ApprovalTimeoutSeconds"]) + EXECUTION_DEADLINE_SECONDS
     deadline = time.monotonic() + seconds
+    pause = POLL_FIRST
     try:
         while time.monotonic() < deadline:
             if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
                 return
+            answered = len(run.answered)
             _answer_approvals(run, event_spec)
-            time.sleep(0.05)
+            # each look costs two calls that compete with the execution's thread for the
+            # interpreter: look often at first and after a link, less the longer it runs
+            pause = POLL_FIRST if len(run.answered) > answered else min(pause * 1.5, POLL_MAX)
+            time.sleep(pause)
     except KeyboardInterrupt:
         sfn.stop_execution(executionArn=arn, error="Simulator.Interrupted", cause="stopped by Ctrl-C")
         raise
@@ -214,6 +220,12 @@ def run_scenario(
             moto_logger = logging.getLogger("moto")
             stack.callback(moto_logger.setLevel, moto_logger.level)
             moto_logger.setLevel(logging.CRITICAL + 1)
+            # the handlers' Logger read POWERTOOLS_LOG_LEVEL when moto_shim imported them, before
+            # it was set here: without this every step printed its INFO lines
+            from opspilot.handlers import _runtime
+
+            stack.callback(_runtime.logger.setLevel, _runtime.logger.log_level)
+            _runtime.logger.setLevel(logging.CRITICAL)
         _cold_start()
         seed(scenario, world, region)
         provisioning = registry_sim.provision(scenario, deployed, world) if scenario.get("registry") else None
@@ -296,14 +308,18 @@ def _deliver(
     # EventBridge names the executions it starts itself; one name per delivery keeps them apart
     suffix = f"-dup{delivery.copy}" if delivery.copy else ""
     name = f"event-{index}{suffix}-{event.get('id', '')}"[:80]
+    first_note = len(run.notifications)
     arn = sfn.start_execution(
         stateMachineArn=run.stack.state_machine_arn, name=name, input=json.dumps(event)
     )["executionArn"]
     _wait(run, sfn, arn, spec)
     _drain_inbox(run)
-    for note in run.notifications:  # executions run one at a time
+    for note in run.notifications[first_note:]:  # executions run one at a time
         note.setdefault("execution", arn)
     facts = _execution_facts(sfn, arn)
+    # what the report needs of the execution is read: moto need not keep it, nor the objects it
+    # made on the way (long runs such as the 1,000-event storm grew by megabytes per event)
+    moto_shim.release_execution(arn)
     handled.append({"index": index, "event": label, "execution_arn": arn, "facts": facts, "spec": spec})
 
 

@@ -39,6 +39,7 @@ class ScenarioRun:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     answered: set[str] = field(default_factory=set)
+    scanned: int = 0  # notifications the approver has looked at for links (approver.answer)
     clients: dict[str, Any] = field(default_factory=dict)
     chat: chat_capture.ChatCapture = field(default_factory=chat_capture.ChatCapture)
     interactive: Any = None  # interactive.InteractiveSession: a person answers approvals
