@@ -7,6 +7,7 @@ so shaped by the service model) becomes the AwsRefusal the service reads.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -63,6 +64,7 @@ class FakeStore:
         self.incident: dict[str, Any] = {"incident": {"region": region}} if region else {"incident": {}}
         self.actions: dict[tuple[str, str], dict[str, Any]] = {}
         self.audit: list[tuple[str, dict[str, Any]]] = []
+        self.ledger: defaultdict[tuple[str, str], dict[str, float]] = defaultdict(dict)
 
     def claim_action(self, incident_id: str, action_id: str, now: datetime) -> dict[str, Any] | None:
         key = (incident_id, action_id)
@@ -81,6 +83,14 @@ class FakeStore:
 
     def append_audit(self, incident_id: str, kind: str, data: dict[str, Any], now: datetime) -> None:
         self.audit.append((kind, data))
+
+    def record_quota_request(
+        self, region: str, quota_code: str, request_id: str, previous: float, desired: float, now: datetime
+    ) -> None:
+        self.ledger[(region, quota_code)][request_id] = previous
+
+    def quota_ledger(self, region: str, quota_code: str) -> dict[str, float]:
+        return dict(self.ledger[(region, quota_code)])
 
 
 class FakeAws:
@@ -236,9 +246,11 @@ def test_a_quota_below_the_desired_value_is_requested(aws: FakeAws, store: FakeS
             "request_id": "req-1",
             "status": "PENDING",
             "case_id": "case-9",
+            "previous_value": 500.0,  # the quota when it was filed
         },
     }
     assert recorded(store) == {**out, "completed_at": "2026-11-30T10:00:02+00:00"}
+    assert store.ledger[(REGION, CODE)] == {"req-1": 500.0}, "the governor's ledger of our increases"
     assert log.lines == [("action done", {"action_id": QUOTA_ACTION.action_id, "status": "executed"})]
 
 
@@ -339,6 +351,7 @@ def test_a_request_whose_answer_is_lost_is_found_in_the_history_and_recorded(
             "status": "PENDING",
             "case_id": "case-9",
             "reconciled": True,
+            "previous_value": 500.0,
         },
     )
 
@@ -655,3 +668,41 @@ def test_evidence_neither_answered_nor_on_the_case_is_retried_by_the_workflow(
     aws.case_communications = lambda case_id, after: []  # type: ignore[method-assign]
     with pytest.raises(TransientAwsError, match="the evidence is not on case 1234 yet"):
         run(aws, store, CASE_ACTION)
+
+
+def test_an_action_a_revision_asked_again_for_acts_on_nothing(aws: FakeAws, store: FakeStore) -> None:
+    # another execution still waiting for its approver when the plan was revised: the revision's
+    # version is what is asked and filed
+    revised = {**QUOTA_ACTION.to_json(), "action_id": f"{QUOTA_ACTION.action_id}#2"}
+    revised["params"] = {**QUOTA_ACTION.params, "DesiredValue": 900.0}
+    store.incident["plan"] = {"actions": [QUOTA_ACTION.to_json(), revised]}
+    out = run(aws, store)
+    assert aws.sent == []
+    assert out["status"] == "skipped" and out["result"]["reason"] == "superseded"
+    assert (
+        out["result"]["summary"] == f"superseded by the revised plan's {revised['action_id']} ({CODE} -> 900)"
+    )
+
+
+def test_a_request_past_what_the_windows_ceiling_leaves_is_not_filed(aws: FakeAws, store: FakeStore) -> None:
+    # ours, 10 days ago: 400 -> 500 (+100); the policy allows +200 per 30 days: 750 would add 250
+    aws.history = [
+        {
+            "Id": "req-0",
+            "QuotaCode": CODE,
+            "DesiredValue": 500.0,
+            "Status": "APPROVED",
+            "Created": START - timedelta(days=10),
+            "LastUpdated": START - timedelta(days=9),
+        }
+    ]
+    store.ledger[(REGION, CODE)] = {"req-0": 400.0}
+    windowed = POLICY.replace(
+        governor=POLICY.governor.replace(max_requests_per_window=5, window_ceilings={CODE: 200.0})
+    )
+    out = run(aws, store, policy=windowed)
+    assert aws.sent == []
+    assert out["status"] == "skipped" and out["result"]["reason"] == "governor_window_ceiling"
+    assert out["result"]["summary"] == (
+        f"Quota {CODE}: 500 -> 750 would add more than the 100 our increases may still add within 30 days."
+    )

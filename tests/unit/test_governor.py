@@ -137,3 +137,44 @@ def test_the_rpm_storm_model_gets_no_request_beyond_its_first() -> None:
 def test_needed_value_is_exact() -> None:
     # 800 / 0.8 x 1.1 is 1,100 exactly; binary floats would make it 1,100.0000000000002 -> 1,101
     assert needed_value(Demand(800, [], 80), Rules(headroom_percent=10))[0] == 1100
+
+
+# Issue 12's "absolute per-quota ceiling per window": at most +1,000 RPM of our increases in 30 days
+WINDOW = Rules(max_requests_per_window=5, window_ceilings={CODE: 1000})  # the count apart
+
+
+def ours(desired: float, previous: float, days_ago: float, status: str = "APPROVED") -> PastRequest:
+    at = NOW - timedelta(days=days_ago)
+    return PastRequest(f"req-{desired}", CODE, desired, status, at, at, previous_value=previous)
+
+
+def windowed(current: float, peak: float, history: list[PastRequest]):  # type: ignore[no-untyped-def]
+    return govern(CODE, "rpm", current, Demand(peak, [], 80), history, NOW, WINDOW, 50)
+
+
+def test_the_sum_of_our_increases_within_the_window_is_capped_at_the_policys_ceiling() -> None:
+    # 1,000 -> 1,500 twenty days ago, 1,500 -> 1,800 ten days ago: +800 of the window's 1,000
+    history = [ours(1500, 1000, 20), ours(1800, 1500, 10)]
+    verdict = windowed(1800, 1800, history)  # needs 2,700; +50 % would be 2,700
+    assert (verdict.desired, verdict.basis["capped_by"]) == (2000.0, "window_ceiling")
+
+
+def test_a_window_whose_ceiling_is_reached_refuses_until_its_oldest_increase_leaves_it() -> None:
+    history = [ours(1500, 1000, 20), ours(2000, 1500, 10)]
+    verdict = windowed(2000, 2000, history)
+    assert verdict.desired is None and verdict.refusal is not None
+    assert verdict.refusal.reason == "window_ceiling"
+    assert verdict.refusal.text == (
+        "RPM quota L-F2717A44: our increases within the last 30 days add 1,000, the policy's ceiling "
+        "for the window (1,000); no new request before 2026-12-15 10:00 UTC."
+    )
+
+
+def test_only_our_increases_that_aws_did_not_refuse_and_inside_the_window_count() -> None:
+    history = [
+        ours(1500, 1000, 40),  # before the window
+        ours(1900, 1000, 20, status="DENIED"),  # raised nothing
+        PastRequest("req-person", CODE, 1900, "APPROVED", NOW - timedelta(days=12)),  # not ours
+    ]
+    verdict = windowed(1000, 1100, history)  # needs 1,650
+    assert (verdict.desired, verdict.basis["capped_by"]) == (1500.0, "increase_percent")  # not the window

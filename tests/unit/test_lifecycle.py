@@ -6,7 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from opspilot.domain.lifecycle import is_stale, reclassify, refusal, revise_plan, within_cooldown
+from opspilot.domain.lifecycle import (
+    is_stale,
+    reclassify,
+    refusal,
+    revise_plan,
+    superseded_by,
+    within_cooldown,
+)
 from opspilot.domain.model import ActionType, Category, Incident, Plan, PlannedAction, QuotaScope, Severity
 
 NOW = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
@@ -106,3 +113,56 @@ def test_a_revised_plan_asks_again_only_for_what_changed() -> None:
     nothing_new = revise_plan(plan, ["request_quota_increase:L-RPM", "request_quota_increase:L-TPM"])
     assert nothing_new.actions == [] and not nothing_new.approval_required
     assert revise_plan(plan, []) == plan
+
+
+def _request(action_id: str, value: float) -> PlannedAction:
+    return PlannedAction(
+        action_id=action_id,
+        type=ActionType.REQUEST_QUOTA_INCREASE,
+        reason="RPM quota 1,000 -> more.",
+        params={"ServiceCode": "bedrock", "QuotaCode": "L-RPM", "DesiredValue": value},
+    )
+
+
+def test_an_action_planned_again_with_another_value_is_asked_again_under_its_next_version() -> None:
+    asked = {"request_quota_increase:L-RPM": {"QuotaCode": "L-RPM", "DesiredValue": 1425.0}}
+    plan = _plan().replace(actions=[_request("request_quota_increase:L-RPM", 1500.0)])
+
+    revised = revise_plan(plan, list(asked), asked)
+
+    (action,) = revised.actions
+    assert action.action_id == "request_quota_increase:L-RPM#2"
+    assert action.params["DesiredValue"] == 1500.0
+    assert action.reason.endswith(
+        "Revised: DesiredValue 1,425 -> 1,500 (planned before as request_quota_increase:L-RPM)."
+    )
+    assert revised.approval_required
+    # the same value again is no change; a third value is the third version
+    again = {**asked, "request_quota_increase:L-RPM#2": {"QuotaCode": "L-RPM", "DesiredValue": 1500.0}}
+    assert revise_plan(plan, list(again), again).actions == []
+    third = plan.replace(actions=[_request("request_quota_increase:L-RPM", 1800.0)])
+    assert [a.action_id for a in revise_plan(third, list(again), again).actions] == [
+        "request_quota_increase:L-RPM#3"
+    ]
+
+
+def test_a_support_cases_text_alone_is_no_change() -> None:
+    case = PlannedAction(
+        action_id="open_support_case:investigation",
+        type=ActionType.OPEN_SUPPORT_CASE,
+        reason="r",
+        params={
+            "subject": "[OpsPilot] investigation: m in r",
+            "severityCode": "high",
+            "communicationBody": "new",
+        },
+    )
+    known = {case.action_id: {"subject": "[OpsPilot] investigation: m in r", "severityCode": "high"}}
+    assert revise_plan(_plan().replace(actions=[case]), list(known), known).actions == []
+
+
+def test_a_later_version_supersedes_an_earlier_one() -> None:
+    ids = ["request_quota_increase:L-RPM", "request_quota_increase:L-RPM#2", "request_quota_increase:L-TPM"]
+    assert superseded_by("request_quota_increase:L-RPM", ids) == "request_quota_increase:L-RPM#2"
+    assert superseded_by("request_quota_increase:L-RPM#2", ids) is None
+    assert superseded_by("request_quota_increase:L-TPM", ids) is None

@@ -3,6 +3,7 @@ flapping alarm, and a request AWS filed while every answer was lost recorded and
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -85,3 +86,73 @@ def test_a_daily_quota_increase_passes_the_governor_on_the_quota_it_is_filed_on(
     assert len(refused) == 1 and "L-C0326783" in refused[0]
     assert refused[0].endswith("(a request for this quota is pending)")
     assert "is still PENDING; no request is stacked on a pending one." in refused[0]
+
+
+def test_a_revised_plan_asks_again_for_an_action_whose_value_changed(scenario_report: Report) -> None:
+    report = scenario_report("revised-value-asked-again")
+    first, _ok, reopened = report["incidents"]
+    assert reopened["disposition"] == "reopened" and reopened["incident_id"] == first["incident_id"]
+    assert [a["params"]["DesiredValue"] for a in first["planned_actions"]] == [1425.0]  # rejected
+    (planned,) = reopened["planned_actions"]
+    assert planned["params"]["DesiredValue"] == 1500.0  # 1,150 RPM needs 1,725: capped at +50 %
+    assert "Revised: DesiredValue 1,425 -> 1,500" in planned["reason"]
+    subjects = [n["subject"] for n in reopened["notifications"]]
+    assert any(s.startswith("[OpsPilot] Approval needed") for s in subjects), "asked again"
+    requests = [
+        c["params"] for c in report["changes_sent_to_aws"] if c["operation"] == "RequestServiceQuotaIncrease"
+    ]
+    assert requests == [
+        {
+            "ServiceCode": "bedrock",
+            "QuotaCode": "L-F2717A44",
+            "DesiredValue": 1500.0,
+            "SupportCaseAllowed": True,
+        }
+    ]
+    (action,) = reopened["actions"]
+    assert action["status"] == "executed"
+    assert "(planned before as request_quota_increase:L-F2717A44)" in planned["reason"]
+
+
+def test_our_increases_of_a_quota_within_the_window_stop_at_the_policys_ceiling() -> None:
+    policy = json.loads((ROOT / "functions/opspilot/policy/default_policy.json").read_text())
+    # at most +600 RPM of our increases per 30 days; a cooldown short enough for a second incident
+    policy["governor"] = {"cooldown_days": 0.00001, "window_ceilings": {"L-F2717A44": 600}}
+    doc = {
+        "name": "window-ceiling",
+        "parameters": {
+            "Environment": "production",
+            "DryRun": False,
+            "ReopenCooldownSeconds": 0,  # the second ALARM opens a new incident
+            "PolicyDocument": json.dumps(policy),
+        },
+        "models": [{"model_id": "amazon.nova-pro-v1:0", "usage": {"rpm_steady": 400, "rpm_peak": 950}}],
+        # adjustable in this simulated account (the June-2025 General Reference lists it as not)
+        "quotas": [{"code": "L-F2717A44", "value": 1000, "adjustable": True}],
+        "quota_decisions": [{"code": "L-F2717A44", "status": "APPROVED"}],
+        "alarms": [
+            {
+                "name": "opspilot-nova-rpm",
+                "metric": "Invocations",
+                "model_id": "amazon.nova-pro-v1:0",
+                "threshold": 800,
+            }
+        ],
+        "events": [
+            {"alarm": "opspilot-nova-rpm", "state": "ALARM", "datapoints": [950]},
+            {"alarm": "opspilot-nova-rpm", "state": "OK"},
+            {"alarm": "opspilot-nova-rpm", "state": "ALARM", "datapoints": [1400]},
+        ],
+    }
+    report = run_scenario(validate(doc))
+    first, _ok, second = report["incidents"]
+    assert first["incident_id"] != second["incident_id"]
+    requests = [
+        c["params"]["DesiredValue"]
+        for c in report["changes_sent_to_aws"]
+        if c["operation"] == "RequestServiceQuotaIncrease"
+    ]
+    # 1,000 -> 1,425 (+425); then 1,400 RPM needs 2,100, +50 % allows 2,137, the window only +175
+    assert requests == [1425.0, 1600.0]
+    (planned,) = second["planned_actions"]
+    assert "capped at what the policy's ceiling for the window leaves" in planned["reason"]

@@ -11,6 +11,7 @@ INCIDENT#<id>        ACTION#<action id>      the claim that makes an action run 
 ALARM#<name>         OPEN                    the alarm's open incident (the intake reads it)
 ALARM#<name>         STATE                   the alarm's newest state change we took in
 MODEL#<region>#<id>  OPEN                    the model's incident: open, or resolved (reopens)
+QUOTA#<region>#<code> REQUEST#<request id>   a quota increase we filed: its value and the quota's before
 EVENT#<event id>     INTAKE                  what the intake made of one event, once
 ==================== ======================= ===============================================
 
@@ -510,6 +511,47 @@ class IncidentStore(DynamoTable):
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise_translated(exc, f"release alarm {alarm_name}")
+
+    # ------------------------------------------------------------------ our quota requests
+    def record_quota_request(
+        self, region: str, quota_code: str, request_id: str, previous: float, desired: float, now: datetime
+    ) -> None:
+        """Our ledger of the increases we filed (the quota governor's window ceiling): Service
+        Quotas' history gives a request's value, not the quota's value when it was filed."""
+        item = {
+            "pk": f"QUOTA#{region}#{quota_code}",
+            "sk": f"REQUEST#{request_id}",
+            "request_id": request_id,
+            "previous_value": previous,
+            "desired_value": desired,
+            "filed_at": iso(now),
+            "ttl": self._ttl(now),
+        }
+        try:
+            self.ddb.put_item(TableName=self.table, Item=to_item(item))
+        except ClientError as exc:
+            raise_translated(exc, f"record quota request {request_id}")
+
+    def quota_ledger(self, region: str, quota_code: str) -> dict[str, float]:
+        """Request id -> the quota's value when we filed it, for every request of ours we keep."""
+        out: dict[str, float] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :r)",
+            "ExpressionAttributeValues": to_item({":pk": f"QUOTA#{region}#{quota_code}", ":r": "REQUEST#"}),
+            "ConsistentRead": True,
+        }
+        while True:
+            try:
+                resp = self.ddb.query(**kwargs)
+            except ClientError as exc:
+                raise_translated(exc, f"read the requests of {quota_code}")
+            for raw in resp.get("Items", []):
+                item = from_item(raw)
+                out[str(item["request_id"])] = float(item["previous_value"])
+            if not resp.get("LastEvaluatedKey"):
+                return out
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     # ------------------------------------------------------------------ at-most-once actions
     def claim_action(self, incident_id: str, action_id: str, now: datetime) -> dict[str, Any] | None:

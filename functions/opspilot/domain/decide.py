@@ -360,6 +360,7 @@ def past_requests(requests: list[PendingRequest]) -> list[PastRequest]:
             r.status,
             created or datetime.fromtimestamp(0, UTC),
             _parse_time(r.last_updated),
+            r.previous_value,
         )
     return list(seen.values())
 
@@ -432,13 +433,20 @@ def _daily_in_question(incident: Incident, evidence: Mapping[str, Any]) -> bool:
     )
 
 
+_CAPPED = {
+    None: "",
+    "ceiling": ", capped at the policy's ceiling",
+    "window_ceiling": ", capped at what the policy's ceiling for the window leaves",
+}
+
+
 def sizing_text(verdict: Verdict, pressured: QuotaInfo | None = None) -> str:
     """How the governor sized a request, for people: the peak, the forecast, the headroom; for a
     request filed on another quota, the value the quota under pressure needs and the proportion."""
     basis = verdict.basis
     if "filed_on" in basis and pressured is not None:
         wanted = basis["pressured_desired"]
-        capped = {None: "", "ceiling": ", capped at the policy's ceiling"}.get(
+        capped = _CAPPED.get(
             basis.get("filed_capped_by"),
             f", capped at the +{number(basis.get('increase_percent', 0))}% increase",
         )
@@ -457,7 +465,7 @@ def _own_sizing(basis: Mapping[str, Any]) -> str:
         if "forecast" in basis
         else ""
     )
-    capped = {None: "", "ceiling": ", capped at the policy's ceiling"}.get(
+    capped = _CAPPED.get(
         basis.get("capped_by"), f", capped at the +{number(basis.get('increase_percent', 0))}% increase"
     )
     return (

@@ -11,15 +11,21 @@ meanwhile. It refuses, with a reason written into the plan and the message:
   ``cooldown_days`` (default 7);
 - ``window_limit``: ``max_requests_per_window`` requests for the quota were filed within
   ``window_days`` (default: 2 in 30 days);
+- ``window_ceiling``: the issue's "absolute per-quota ceiling per window": the sum of our increases
+  of the quota within ``window_days`` (each request's value less the quota's value when it was
+  filed, from our own ledger; a request AWS denied raised nothing) has reached the policy's
+  ``window_ceilings[code]``, in the quota's own unit. A request that would pass it is capped at
+  what is left;
 - ``at_ceiling``: the quota is already at the policy's absolute ceiling for its code
-  (``guardrails.max_values``);
+  (``guardrails.max_values``), the most it may ever reach;
 - ``no_evidence``: no usage figure to size a request from;
 - ``evidence_within_quota``: the quota already holds what the evidence needs.
 
 Otherwise the request is sized by the evidence, never "current + n %" regardless of use: the
 quota at which the higher of the peak and its forecast sits ``headroom_percent`` below the
 pressure threshold, ``ceil(demand x 100 / threshold % x (1 + headroom / 100))``, then capped by the
-increase percent (``IncreasePercent`` or the registry's) and by the ceiling. Generic over the quota
+increase percent (``IncreasePercent`` or the registry's), by what is left of the window's ceiling,
+and by the absolute ceiling. Generic over the quota
 kind: a per-minute or a per-day quota takes the peak and daily peaks in its own unit.
 
 The history is Service Quotas' own (ListRequestedServiceQuotaChangeHistory), so a request whose
@@ -29,7 +35,7 @@ response was lost, or one a person filed, counts too (docs/decisions.md, "The qu
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -38,10 +44,13 @@ from typing import Any
 from opspilot.domain.format import iso, number
 
 OPEN_STATUSES = frozenset({"PENDING", "CASE_OPENED"})
+# Service Quotas' statuses of a request that raised nothing (RequestStatus in its botocore model)
+REFUSED_STATUSES = frozenset({"DENIED", "NOT_APPROVED", "CASE_CLOSED", "INVALID_REQUEST"})
 REASONS = (
     "pending_request",
     "cooldown",
     "window_limit",
+    "window_ceiling",
     "at_ceiling",
     "no_evidence",
     "evidence_within_quota",
@@ -57,6 +66,8 @@ class Rules:
     forecast_days: float = 14
     window_days: float = 30
     max_requests_per_window: int = 2
+    # quota code -> the most the sum of our increases of it may reach within window_days
+    window_ceilings: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,7 @@ class PastRequest:
     status: str
     created: datetime
     last_updated: datetime | None = None
+    previous_value: float | None = None  # the quota's value when we filed it; None: not ours
 
     @property
     def latest(self) -> datetime:
@@ -198,6 +210,52 @@ def check_history(
     return None
 
 
+def window_increase(quota_code: str, history: Iterable[PastRequest], now: datetime, rules: Rules) -> float:
+    """The sum of our increases of the quota filed within the window: each request's value less
+    the quota's value when we filed it. A request AWS refused raised nothing; one we did not
+    file (no value on our ledger) is not ours."""
+    window = timedelta(days=rules.window_days)
+    return float(
+        sum(
+            max(Fraction(repr(float(r.desired_value))) - Fraction(repr(float(r.previous_value))), Fraction(0))
+            for r in history
+            if r.quota_code == quota_code
+            and r.previous_value is not None
+            and r.status not in REFUSED_STATUSES
+            and now - r.created < window
+        )
+    )
+
+
+def window_room(
+    quota_code: str, kind: str, history: Iterable[PastRequest], now: datetime, rules: Rules
+) -> tuple[float | None, Refusal | None]:
+    """How much our increases of the quota may still add within the window (None: no ceiling for
+    it), or the refusal when nothing is left."""
+    ceiling = rules.window_ceilings.get(quota_code)
+    if ceiling is None:
+        return None, None
+    past = list(history)
+    used = window_increase(quota_code, past, now, rules)
+    room = ceiling - used
+    if room > 0:
+        return room, None
+    window = timedelta(days=rules.window_days)
+    counted = [
+        r.created
+        for r in past
+        if r.quota_code == quota_code and r.previous_value is not None and now - r.created < window
+    ]
+    until = min(counted) + window if counted else now
+    label = f"{kind.upper()} quota {quota_code}" if kind else f"Quota {quota_code}"
+    text = (
+        f"{label}: our increases within the last {number(rules.window_days)} days add "
+        f"{number(used)}, the policy's ceiling for the window ({number(ceiling)}); no new request "
+        f"before {_day(until)}."
+    )
+    return None, Refusal(quota_code, kind, "window_ceiling", text, until=iso(until))
+
+
 def govern(
     quota_code: str,
     kind: str,
@@ -228,10 +286,16 @@ def govern(
             f"{number(demand.threshold_percent)}% threshold; the quota is already {number(current)}."
         )
         return Verdict(None, Refusal(quota_code, kind, "evidence_within_quota", text), basis)
+    room, full = window_room(quota_code, kind, history, now, rules)
+    if full is not None:
+        return Verdict(None, full, basis)
     desired, capped_by = float(needed), None
     cap = _increase_cap(current, increase_percent)
     if cap < desired:
         desired, capped_by = cap, "increase_percent"
+    if room is not None and current + room < desired:
+        desired, capped_by = float(math.floor(current + room)), "window_ceiling"
+        basis["window_room"] = room
     if ceiling is not None and ceiling < desired:
         desired, capped_by = float(ceiling), "ceiling"
     if capped_by:
@@ -269,11 +333,16 @@ def routed(
     if ceiling is not None and filed_value >= ceiling:
         text = f"{label} is {number(filed_value)}, at the policy's ceiling of {number(ceiling)}."
         return Verdict(None, Refusal(filed_code, filed_kind, "at_ceiling", text), verdict.basis)
+    room, full = window_room(filed_code, filed_kind, history, now, rules)
+    if full is not None:
+        return Verdict(None, full, verdict.basis)
     proportion = Fraction(repr(float(verdict.desired))) / Fraction(repr(float(pressured_value)))
     desired, capped_by = float(math.ceil(Fraction(repr(float(filed_value))) * proportion)), None
     cap = _increase_cap(filed_value, increase_percent)
     if cap < desired:
         desired, capped_by = cap, "increase_percent"
+    if room is not None and filed_value + room < desired:
+        desired, capped_by = float(math.floor(filed_value + room)), "window_ceiling"
     if ceiling is not None and ceiling < desired:
         desired, capped_by = float(ceiling), "ceiling"
     basis = verdict.basis | {

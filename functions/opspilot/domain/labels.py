@@ -56,6 +56,7 @@ LABELS: dict[str, dict[str, str]] = {
         "pending_request": "a request for this quota is pending",
         "cooldown": "too soon after the last request",
         "window_limit": "too many requests in the window",
+        "window_ceiling": "our increases reached the window's ceiling",
         "at_ceiling": "the quota is at its ceiling",
         "no_evidence": "no usage evidence",
         "evidence_within_quota": "usage is within the quota",

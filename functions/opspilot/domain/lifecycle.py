@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from opspilot.domain.classify import combine
-from opspilot.domain.format import iso
+from opspilot.domain.format import iso, number
 from opspilot.domain.model import Category, Disposition, Incident, Plan, QuotaScope, Severity, Signal
 
 STAGES: dict[str, int] = {
@@ -142,12 +142,76 @@ def within_cooldown(resolved_at: str | None, now: datetime, cooldown_seconds: in
     return resolved_at >= iso(now - timedelta(seconds=cooldown_seconds))
 
 
-def revise_plan(plan: Plan, known_action_ids: Iterable[str]) -> Plan:
-    """A revised or reopened incident's plan keeps only what changed: the actions this incident
-    has not already planned, asked approval for or acted on (action ids are per incident, and an
-    action runs at most once per incident). Approval is asked only when something is left."""
+# What makes a planned action what it is: a quota request's quota and value; a support case's
+# subject and severity (its text restates the evidence, which a revision always changes; it is
+# added to the case only with a change that makes the case an action again).
+DECISIVE_PARAMS = ("QuotaCode", "DesiredValue", "subject", "severityCode")
+
+
+def decisive(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of an action that decide whether a revision changed it."""
+    return {k: params[k] for k in DECISIVE_PARAMS if k in params}
+
+
+def action_base(action_id: str) -> str:
+    """``request_quota_increase:L-F2717A44#2`` -> ``request_quota_increase:L-F2717A44``."""
+    return action_id.split("#", 1)[0]
+
+
+def action_version(action_id: str) -> int:
+    """1 for an action's first plan; n for the n-th, ``<id>#<n>``, planned with changed parameters."""
+    _, _, version = action_id.partition("#")
+    return int(version) if version.isdigit() else 1
+
+
+def superseded_by(action_id: str, planned_ids: Iterable[str]) -> str | None:
+    """The later version of ``action_id`` a revised plan holds, if any: a change asked again
+    supersedes what was asked before (an execution still waiting for its approver acts on
+    nothing once its action was revised)."""
+    later = [
+        i
+        for i in planned_ids
+        if action_base(i) == action_base(action_id) and action_version(i) > action_version(action_id)
+    ]
+    return max(later, key=action_version) if later else None
+
+
+def _shown(value: Any) -> str:
+    return number(value) if isinstance(value, int | float) else str(value)
+
+
+def revise_plan(
+    plan: Plan,
+    known_action_ids: Iterable[str],
+    known_params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Plan:
+    """A revised or reopened incident's plan keeps only what changed: an action this incident has
+    not planned, asked approval for or acted on yet, and an action it has whose parameters changed
+    (``decisive``: a larger quota value is a change). A changed action gets the next version of its
+    id (``<id>#2``, ``#3``...: action ids are per incident, and an action runs at most once per
+    incident) and its reason says what changed. Approval is asked only when something is left."""
     known = set(known_action_ids)
     if not known:
         return plan
-    actions = [a for a in plan.actions if a.action_id not in known]
+    params = known_params or {}
+    actions = []
+    for action in plan.actions:
+        versions = sorted((i for i in known if action_base(i) == action.action_id), key=action_version)
+        if not versions:
+            actions.append(action)
+            continue
+        before = params.get(versions[-1])
+        if before is None or decisive(before) == decisive(action.params):
+            continue  # planned already, as it stands (or no record of what it asked: not again)
+        changed = ", ".join(
+            f"{k} {_shown(before.get(k, '-'))} -> {_shown(v)}"
+            for k, v in decisive(action.params).items()
+            if before.get(k) != v
+        )
+        actions.append(
+            action.replace(
+                action_id=f"{action.action_id}#{action_version(versions[-1]) + 1}",
+                reason=f"{action.reason} Revised: {changed} (planned before as {versions[-1]}).",
+            )
+        )
     return plan.replace(actions=actions, approval_required=plan.approval_required and bool(actions))

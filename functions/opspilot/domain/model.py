@@ -147,6 +147,9 @@ class Incident(Record):
     # revised or reopened: the action ids this incident already planned or acted on; the revised
     # plan leaves them out, so approval is asked again only for what changed
     known_actions: list[str] = Field(default_factory=list)
+    # ... and what each asked for (domain/lifecycle.py, ``decisive``): an action planned again
+    # with other parameters is a change, asked again under a new version of its id
+    known_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class UsageSummary(Record):
@@ -225,6 +228,7 @@ class PendingRequest(Record):
     case_id: str | None = None
     created: str | None = None
     last_updated: str | None = None
+    previous_value: float | None = None  # the quota's value when OpsPilot filed it (our ledger)
 
 
 class QuotaContext(Record):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -39,13 +39,22 @@ class Guardrails(Record):
 
 
 class GovernorPolicy(Record):
-    """What every quota request must pass (domain/governor.py), in Decide and before filing."""
+    """What every quota request must pass (domain/governor.py), in Decide and before filing.
+
+    Issue 12's "absolute per-quota ceiling per window" is ``window_ceilings``: per quota code, the
+    most the sum of our increases of that quota may reach within ``window_days``, in the quota's
+    own unit (``{"L-F2717A44": 1000}``: at most +1,000 requests per minute in 30 days, however many
+    requests it takes). Each increase is the request's value less the quota's value when Execute
+    Action filed it (recorded in the incident table); a request AWS denied raised nothing. A quota
+    without an entry has no window ceiling. ``max_requests_per_window`` is a separate rate limit (a
+    count), and ``guardrails.max_values`` the value a quota may never pass, whatever the window."""
 
     cooldown_days: float = Field(default=7, gt=0)  # no request for a quota requested or raised since
     headroom_percent: float = Field(default=20, ge=0)  # below the pressure threshold, at the demand
     forecast_days: float = Field(default=14, ge=0)  # how far ahead the daily-peak trend is projected
     window_days: float = Field(default=30, gt=0)
     max_requests_per_window: int = Field(default=2, ge=1)  # per quota code, within window_days
+    window_ceilings: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
 
     def rules(self) -> GovernorRules:
         return GovernorRules(
@@ -54,6 +63,7 @@ class GovernorPolicy(Record):
             self.forecast_days,
             self.window_days,
             self.max_requests_per_window,
+            dict(self.window_ceilings),
         )
 
 

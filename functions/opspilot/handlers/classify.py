@@ -29,7 +29,7 @@ from opspilot.domain.classify import (
 from opspilot.domain.errors import TransientAwsError, UnclassifiableSignal
 from opspilot.domain.events import AlarmStateChangeEvent, parse_alarm_event
 from opspilot.domain.format import iso
-from opspilot.domain.lifecycle import reclassify, refusal, within_cooldown
+from opspilot.domain.lifecycle import decisive, reclassify, refusal, within_cooldown
 from opspilot.domain.model import Category, Disposition, Environment, Incident, QuotaScope, Severity, Signal
 from opspilot.handlers._metrics import count_by
 from opspilot.handlers._runtime import bind_execution, logger, now, state_part, store
@@ -232,6 +232,22 @@ def _known_actions(record: dict[str, Any]) -> list[str]:
     return sorted({str(a) for a in planned + done if a})
 
 
+def _known_params(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What each known action asked for, as planned (an approver may have approved less: the
+    plan is what a revision is compared with)."""
+    done = {
+        str(a["action_id"]): decisive(a.get("params") or {})
+        for a in record.get("actions") or []
+        if a.get("action_id")
+    }
+    planned = {
+        str(a["action_id"]): decisive(a.get("params") or {})
+        for a in (record.get("plan") or {}).get("actions") or []
+        if a.get("action_id")
+    }
+    return done | planned
+
+
 def _take_in(
     alarm: AlarmStateChangeEvent,
     built: Incident,
@@ -296,6 +312,7 @@ def _take_in(
                 rose=rose,
                 attached=disposition is Disposition.JOINED,
                 known_actions=_known_actions(record) if disposition is not Disposition.JOINED else [],
+                known_params=_known_params(record) if disposition is not Disposition.JOINED else {},
             )
             if disposition is Disposition.REVISED:
                 result = result.replace(opened_notice=messages.revised(result.to_json(), rose))

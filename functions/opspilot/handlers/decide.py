@@ -21,6 +21,20 @@ def policy() -> Policy:
     return load_policy(decide_settings().policy_document)
 
 
+def with_our_ledger(quotas: QuotaContext, region: str) -> QuotaContext:
+    """Service Quotas' history with the quota's value when we filed each request of ours (the
+    window ceiling's sum of our increases), read only for quotas the policy gives one."""
+    codes = {r.quota_code for r in quotas.history} & set(policy().governor.window_ceilings)
+    if not codes:
+        return quotas
+    ledger: dict[str, float] = {}
+    for code in sorted(codes):
+        ledger |= store().quota_ledger(region, code)
+    return quotas.replace(
+        history=[r.replace(previous_value=ledger.get(r.request_id)) for r in quotas.history]
+    )
+
+
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     bind_execution(event)
@@ -32,7 +46,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     plan = plan_actions(
         incident,
         parse(UsageSummary, ctx.get("usage"), "context.usage"),
-        parse(QuotaContext, ctx.get("quotas"), "context.quotas"),
+        with_our_ledger(parse(QuotaContext, ctx.get("quotas"), "context.quotas"), incident.region),
         parse(SupportContext, ctx.get("support"), "context.support"),
         policy(),
         DecisionSettings(
@@ -44,7 +58,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         ),
         now=at,
     )
-    plan = revise_plan(plan, incident.known_actions)  # revised or reopened: only what changed
+    # revised or reopened: only what is new or changed
+    plan = revise_plan(plan, incident.known_actions, incident.known_params)
     body = plan.to_json()
     stored = body
     if incident.known_actions:  # the incident's plan is everything it planned, this revision last

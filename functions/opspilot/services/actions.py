@@ -30,7 +30,8 @@ from typing import Any, Protocol
 from opspilot.domain.approvals import apply_approved_value
 from opspilot.domain.errors import AwsPermissionError, InvalidInput, ResponseLost, TransientAwsError
 from opspilot.domain.format import allowed_severity, number
-from opspilot.domain.governor import OPEN_STATUSES, PastRequest, check_history
+from opspilot.domain.governor import OPEN_STATUSES, PastRequest, Refusal, check_history, window_room
+from opspilot.domain.lifecycle import superseded_by
 from opspilot.domain.model import ActionResult, ActionStatus, ActionType, PlannedAction
 from opspilot.domain.policy import Policy
 
@@ -71,6 +72,10 @@ class ActionStore(Protocol):
         self, incident_id: str, action_id: str, record: dict[str, Any], now: datetime
     ) -> None: ...
     def append_audit(self, incident_id: str, kind: str, data: dict[str, Any], now: datetime) -> None: ...
+    def record_quota_request(
+        self, region: str, quota_code: str, request_id: str, previous: float, desired: float, now: datetime
+    ) -> None: ...
+    def quota_ledger(self, region: str, quota_code: str) -> dict[str, float]: ...
 
 
 class Log(Protocol):
@@ -126,13 +131,35 @@ def execute_action(
         raise InvalidInput(f"incident {incident_id}: no Region on record, so no action is taken")
     result: dict[str, Any]
     sent = action.params
-    if deps.dry_run():
+    planned_ids = [str(a.get("action_id")) for a in (incident.get("plan") or {}).get("actions") or []]
+    if later := superseded_by(action.action_id, planned_ids):
+        # a revision asked again for this action with other parameters: the newer one is what a
+        # person is asked, and acts; this one does nothing
+        wanted = next(a for a in incident["plan"]["actions"] if a.get("action_id") == later)
+        status, result = (
+            ActionStatus.SKIPPED,
+            {
+                "summary": f"superseded by the revised plan's {later} ({_asked(wanted.get('params') or {})})",
+                "reason": "superseded",
+                "superseded_by": later,
+            },
+        )
+    elif deps.dry_run():
         status, result = ActionStatus.DRY_RUN, {"summary": "dry run: request recorded, nothing sent"}
     elif action.type is ActionType.REQUEST_QUOTA_INCREASE:
         status, result = _quota_increase(action, region, deps, claimed_at, at)
     else:
         retried = previous is not None  # an earlier attempt claimed it and did not finish
         status, result, sent = _support_case(incident_id, action, deps, claimed_at, retried)
+    if status is ActionStatus.EXECUTED and result.get("request_id") and "previous_value" in result:
+        deps.store.record_quota_request(
+            region,
+            str(action.params["QuotaCode"]),
+            str(result["request_id"]),
+            float(result["previous_value"]),
+            float(action.params["DesiredValue"]),
+            at,
+        )  # the governor's ledger: what our increases added (its window ceiling)
     if planned_value is not None:
         result["planned_value"] = planned_value  # the approver approved a lower value
     outcome = ActionResult(
@@ -146,6 +173,12 @@ def execute_action(
     return record
 
 
+def _asked(params: Mapping[str, Any]) -> str:
+    if "DesiredValue" in params:
+        return f"{params.get('QuotaCode')} -> {number(float(params['DesiredValue']))}"
+    return str(params.get("subject", "a support case"))
+
+
 def _time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value
@@ -154,7 +187,7 @@ def _time(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
 
 
-def _past(history: list[dict[str, Any]]) -> list[PastRequest]:
+def _past(history: list[dict[str, Any]], ledger: Mapping[str, float] | None = None) -> list[PastRequest]:
     return [
         PastRequest(
             str(r["Id"]),
@@ -163,6 +196,7 @@ def _past(history: list[dict[str, Any]]) -> list[PastRequest]:
             str(r["Status"]),
             created,
             _time(r.get("LastUpdated")),
+            (ledger or {}).get(str(r["Id"])),
         )
         for r in history
         if (created := _time(r.get("Created"))) is not None
@@ -187,8 +221,9 @@ def _own_request(
     )
 
 
-def _reconciled(request: dict[str, Any], code: str, desired: float, why: str) -> Outcome:
+def _reconciled(request: dict[str, Any], code: str, desired: float, why: str, previous: float) -> Outcome:
     return ActionStatus.EXECUTED, {
+        "previous_value": previous,
         "summary": f"requested {code} -> {number(desired)}: {request['Status']} ({why})",
         "request_id": request["Id"],
         "status": request["Status"],
@@ -223,7 +258,9 @@ def _check_and_request(
         }
     history = deps.quota_history(code, region)
     if own := _own_request(history, code, desired, claimed_at):
-        return _reconciled(own, code, desired, "filed by an earlier attempt of this action")
+        return _reconciled(
+            own, code, desired, "filed by an earlier attempt of this action", float(quota["Value"])
+        )
     pending = [r for r in history if r.get("Status") in OPEN_STATUSES]
     if pending:
         request = pending[0]
@@ -239,7 +276,19 @@ def _check_and_request(
             "reason": "already_at_desired_value",
         }
     # the governor again: an approval can take hours, and another incident may have filed since
-    refusal = check_history(code, "", _past(history), at, deps.policy.governor.rules())
+    rules = deps.policy.governor.rules()
+    past = _past(history, deps.store.quota_ledger(region, code) if code in rules.window_ceilings else None)
+    refusal = check_history(code, "", past, at, rules)
+    if refusal is None:
+        room, refusal = window_room(code, "", past, at, rules)
+        if refusal is None and room is not None and desired - float(quota["Value"]) > room:
+            refusal = Refusal(
+                code,
+                "",
+                "window_ceiling",
+                f"Quota {code}: {number(float(quota['Value']))} -> {number(desired)} would add more than "
+                f"the {number(room)} our increases may still add within {number(rules.window_days)} days.",
+            )
     ceiling = deps.policy.guardrails.max_values.get(code)
     if refusal is None and ceiling is not None and desired > ceiling:
         return ActionStatus.SKIPPED, {
@@ -256,7 +305,13 @@ def _check_and_request(
         requested = deps.request_increase(action.params, region)
     except ResponseLost as exc:  # it may have been filed: Service Quotas' history says
         if own := _own_request(deps.quota_history(code, region), code, desired, claimed_at):
-            return _reconciled(own, code, desired, "the answer was lost; found in Service Quotas' history")
+            return _reconciled(
+                own,
+                code,
+                desired,
+                "the answer was lost; found in Service Quotas' history",
+                float(quota["Value"]),
+            )
         return ActionStatus.FAILED, {
             "summary": f"RequestServiceQuotaIncrease got no answer ({exc}) and Service Quotas' history "
             f"has no request for {code} -> {number(desired)}",
@@ -266,7 +321,11 @@ def _check_and_request(
         if exc.code == "ResourceAlreadyExistsException":
             if own := _own_request(deps.quota_history(code, region), code, desired, claimed_at):
                 return _reconciled(
-                    own, code, desired, "filed by this action; found in Service Quotas' history"
+                    own,
+                    code,
+                    desired,
+                    "filed by this action; found in Service Quotas' history",
+                    float(quota["Value"]),
                 )
             return ActionStatus.SKIPPED, {
                 "summary": "a request for this quota already exists",
@@ -280,6 +339,7 @@ def _check_and_request(
         "request_id": requested["Id"],
         "status": requested["Status"],
         "case_id": requested.get("CaseId"),
+        "previous_value": float(quota["Value"]),
     }
 
 
