@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from opspilot.domain.lifecycle import (
+    _scope_union,
     is_stale,
     reclassify,
     refusal,
@@ -166,3 +167,8 @@ def test_a_later_version_supersedes_an_earlier_one() -> None:
     assert superseded_by("request_quota_increase:L-RPM", ids) == "request_quota_increase:L-RPM#2"
     assert superseded_by("request_quota_increase:L-RPM#2", ids) is None
     assert superseded_by("request_quota_increase:L-TPM", ids) is None
+
+
+def test_a_daily_scope_and_another_widen_to_both_as_classification_does() -> None:
+    assert _scope_union(QuotaScope.TPD, QuotaScope.TPM) is QuotaScope.BOTH  # was TPM or TPD, by set order
+    assert _scope_union(QuotaScope.TPD, QuotaScope.NONE) is QuotaScope.TPD

@@ -66,7 +66,13 @@ _CATEGORY_RANK = {
     Category.FAILURE: 2,
     Category.QUOTA_PRESSURE: 3,
 }
-_SCOPE_RANK = {QuotaScope.NONE: 0, QuotaScope.RPM: 1, QuotaScope.TPM: 1, QuotaScope.BOTH: 2}
+_SCOPE_RANK = {
+    QuotaScope.NONE: 0,
+    QuotaScope.RPM: 1,
+    QuotaScope.TPM: 1,
+    QuotaScope.TPD: 1,
+    QuotaScope.BOTH: 2,
+}
 
 
 def refusal(stamped: datetime, now: datetime) -> str | None:
@@ -97,7 +103,7 @@ def is_stale(stamped: str, event_id: str, recorded: Mapping[str, Any] | None) ->
 
 def _scope_union(a: QuotaScope, b: QuotaScope) -> QuotaScope:
     scopes = {a, b} - {QuotaScope.NONE}
-    if QuotaScope.BOTH in scopes or scopes == {QuotaScope.RPM, QuotaScope.TPM}:
+    if QuotaScope.BOTH in scopes or len(scopes) > 1:  # as classify.combine: several kinds are "both"
         return QuotaScope.BOTH
     return next(iter(scopes), QuotaScope.NONE)
 
