@@ -175,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     verdict = {True: "met", False: "MISSED"}
     print(f"\ntargets: repeated event {verdict[scenarios_ok]}; handler imports {verdict[imports_ok]}")
     print(f"         alarm sync within AWS's limits, cost follows changes {verdict[sync_ok]}")
-    print(f"         storm: one open incident per model, every delivery accounted for {verdict[storm_ok]}")
-    return 0
+    print(f"         storm (issue 12's targets) {verdict[storm_ok]}")
+    return 0 if storm_ok else 1  # the storm's targets are checked, not only printed
 
 
 if __name__ == "__main__":

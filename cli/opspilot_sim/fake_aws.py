@@ -319,6 +319,10 @@ class SimulatedAws:
         self._cases: dict[str, Case] = {}
         self._case_creations: list[datetime] = []
         self.faults = FaultPlan()
+        # the services whose calls are recorded with their parameters (a deep copy of each); the
+        # others are recorded by name with empty parameters. None: every service. A long run
+        # (the storm's 1,000 events) keeps only what its report reads.
+        self.params_of: frozenset[str] | None = None
         self._calls: list[ApiCall] = []
         self.metrics = MetricStore()
         # PutMetricAlarm's ActionConfiguration per alarm name: moto 5.2.5 neither keeps nor
@@ -524,8 +528,13 @@ class SimulatedAws:
 
     # ---- botocore event handlers -------------------------------------------------------------
 
-    def capture_params(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    def capture_params(
+        self, params: dict[str, Any], context: dict[str, Any], model: Any = None, **_: Any
+    ) -> None:
         """``before-parameter-build`` handler: keep a copy of the caller's params."""
+        service = model.service_model.service_name if model is not None else None
+        if self.params_of is not None and service not in self.params_of:
+            return
         try:
             context["opspilot_params"] = copy.deepcopy(params)
         except Exception:  # e.g. an open file passed as an S3 Body cannot be copied

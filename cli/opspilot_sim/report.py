@@ -6,7 +6,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from opspilot.adapters.incidents import IncidentStore
-from opspilot.domain.format import number
+from opspilot.domain.format import iso, number
 from opspilot_sim import approval_report, registry_sim
 
 if TYPE_CHECKING:
@@ -241,8 +241,12 @@ def totals(report: dict[str, Any]) -> dict[str, Any]:
     records = report["incident_records"]
     executions = len(entries)
     requests = Counter(r["quota_code"] for r in report["quota_requests"])
+    # each execution's own approval rounds (its approval requests), not the incident's latest
+    # approval, which a later revision or reopening of the incident replaces
     approvals = Counter(
-        e["approval"]["status"] for e in entries if e["approval"]["required"] and e["approval"]["status"]
+        (r.get("decision") or {}).get("status") or r["status"]
+        for e in entries
+        for r in e.get("approval_rounds") or []
     )
     return {
         "events": report["events"],
@@ -321,7 +325,13 @@ def build_report(
             if (c.service, c.operation) in CHANGES and c.outcome not in {"ok", "lost", "pending"}
         ],
         "quota_requests": [
-            {"id": r.id, "quota_code": r.quota.code, "desired": r.desired, "status": r.status}
+            {
+                "id": r.id,
+                "quota_code": r.quota.code,
+                "desired": r.desired,
+                "status": r.status,
+                "created": iso(r.created),
+            }
             for r in run.world.quota_requests()
         ],
         "support_cases": [

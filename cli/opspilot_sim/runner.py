@@ -28,7 +28,7 @@ from moto import mock_aws
 
 from opspilot_sim import approver, chat_capture, fake_aws, moto_shim, registry_sim
 from opspilot_sim.eventpattern import matches
-from opspilot_sim.report import build_report
+from opspilot_sim.report import CHANGES, build_report
 from opspilot_sim.scenario_run import CallLog, ScenarioRun
 from opspilot_sim.stack import ACCOUNT_ID, SimulatedStack, apply_environment, deploy
 from opspilot_sim.world import alarm_event, seed
@@ -52,6 +52,8 @@ def _cold_start() -> None:
 
 
 def _drain_inbox(run: ScenarioRun) -> None:
+    if not moto_shim.queue_has_messages(run.stack.inbox_queue_url, run.stack.region):
+        return
     sqs = run.client("sqs")
     while True:
         msgs = sqs.receive_message(QueueUrl=run.stack.inbox_queue_url, MaxNumberOfMessages=10).get(
@@ -112,11 +114,8 @@ def _answer_approvals(run: ScenarioRun, event_spec: dict[str, Any]) -> None:
     approver.answer(run, event_spec)
 
 
-def _execution_facts(sfn: Any, arn: str) -> dict[str, Any]:
-    events: list[dict[str, Any]] = []
-    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
-        events.extend(page["events"])
-    desc = sfn.describe_execution(executionArn=arn)
+def _execution_facts(arn: str) -> dict[str, Any]:
+    status, events = moto_shim.execution_history(arn)
     transitions = sum(1 for e in events if e["type"].endswith("StateEntered"))
     lambdas = sum(
         1
@@ -141,7 +140,7 @@ def _execution_facts(sfn: Any, arn: str) -> dict[str, Any]:
                     last_state = json.loads(raw)
     failed = next((e for e in events if e["type"] == "ExecutionFailed"), None)
     return {
-        "status": desc["status"],
+        "status": status,
         "state_transitions": transitions,
         "lambda_invocations": lambdas,
         "service_integrations": dict(integrations),
@@ -161,12 +160,12 @@ def _wait(run: ScenarioRun, sfn: Any, arn: str, event_spec: dict[str, Any]) -> N
     pause = POLL_FIRST
     try:
         while time.monotonic() < deadline:
-            if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
+            if not moto_shim.execution_running(arn):
                 return
             answered = len(run.answered)
             _answer_approvals(run, event_spec)
-            # each look costs two calls that compete with the execution's thread for the
-            # interpreter: look often at first and after a link, less the longer it runs
+            # each look competes with the execution's thread for the interpreter: look often
+            # at first and after a link, less the longer it runs
             pause = POLL_FIRST if len(run.answered) > answered else min(pause * 1.5, POLL_MAX)
             time.sleep(pause)
     except KeyboardInterrupt:
@@ -180,11 +179,14 @@ def run_scenario(
     quiet_logs: bool = True,
     interactive: Any = None,
     then: Callable[[str], None] | None = None,
+    observe: Callable[[ScenarioRun, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run one validated scenario and return its report document. With ``interactive`` (an
     ``interactive.InteractiveSession`` whose server is running) a person answers the approvals.
     ``then`` is called with the incident table's name while the simulated world still exists
-    (``opspilot incidents --scenario`` reads it)."""
+    (``opspilot incidents --scenario`` reads it). ``observe`` is called after each execution ended
+    and was read, with the run and what the report will hold of the execution (the storm
+    benchmark samples the incidents open per model over time)."""
     region = scenario.get("region", "us-east-1")
     overrides = dict(scenario.get("parameters", {}))
     wants_timeout = any(e.get("approval") == "timeout" for e in scenario["events"])
@@ -231,7 +233,11 @@ def run_scenario(
         provisioning = registry_sim.provision(scenario, deployed, world) if scenario.get("registry") else None
         _inject_faults(scenario, world, shim, deployed)
         world.clear_calls()
+        # the report reads the parameters of the changes OpsPilot sent (report.CHANGES); the
+        # world itself those of CloudWatch's alarm calls (SimulatedAws.after_call)
+        world.params_of = frozenset(service for service, _ in CHANGES) | {"cloudwatch"}
         run = ScenarioRun(scenario, deployed, world, shim, call_log, chat=chat, interactive=interactive)
+        run.observe = observe
         run.provisioning = provisioning
         report = _run_events(run)
         if then is not None:
@@ -316,11 +322,13 @@ def _deliver(
     _drain_inbox(run)
     for note in run.notifications[first_note:]:  # executions run one at a time
         note.setdefault("execution", arn)
-    facts = _execution_facts(sfn, arn)
+    facts = _execution_facts(arn)
     # what the report needs of the execution is read: moto need not keep it, nor the objects it
     # made on the way (long runs such as the 1,000-event storm grew by megabytes per event)
     moto_shim.release_execution(arn)
     handled.append({"index": index, "event": label, "execution_arn": arn, "facts": facts, "spec": spec})
+    if run.observe is not None:
+        run.observe(run, handled[-1])
 
 
 def _run_events(run: ScenarioRun) -> dict[str, Any]:

@@ -45,6 +45,7 @@ class ScenarioRun:
     interactive: Any = None  # interactive.InteractiveSession: a person answers approvals
     pending_seen: list[dict[str, Any]] = field(default_factory=list)  # pending approvals, as links arrived
     provisioning: Any = None  # registry_sim.Provisioning: alarms the sync provisioned from `registry`
+    observe: Any = None  # called with (run, execution) after each execution (runner.run_scenario)
 
     def client(self, service: str) -> Any:
         """One client per service for the simulator's own calls (creating clients is slow)."""
