@@ -8,8 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from opspilot_cli.main import main
 from opspilot_sim.runner import run_scenario
 from opspilot_sim.scenario import validate
 
@@ -147,3 +149,31 @@ def test_a_repeated_alarm_attached_without_a_lambda_still_makes_an_older_event_s
     assert "is older than its ALARM stamped" in late["reason"]
     assert late["notifications"] == []
     assert last["disposition"] == "resolved"  # the newest OK, after the quiet period
+
+
+def test_simulate_summary_prints_the_totals_and_one_line_per_incident_instead_of_every_event(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``opspilot simulate --summary``, the view for long runs: no per-event section, one line per
+    incident with its audit trail counted, then the totals the full report ends with."""
+    assert main(["simulate", "--summary", str(SCENARIOS / "storm-join-and-flap.yaml")]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == "== scenario storm-join-and-flap (summary) =="
+    assert not [line for line in lines if line.startswith("-- ")], "no event sections in the summary"
+    incident_lines = [line for line in lines if line.strip().startswith("inc-")]
+    assert len(incident_lines) == 1, out
+    (line,) = incident_lines
+    assert "amazon.nova-pro-v1:0" in line and "alarms 2" in line and "reopened 1" in line
+    assert "opened" in line and "resolved" in line and "reopened" in line
+    totals = lines[lines.index(next(x for x in lines if x.startswith("   totals: "))) :]
+    assert totals[0].endswith("0 unaccounted")
+    assert "at most 1 open per model at a time" in out
+    assert [x.split(":")[0].strip() for x in totals if x] == [
+        "totals",
+        "events",
+        "incidents",
+        "quota requests filed",
+        "governor refused",
+        "per event",
+    ]
