@@ -190,11 +190,20 @@ def max_open_per_model(records: list[dict[str, Any]]) -> dict[str, int]:
     return most
 
 
-def _incident_records(store: IncidentStore, ids: list[str]) -> list[dict[str, Any]]:
+def _incident_records(
+    store: IncidentStore, ids: list[str]
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Each incident as the table holds it at the end, and the approval each execution's Record
+    Outcome wrote into its ``outcome`` audit entry (keyed by the execution ARN): an incident's
+    ``approval`` field holds only its latest round."""
     out = []
+    approvals: dict[str, dict[str, Any]] = {}
     for incident_id in ids:
         record = store.get_incident(incident_id) or {}
         trail = store.audit_trail(incident_id)
+        for entry in trail:
+            if entry.get("kind") == "outcome" and "#arn:" in str(entry.get("sk")):
+                approvals[str(entry["sk"]).split("#", 3)[3]] = (entry.get("data") or {}).get("approval") or {}
         incident = record.get("incident") or {}
         out.append(
             {
@@ -210,7 +219,7 @@ def _incident_records(store: IncidentStore, ids: list[str]) -> list[dict[str, An
                 "open_intervals": _open_intervals(trail),
             }
         )
-    return out
+    return out, approvals
 
 
 # What may become of a delivered event; anything else is unaccounted for.
@@ -294,7 +303,15 @@ def build_report(
     by_execution, notes = _by_execution(run)
     incidents = [_incident_entry(run, store, item, by_execution, notes) for item in handled]
     ids = list(dict.fromkeys(e["incident_id"] for e in incidents if e["incident_id"]))
-    records = _incident_records(store, ids)
+    records, approvals = _incident_records(store, ids)
+    for item, entry in zip(handled, incidents, strict=True):
+        own = approvals.get(item["execution_arn"])
+        if own is not None:  # what this execution's approver decided, not the incident's latest
+            entry["approval"] = {
+                "required": bool(own.get("required")),
+                "status": own.get("status", "not_required"),
+                "by": own.get("by"),
+            }
     calls = run.world.calls
     report = {
         "scenario": run.scenario["name"],

@@ -112,6 +112,9 @@ def test_a_revised_plan_asks_again_for_an_action_whose_value_changed(scenario_re
     (action,) = reopened["actions"]
     assert action["status"] == "executed"
     assert "(planned before as request_quota_increase:L-F2717A44)" in planned["reason"]
+    # each event's report shows its own execution's decision, not the incident's latest
+    assert (first["approval"]["status"], reopened["approval"]["status"]) == ("rejected", "approved")
+    assert first["actions"] == [] or all(a["status"] == "skipped" for a in first["actions"])
 
 
 def test_our_increases_of_a_quota_within_the_window_stop_at_the_policys_ceiling() -> None:
