@@ -106,8 +106,11 @@ def lint(translated: Path, region: str = REGION) -> tuple[int, str]:
     runner = "import sys; sys.setrecursionlimit(20_000); from cfnlint.runner import main; sys.exit(main())"
     command = [str(Path(sys.executable).parent / "python"), "-c", runner]
     command += ["--regions", region, "--format", "parseable"]
-    if importlib.util.find_spec("cfn_lint_serverless") is not None:
-        command += ["--append-rules", "cfn_lint_serverless.rules"]
+    if importlib.util.find_spec("cfn_lint_serverless") is None:  # never skipped silently
+        raise RuntimeError(
+            "cfn-lint-serverless is not installed in this environment (make validate installs it)"
+        )
+    command += ["--append-rules", "cfn_lint_serverless.rules"]
     done = subprocess.run([*command, "--", str(translated)], capture_output=True, text=True, check=False)
     if done.returncode not in (0, 2, 4, 6, 8, 10, 12, 14):  # cfn-lint's bit flags: 2 error, 4 warn, 8 info
         raise RuntimeError(f"cfn-lint failed to run (exit {done.returncode}): {done.stderr.strip()}")

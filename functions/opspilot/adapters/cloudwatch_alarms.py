@@ -69,7 +69,8 @@ class CloudWatchAlarms:
 
     def describe(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The metric alarms among ``names`` that exist, by name: 100 names per request (the most
-        DescribeAlarms takes), each followed through its pages by boto3's paginator."""
+        DescribeAlarms takes), each followed through its pages (``NextToken``) one call at a time, so
+        that every call goes through ``_call``'s pacing and error handling."""
         found: dict[str, dict[str, Any]] = {}
         unique = list(dict.fromkeys(names))
         try:

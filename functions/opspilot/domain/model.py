@@ -1,7 +1,7 @@
 """The incident vocabulary shared by every stage of the workflow.
 
 Pure data: no boto3, no Powertools. Every object here crosses a Lambda boundary as JSON, so each
-is a frozen :class:`~opspilot.domain.records.Record`: ``Cls.parse(raw)`` reads it and names the bad
+is a frozen :class:`~opspilot.domain.base.Record`: ``Cls.parse(raw)`` reads it and names the bad
 field, ``to_json()`` is its wire form.
 """
 
