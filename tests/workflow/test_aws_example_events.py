@@ -141,6 +141,26 @@ def report(name: str) -> dict[str, Any]:
                 event("aws-single-metric.json"),
             ],
         },
+        # the same, losing Classify's first response for the muted alarm (call 1) and for its repeat
+        # (call 3, counting the retry): each retry finishes its first attempt's work, once
+        "aws-events-suppressed-lossy": {
+            "description": "A muted alarm and its repeat, their Classify responses lost.",
+            "parameters": {"Environment": "production", "DryRun": True},
+            "alarms": [
+                {
+                    "name": "opspilot-claude-3-7-sonnet-throttles",
+                    "metric": "InvocationThrottles",
+                    "model_id": CLAUDE_37,
+                    "threshold": 5,
+                    "state": "ALARM",
+                },
+            ],
+            "events": [
+                event("aws-single-metric-muted.json"),
+                event("aws-single-metric-muted.json", id="5f0e2c1d-3b4a-4e6f-8a9b-0c1d2e3f4a5b"),
+            ],
+            "lost_lambda_responses": [{"function": "ClassifyFunction", "on_call": n} for n in (1, 3)],
+        },
         "aws-examples-verbatim": {
             "description": "AWS's twelve examples as written (EC2, DynamoDB), default prefix.",
             "parameters": {"Environment": "production", "DryRun": True},
@@ -254,6 +274,18 @@ def test_a_muted_alarm_is_recorded_and_announced_once_and_nothing_is_done() -> N
     # the same alarm again in the same mute window: recorded against the first, not announced
     assert repeat["incident_id"] == muted["incident_id"]
     assert repeat["attached_to_open_incident"] and repeat["notifications"] == []
+
+
+def test_a_muted_alarm_retried_after_lost_responses_is_recorded_and_attached_once() -> None:
+    result = report("aws-events-suppressed-lossy")
+    muted, repeat = result["incidents"]
+
+    assert muted["status"] == "suppressed" and repeat["incident_id"] == muted["incident_id"]
+    [notice] = muted["notifications"]
+    assert notice["subject"] == "[OpsPilot] suppressed (warning): amazon.nova-pro-v1:0"
+    assert repeat["attached_to_open_incident"] and repeat["notifications"] == []
+    [record] = [r for r in result["incident_records"] if r["incident_id"] == muted["incident_id"]]
+    assert sorted(record["audit"]) == ["attached", "suppressed"]
 
 
 def test_a_suppressed_composite_names_its_suppressor_and_acts_on_nothing() -> None:

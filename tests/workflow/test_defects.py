@@ -11,7 +11,7 @@ from opspilot_sim.scenario import validate
 World = Callable[..., dict[str, Any]]  # the nova_pro_world fixture (conftest.py)
 
 
-def test_a_list_valued_alarm_name_is_recorded_and_notified_not_a_crash() -> None:
+def list_alarm_name(**extra: Any) -> dict[str, Any]:
     event = {
         "version": "0",
         "id": "5d2f7a9e-3b1c-4e8f-a6d0-9c8b7a6f5e4d",
@@ -32,7 +32,11 @@ def test_a_list_valued_alarm_name_is_recorded_and_notified_not_a_crash() -> None
             "configuration": {"metrics": []},
         },
     }
-    report = run_scenario(validate({"name": "list-alarm-name", "events": [{"raw": event}]}))
+    return run_scenario(validate({"name": "list-alarm-name", "events": [{"raw": event}], **extra}))
+
+
+def test_a_list_valued_alarm_name_is_recorded_and_notified_not_a_crash() -> None:
+    report = list_alarm_name()
 
     (incident,) = report["incidents"]
     assert incident["execution"]["states"][-3:] == ["RecordFailure", "NotifyFailure", "Failed"]
@@ -41,6 +45,22 @@ def test_a_list_valued_alarm_name_is_recorded_and_notified_not_a_crash() -> None
     (notice,) = incident["notifications"]
     assert notice["subject"].startswith("[OpsPilot] FAILED ")
     assert "['opspilot-a', 'opspilot-b']" in notice["message"]
+
+
+def test_record_failure_retried_after_a_lost_response_records_and_notifies_once() -> None:
+    report = list_alarm_name(lost_lambda_responses=[{"function": "RecordFailureFunction"}])
+
+    (incident,) = report["incidents"]
+    assert incident["execution"]["states"][-3:] == ["RecordFailure", "NotifyFailure", "Failed"]
+    assert (
+        incident["execution"]["lambda_invocations"]
+        == list_alarm_name()["incidents"][0]["execution"]["lambda_invocations"] + 1
+    ), "the lost response was retried"
+    (record,) = report["incident_records"]
+    assert record["status"] == "unclassifiable"
+    assert record["audit"] == ["failed"]
+    (notice,) = incident["notifications"]
+    assert notice["subject"].startswith("[OpsPilot] FAILED ")
 
 
 def test_a_denied_usage_read_is_reported_as_access_denied_not_as_no_history(nova_pro_world: World) -> None:

@@ -93,6 +93,8 @@ LOST = [
         "ExecuteAction",
         "RecordOutcome",
         "WatchQuotaRequests",
+        "RequestApproval",  # the revision's approval request
+        "SyncAlarms",  # ResyncThresholds, after the increases were approved
     )
 ]
 LOST += [{"function": "ClassifyFunction", "on_call": n} for n in (1, 3, 8)]

@@ -126,21 +126,26 @@ def record_suppressed(incident: Incident, execution_id: str) -> dict[str, Any]:
     """Record the silenced state change once and announce it once; act on nothing."""
     at = now()
     created = store().record_suppressed(incident.to_json(), execution_id, at)
-    if not created:  # a repeat within the same silence, or EventBridge's second delivery
+    if not created:  # a repeat within the same silence, EventBridge's second delivery, or a retry
         recorded = store().get_incident(incident.incident_id) or {}
         if recorded.get("execution_id") != execution_id:
-            store().append_audit(incident.incident_id, "attached", {"alarm": incident.alarm_name}, at)
+            # keyed by the execution: a retry after a lost response does not write it twice
+            store().append_audit(
+                incident.incident_id, "attached", {"alarm": incident.alarm_name}, at, key=execution_id
+            )
             return incident.replace(attached=True).to_json()
-    else:
-        store().append_audit(
-            incident.incident_id,
-            "suppressed",
-            {
-                "signals": [s.to_json() for s in incident.signals],
-                "suppression": incident.suppression.to_json() if incident.suppression else None,
-            },
-            at,
-        )
+    # keyed by the execution: a retry of the attempt that recorded it (its audit write failed or
+    # its response was lost) writes it now, once
+    store().append_audit(
+        incident.incident_id,
+        "suppressed",
+        {
+            "signals": [s.to_json() for s in incident.signals],
+            "suppression": incident.suppression.to_json() if incident.suppression else None,
+        },
+        at,
+        key=execution_id,
+    )
     return incident.replace(opened_notice=messages.suppressed(incident.to_json())).to_json()
 
 
