@@ -162,3 +162,45 @@ def test_cloudwatch_may_publish_to_the_encrypted_topic() -> None:
     assert cloudwatch["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"].endswith(
         ":alarm:${AWS::StackName}-*"
     )
+
+
+def _alarm_metrics(logical: str) -> tuple[str, dict[str, tuple[str, str, Any]]]:
+    """The alarm's expression and, per query id, (namespace, metric name, dimensions)."""
+    queries = RESOURCES[logical]["Properties"]["Metrics"]
+    (expression,) = [q["Expression"] for q in queries if "Expression" in q]
+    stats = {
+        q["Id"]: (
+            q["MetricStat"]["Metric"]["Namespace"],
+            q["MetricStat"]["Metric"]["MetricName"],
+            q["MetricStat"]["Metric"].get("Dimensions"),
+        )
+        for q in queries
+        if "MetricStat" in q
+    }
+    return expression, stats
+
+
+def test_the_sync_failures_alarm_counts_failed_timed_out_and_aborted_rounds() -> None:
+    """A sync handed to AlarmSyncStateMachine that ends in SyncRoundFailed or SyncNotConverging
+    (or times out, or is stopped) fires the sync-failures alarm, like a failed run in the queue."""
+    expression, stats = _alarm_metrics("SyncFailuresAlarm")
+    rounds = {
+        name: query
+        for query, (namespace, name, dimensions) in stats.items()
+        if namespace == "AWS/States"
+        and dimensions == [{"Name": "StateMachineArn", "Value": {"Ref": "AlarmSyncStateMachine"}}]
+    }
+    assert set(rounds) == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
+    for query in stats:  # every metric counts, none missing data makes the sum missing
+        assert f"FILL({query}, 0)" in expression, query
+    assert {n for _, n, _ in stats.values()} >= {
+        "ApproximateNumberOfMessagesVisible",
+        "AlarmSyncFailedStackRequests",
+    }
+    queries = RESOURCES["SyncFailuresAlarm"]["Properties"]["Metrics"]
+    assert [q["Id"] for q in queries if q.get("ReturnData", True)] == ["failures"]
+    (sync_widget,) = [w for w in widgets() if "alarm sync" in w["properties"].get("title", "").lower()]
+    rows = [r for r in sync_widget["properties"]["metrics"] if isinstance(r[0], str)]
+    assert rows[-3][:4] == ["AWS/States", "ExecutionsFailed", "StateMachineArn", "x"]
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    assert "SyncNotConverging" in guide and "SyncRoundFailed" in guide

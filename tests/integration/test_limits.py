@@ -4,6 +4,7 @@ botocore's retry waits and by the sync's own pacing and backoff."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -243,13 +244,29 @@ def test_throttling_by_another_writer_is_retried_and_backed_off_until_done() -> 
         assert len(sync.alarms()) == 70
 
 
-def test_a_run_longer_than_one_invocation_goes_on_in_rounds_through_the_state_machine() -> None:
+def test_a_run_longer_than_one_invocation_goes_on_in_rounds_through_the_state_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """With a 120 s Lambda timeout, 60 models' 420 alarms (140 s of PutMetricAlarm alone) take
     more than one invocation: the first hands on to AlarmSyncStateMachine, whose rounds (the real
-    ASL on moto's interpreter) finish the job."""
+    ASL on moto's interpreter) finish the job. Each round's log lines carry the rounds'
+    execution ARN as their correlation id."""
     with limited_account(limits=Limits(SimClock(), lambda_timeout=120)) as sync:
         register(sync, 60)
+        from opspilot.handlers._runtime import logger
+
+        logs = io.StringIO()
+        monkeypatch.setattr(logger.registered_handler, "stream", logs)
+        logger.setLevel("INFO")  # limited_account quiets the handlers and restores them after
         run = sync.run({"reason": "reconcile", "full": True})
+        logged = [json.loads(line) for line in logs.getvalue().splitlines() if line.startswith("{")]
+        arn = run.report["rounds_execution"]
+        round_calls = [i for i in sync.shim.invocations if i.execution_id is not None]
+        assert round_calls and {i.execution_id for i in round_calls} == {arn}
+        summaries = [line for line in logged if line.get("message") == "alarm sync"]
+        assert len(summaries) == len(round_calls) + 1  # the first invocation, then every round
+        assert "correlation_id" not in summaries[0]  # invoked directly: no execution
+        assert {line.get("correlation_id") for line in summaries[1:]} == {arn}
 
         assert run.report["complete"] is False and run.report["resume_after"]
         assert run.status == "SUCCEEDED" and run.rounds >= 2 and run.errors == []

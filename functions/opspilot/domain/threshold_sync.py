@@ -450,6 +450,10 @@ def request_from_event(event: Any) -> tuple[SyncRequest, StackEvent | None]:
         )
         reason: Reason = "stack_delete" if stack.request_type == "Delete" else "stack_update"
         return SyncRequest(reason=reason), stack
+    if set(event) == {"request", "execution_id"}:  # a round of AlarmSyncStateMachine (SyncRound)
+        if not isinstance(event["request"], Mapping):
+            raise InvalidInput("field 'request': expected an object")
+        event = {**event["request"], "execution_id": event["execution_id"]}
     try:
         return SyncRequest.parse(event), None
     except RecordError as exc:
