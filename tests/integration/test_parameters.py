@@ -4,6 +4,7 @@ and fresh enough that an operator's change takes effect in time."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 
 from opspilot.adapters import messaging, webhooks
 from opspilot.adapters.aws import client
-from opspilot.domain.errors import AwsPermissionError
+from opspilot.domain.errors import AwsPermissionError, InvalidInput
 from opspilot.handlers import chat_forwarder
 from opspilot.settings import chat_settings
 from opspilot_sim import chat_capture
@@ -127,3 +128,37 @@ def test_a_webhook_secret_that_cannot_be_read_is_tried_once_per_invocation(
         result = chat_forwarder.handler(sns_event(3), ctx)
     assert result["sent"] == [{"channel": "slack", "status": "failed"}] * 3
     assert capture.posts == [] and len(reads) == 1
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        (
+            {"EventSource": "aws:sns", "Sns": {"Type": "Notification", "Subject": "s"}},
+            "Records.1.Sns.Message",
+        ),
+        ({"EventSource": "aws:sns"}, "Records.1.Sns"),
+        ({"Sns": {"Subject": 7, "Message": "m"}}, "Records.1.Sns.Subject"),
+    ],
+)
+def test_an_unreadable_sns_record_fails_the_invocation_naming_the_field(
+    stack: SimulatedStack, monkeypatch: pytest.MonkeyPatch, record: dict[str, Any], field: str
+) -> None:
+    """Nothing is half-forwarded: the whole event fails before any post, so Lambda's retries and
+    then the NotificationDeadLetterQueue keep every record of it."""
+    secrets = boto3.client("secretsmanager", region_name=stack.region)
+    monkeypatch.setenv("SLACK_WEBHOOK_SECRET_ARN", secrets.create_secret(Name="s", SecretString=SLACK)["ARN"])
+    monkeypatch.setenv("TEAMS_WEBHOOK_SECRET_ARN", "")
+    event = sns_event(2)
+    event["Records"][1] = record
+    ctx: Any = LambdaContextStub(function_name="ChatForwarderFunction")
+    with (
+        chat_capture.installed(chat_capture.ChatCapture()) as capture,
+        pytest.raises(InvalidInput, match=f"^field '{re.escape(field)}': "),
+    ):
+        chat_forwarder.handler(event, ctx)
+    assert capture.posts == []
+    with chat_capture.installed(chat_capture.ChatCapture()) as capture:  # a null Subject is SNS's own
+        event["Records"][1] = {"Sns": {"Type": "Notification", "Subject": None, "Message": "m"}}
+        assert [s["status"] for s in chat_forwarder.handler(event, ctx)["sent"]] == [200, 200]
+    assert [p.channel for p in capture.posts] == ["slack", "slack"]

@@ -245,6 +245,16 @@ def stream(*keys: str) -> dict[str, Any]:
     }
 
 
+def stack_request(kind: str) -> dict[str, Any]:
+    return {
+        "RequestType": kind,
+        "ResponseURL": "https://s3/x",
+        "StackId": "s",
+        "RequestId": "r",
+        "LogicalResourceId": "ModelAlarms",
+    }
+
+
 @pytest.mark.parametrize(
     ("event", "reason", "model_ids", "stack_request"),
     [
@@ -252,13 +262,13 @@ def stream(*keys: str) -> dict[str, Any]:
         ({"reason": "schedule"}, "schedule", [], None),
         ({"reason": "quota_increase", "quota_codes": [RPM], "execution_id": "x"}, "quota_increase", [], None),
         (
-            {"RequestType": "Update", "ResponseURL": "https://s3/x", "StackId": "s"},
+            stack_request("Update"),
             "stack_update",
             [],
             "Update",
         ),
         (
-            {"RequestType": "Delete", "ResponseURL": "https://s3/x", "StackId": "s"},
+            stack_request("Delete"),
             "stack_delete",
             [],
             "Delete",
@@ -278,12 +288,31 @@ def test_what_started_the_sync(
     [
         ({"reason": "whenever"}, "reason"),
         ({"reason": "schedule", "full": "often"}, "full"),
-        (stream("STATE#a.b"), "Records[0].dynamodb.Keys.sk"),
+        (stream("STATE#a.b"), "Records.0.dynamodb.Keys.sk"),
+        ({"Records": [{"dynamodb": {}}]}, "Records.0.dynamodb.Keys"),
+        ({"Records": {"dynamodb": {}}}, "Records"),
+        ({**stack_request("Update"), "RequestId": None}, "RequestId"),
+        ({**stack_request("Update"), "RequestType": "Replace"}, "RequestType"),
+        ({"request": [], "execution_id": "arn:x"}, "request"),
     ],
 )
 def test_an_unreadable_trigger_names_the_field(event: dict[str, Any], field: str) -> None:
-    with pytest.raises(InvalidInput, match=re.escape(f"field '{field}'")):
+    with pytest.raises(InvalidInput, match=re.escape(f"field '{field}':")) as raised:
         request_from_event(event)
+    assert raised.value.__cause__ is None or getattr(raised.value.__cause__, "field", field) == field
+
+
+def test_a_round_of_the_state_machine_carries_its_execution_id() -> None:
+    request, stack = request_from_event(
+        {"request": {"reason": "reconcile", "full": True, "continued": True}, "execution_id": "arn:x"}
+    )
+    assert (request.reason, request.full, request.continued, request.execution_id, stack) == (
+        "reconcile",
+        True,
+        True,
+        "arn:x",
+        None,
+    )
 
 
 def test_the_event_fixtures_start_the_sync_they_describe(load_event: Callable[[str], dict[str, Any]]) -> None:

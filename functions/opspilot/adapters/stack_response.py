@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from opspilot.domain.threshold_sync import StackEvent
+from opspilot.domain.aws_events import StackEvent
 
 
 def respond(

@@ -30,6 +30,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from opspilot.domain.alarm_names import ANOMALY, OPTIONAL_QUOTA_KINDS, PRESSURE, alarm_name
+from opspilot.domain.aws_events import RegistryStreamBatch, StackEvent
 from opspilot.domain.base import Record, RecordError
 from opspilot.domain.errors import InvalidInput, OpsPilotError
 from opspilot.domain.model_alarms import (
@@ -412,44 +413,22 @@ def _alarm_record(alarm: DesiredAlarm, threshold: float | None) -> AlarmRecord:
     )
 
 
-@dataclass(frozen=True)
-class StackEvent:
-    """A CloudFormation custom resource request: the stack is created, updated or deleted."""
-
-    request_type: str  # Create | Update | Delete
-    response_url: str
-    stack_id: str
-    request_id: str
-    logical_resource_id: str
-    physical_resource_id: str | None
-
-
 def request_from_event(event: Any) -> tuple[SyncRequest, StackEvent | None]:
     """What started the sync: a registry stream batch, a stack lifecycle request, or a direct
-    invocation (the daily schedule's input, the workflow after a quota increase, a person)."""
+    invocation (the daily schedule's input, the workflow after a quota increase, a person, a
+    round of AlarmSyncStateMachine). A malformed event raises InvalidInput naming the field."""
     if not isinstance(event, Mapping):
         raise InvalidInput("field '<event>': expected an object")
-    if isinstance(event.get("Records"), list):
-        model_ids = []
-        for i, record in enumerate(event["Records"]):
-            sk = (((record or {}).get("dynamodb") or {}).get("Keys") or {}).get("sk", {}).get("S", "")
-            if not sk.startswith("ENTRY#"):
-                raise InvalidInput(
-                    f"field 'Records[{i}].dynamodb.Keys.sk': not a registry entry key ({sk!r})"
-                )
-            model_ids.append(sk.removeprefix("ENTRY#"))
-        return SyncRequest(reason="registry_change", model_ids=sorted(set(model_ids))), None
-    if "RequestType" in event and "ResponseURL" in event:
-        stack = StackEvent(
-            request_type=str(event["RequestType"]),
-            response_url=str(event["ResponseURL"]),
-            stack_id=str(event.get("StackId", "")),
-            request_id=str(event.get("RequestId", "")),
-            logical_resource_id=str(event.get("LogicalResourceId", "")),
-            physical_resource_id=event.get("PhysicalResourceId"),
-        )
-        reason: Reason = "stack_delete" if stack.request_type == "Delete" else "stack_update"
-        return SyncRequest(reason=reason), stack
+    try:
+        if "Records" in event:
+            batch = RegistryStreamBatch.parse(event)
+            return SyncRequest(reason="registry_change", model_ids=batch.model_ids()), None
+        if "RequestType" in event and "ResponseURL" in event:
+            stack = StackEvent.parse(event)
+            reason: Reason = "stack_delete" if stack.request_type == "Delete" else "stack_update"
+            return SyncRequest(reason=reason), stack
+    except RecordError as exc:
+        raise InvalidInput(str(exc)) from exc
     if set(event) == {"request", "execution_id"}:  # a round of AlarmSyncStateMachine (SyncRound)
         if not isinstance(event["request"], Mapping):
             raise InvalidInput("field 'request': expected an object")

@@ -10,8 +10,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from opspilot.adapters import webhooks
+from opspilot.domain.aws_events import SnsEvent
+from opspilot.domain.base import RecordError
 from opspilot.domain.chat_messages import slack_notification, teams_notification
-from opspilot.domain.errors import OpsPilotError
+from opspilot.domain.errors import InvalidInput, OpsPilotError
 from opspilot.handlers._runtime import logger
 from opspilot.settings import chat_settings
 
@@ -38,11 +40,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         ("slack", settings.slack_webhook_secret_arn, slack_notification),
         ("teams", settings.teams_webhook_secret_arn, teams_notification),
     ]
+    try:  # a malformed event fails the invocation: after Lambda's retries it lands in the queue
+        records = SnsEvent.parse(event).records
+    except RecordError as exc:
+        logger.error("notification event not readable", extra={"field": exc.field, "error": exc.message})
+        raise InvalidInput(str(exc)) from exc
     urls: dict[str, str | Exception] = {}
     sent: list[dict[str, Any]] = []
-    for record in event.get("Records") or []:
-        sns = record.get("Sns") or {}
-        subject, message = str(sns.get("Subject") or "OpsPilot"), str(sns.get("Message") or "")
+    for record in records:
+        subject, message = record.sns.subject or "OpsPilot", record.sns.message
         for name, arn, compose in targets:
             if not arn:
                 continue
