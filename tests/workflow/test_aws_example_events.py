@@ -15,6 +15,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from opspilot.adapters.incidents import IncidentStore
 from opspilot_sim.runner import run_scenario
 from opspilot_sim.scenario import validate
 
@@ -360,3 +363,44 @@ def test_aws_examples_under_the_prefix_are_state_changes_only_and_not_bedrock() 
     assert "its alarms ['ServerCpuTooHigh'] were not found" in causes
     assert result["changes_sent_to_aws"] == []
     assert all(i["notifications"] for i in (single, composite)), "people are told why"
+
+
+@pytest.mark.parametrize(("refused", "state"), [(1, "delivered"), (2, "given_up")])
+def test_a_refused_suppressed_notice_is_recorded_and_tried_again_never_failing_the_event(
+    refused: int, state: str
+) -> None:
+    """NotifySuppressed refused by SNS: recorded on the suppressed record, tried once more, and
+    delivered or given up; the event is handled (issue 12: notices never block, nor fail)."""
+    kept: dict[str, Any] = {}
+
+    def read(table: str) -> None:
+        store = IncidentStore(table, 30)
+        (item,) = store.list_incidents()
+        kept["record"] = store.get_incident(item["pk"].removeprefix("INCIDENT#"))
+
+    scenario = {
+        "name": f"aws-muted-notice-refused-{refused}",
+        "parameters": {"Environment": "production", "DryRun": True},
+        "models": MODELS,
+        "quotas": QUOTAS,
+        "faults": [
+            {"service": "sns", "operation": "Publish", "error": "AuthorizationError", "times": refused}
+        ],
+        "events": [event("aws-single-metric-muted.json")],
+    }
+    (muted,) = run_scenario(validate(scenario), then=read)["incidents"]
+
+    assert muted["execution"]["status"] == "SUCCEEDED"
+    assert "RecordFailure" not in muted["execution"]["states"]
+    assert muted["status"] == "suppressed" and muted["disposition"] == "suppressed"
+    assert muted["execution"]["states"][-2:] == [
+        "RecordSuppressedNoticeDelivered" if state == "delivered" else "RecordSuppressedNoticeGivenUp",
+        "Done",
+    ]
+    sent = [n["subject"] for n in muted["notifications"]]
+    assert sent == (["[OpsPilot] suppressed (warning): amazon.nova-pro-v1:0"] if state == "delivered" else [])
+    record = kept["record"]
+    assert record["status"] == "suppressed" and record["notice_state"] == state
+    assert [(f["notice"], f["error"]) for f in record["notice_failures"]] == [
+        ("suppressed", "SNS.AuthorizationErrorException")
+    ] * refused

@@ -179,3 +179,17 @@ def test_simulate_summary_prints_the_totals_and_one_line_per_incident_instead_of
         "governor refused",
         "per event",
     ]
+
+
+def test_an_ok_with_no_incident_ever_is_recorded_as_such_and_opens_nothing() -> None:
+    doc = yaml.safe_load((SCENARIOS / "storm-lifecycle.yaml").read_text())
+    report = run_scenario(
+        validate(
+            {**doc, "name": "ok-no-incident", "events": [{"alarm": "opspilot-nova-pro-rpm", "state": "OK"}]}
+        )
+    )
+    (event,) = report["incidents"]
+    assert event["disposition"] == "ok_no_incident"
+    assert event["incident_id"] is None and event["notifications"] == [] and event["actions"] == []
+    assert report["incident_records"] == [] and report["quota_requests"] == []
+    assert report["totals"]["unaccounted"] == 0

@@ -118,3 +118,18 @@ def test_evidence_added_to_an_open_case_whose_answer_was_lost_is_added_once(
         f"OpsPilot reference: incident {incident['incident_id']}, action open_support_case:investigation"
     )
     assert incident["execution"]["status"] == "SUCCEEDED"
+
+
+def test_a_case_created_whose_answer_was_lost_is_found_not_created_twice() -> None:
+    """Support creates the case and its answer is lost: botocore's retry (or the step's) finds the
+    case the lost attempt created instead of opening a second one."""
+    lost = [{"service": "support", "operation": "CreateCase", "lost": True}]
+    report = run_scenario(scenario("case-created-answer-lost", support={"plan": "business"}, faults=lost))
+    (case,) = report["support_cases"]
+    assert case["subject"] == SUBJECT
+    (incident,) = report["incidents"]
+    assert incident["execution"]["status"] == "SUCCEEDED"
+    assert [a["status"] for a in incident["actions"]] == ["executed"]
+    control = run_scenario(scenario("case-created", support={"plan": "business"}))["incidents"][0]
+    described = [i["execution"]["api_calls"]["support:DescribeCases"] for i in (control, incident)]
+    assert described[1] == described[0] + 1, "the lost answer was looked up, so the fault fired"
