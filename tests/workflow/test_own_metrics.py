@@ -118,3 +118,50 @@ def test_a_metric_that_cannot_be_written_fails_no_step(
         "metric not written",
         "metric not recorded",
     ]
+
+
+def test_a_throttled_follow_up_write_is_finished_by_the_retry_and_the_opening_counted_once(
+    written: tuple[dict[str, Any], list[dict[str, Any]]],
+) -> None:
+    """Classify opens the incident (its transaction, DynamoDB's second TransactWriteItems attempt
+    of the run) and its follow-up audit write (attempts 3 to 5) fails with a 500 on every botocore
+    attempt: Step
+    Functions retries Classify, which finishes the follow-up; the facts are the control run's, and
+    IncidentsOpened is written once, not lost with the failed attempt (issue 12)."""
+    control, _ = written
+    doc = load(SCENARIO)
+    faults = [
+        {
+            "service": "dynamodb",
+            "operation": "TransactWriteItems",
+            "error": "InternalServerError",
+            "on_call": n,
+        }
+        for n in (3, 4, 5)
+    ]
+    capture = pytest.MonkeyPatch()
+    capture.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        report = run_scenario({**doc, "faults": faults}, quiet_logs=False)
+    capture.undo()
+
+    opened = report["incidents"][0]
+    assert opened["execution"]["states"].count("Classify") == 1
+    assert (
+        opened["execution"]["lambda_invocations"]
+        == control["incidents"][0]["execution"]["lambda_invocations"] + 1
+    ), "Classify was retried"
+    assert [e["disposition"] for e in report["incidents"]] == [e["disposition"] for e in control["incidents"]]
+    assert [r["audit"] for r in report["incident_records"]] == [
+        r["audit"] for r in control["incident_records"]
+    ]
+    assert [r["alarms"] for r in report["incident_records"]] == [
+        r["alarms"] for r in control["incident_records"]
+    ]
+    asked = [
+        [(r["quota_code"], r["desired"], r["status"]) for r in run["quota_requests"]]
+        for run in (report, control)
+    ]
+    assert asked[0] == asked[1]
+    assert series(emf_lines(out.getvalue()))[("IncidentsOpened", (("service", "opspilot"),))] == [1.0]

@@ -338,9 +338,11 @@ def _take_in(
             )
         if stop is None:
             intake["at"] = iso(at)
-            _follow_up(intake)
-            if intake["disposition"] in TAKEN_IN_METRICS:  # once: a retry is answered by _again
+            # counted once, as soon as the transaction took the event in: a retry is answered by
+            # _again, so a follow-up write that fails (throttled) must not lose the count
+            if intake["disposition"] in TAKEN_IN_METRICS:
                 count_by({}, {TAKEN_IN_METRICS[intake["disposition"]]: 1})
+            _follow_up(intake)
             logger.info(
                 "taken in", extra={"disposition": intake["disposition"], "incident_id": intake["incident_id"]}
             )
