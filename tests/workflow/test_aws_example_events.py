@@ -404,3 +404,36 @@ def test_a_refused_suppressed_notice_is_recorded_and_tried_again_never_failing_t
     assert [(f["notice"], f["error"]) for f in record["notice_failures"]] == [
         ("suppressed", "SNS.AuthorizationErrorException")
     ] * refused
+
+
+def test_a_muted_alarm_whose_audit_write_failed_gets_it_from_the_retry() -> None:
+    """The suppressed record is written, then its audit entry fails with a 500 on every botocore
+    attempt (DynamoDB's TransactWriteItems attempts 2 to 4 of the run): the retry of the same
+    execution finds its own record and writes the entry, once (issue 12)."""
+    faults = [
+        {
+            "service": "dynamodb",
+            "operation": "TransactWriteItems",
+            "error": "InternalServerError",
+            "on_call": n,
+        }
+        for n in (2, 3, 4)
+    ]
+    scenario = {
+        "name": "aws-muted-audit-failed",
+        "parameters": {"Environment": "production", "DryRun": True},
+        "models": MODELS,
+        "quotas": QUOTAS,
+        "faults": faults,
+        "events": [event("aws-single-metric-muted.json")],
+    }
+    report = run_scenario(validate(scenario))
+    (muted,) = report["incidents"]
+
+    assert muted["execution"]["status"] == "SUCCEEDED" and muted["status"] == "suppressed"
+    assert muted["execution"]["lambda_invocations"] == 2, "Classify was retried"
+    assert [n["subject"] for n in muted["notifications"]] == [
+        "[OpsPilot] suppressed (warning): amazon.nova-pro-v1:0"
+    ]
+    (record,) = report["incident_records"]
+    assert record["audit"] == ["suppressed"]
