@@ -316,6 +316,42 @@ def test_deleting_the_stack_deletes_every_alarm_it_owns(
     assert answers == [("SUCCESS", "opspilot-sim-model-alarms")]
 
 
+def test_an_unreadable_stack_request_is_answered_failed_naming_the_field_and_fails(
+    provisioned: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CloudFormation hears at once which field is wrong (it would otherwise wait an hour); the
+    invocation fails too, so Lambda's retries and then SyncFailureQueue keep the request; no alarm
+    is touched."""
+    from opspilot.domain.errors import InvalidInput
+    from opspilot.handlers import sync_alarms
+
+    answers: list[tuple[str, str, str, str]] = []
+    monkeypatch.setattr(
+        sync_alarms,
+        "respond",
+        lambda event, status, physical, why="", *_: answers.append((event.request_id, status, physical, why)),
+    )
+    before = provisioned.alarms()
+    request = {
+        "RequestType": "Remove",
+        "ResponseURL": "https://cloudformation-custom-resource-response.s3.amazonaws.com/x",
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/opspilot-sim/1",
+        "RequestId": "r",
+        "LogicalResourceId": "ModelAlarms",
+        "PhysicalResourceId": "opspilot-sim-model-alarms",
+    }
+    with pytest.raises(InvalidInput, match=r"^field 'RequestType': must be one of"):
+        provisioned.sync(request)
+    ((request_id, status, physical, why),) = answers
+    assert (request_id, status, physical) == ("r", "FAILED", "opspilot-sim-model-alarms")
+    assert why.startswith("field 'RequestType': must be one of 'Create', 'Update' or 'Delete', got 'Remove'")
+    answers.clear()
+    with pytest.raises(InvalidInput, match=r"^field 'RequestId': is required"):
+        provisioned.sync({k: v for k, v in request.items() if k != "RequestId"} | {"RequestType": "Update"})
+    assert answers == []  # nothing to answer with: the queue keeps it
+    assert provisioned.alarms() == before
+
+
 def test_a_run_out_of_time_saves_what_it_did_and_fails_for_a_retry(env: Env) -> None:
     from opspilot.domain.threshold_sync import SyncIncomplete
     from opspilot.handlers import sync_alarms

@@ -23,6 +23,8 @@ from opspilot.adapters.quotas import QuotaLookupUnavailable, list_bedrock_quotas
 from opspilot.adapters.registry import RegistryStore
 from opspilot.adapters.stack_response import respond
 from opspilot.adapters.sync_rounds import RoundsNotStarted, start_rounds
+from opspilot.domain.aws_events import StackEvent
+from opspilot.domain.errors import InvalidInput
 from opspilot.domain.model_alarms import QuotaSnapshot, StackDefaults
 from opspilot.domain.ops_metrics import quota_gauges
 from opspilot.domain.registry import ModelEntry
@@ -83,7 +85,11 @@ def dependencies(context: LambdaContext) -> SyncDependencies:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     bind_execution(event)
-    request, stack_event = request_from_event(event)
+    try:
+        request, stack_event = request_from_event(event)
+    except InvalidInput as exc:
+        _refuse_stack_request(event, str(exc))
+        raise  # after Lambda's retries the event lands in SyncFailureQueue, whole
     settings = sync_settings()
     stack = StackDefaults(
         settings.alarm_name_prefix,
@@ -118,6 +124,34 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         status, why = ("FAILED", "; ".join(report.failures)[:900]) if failed else ("SUCCESS", "")
         respond(stack_event, status, physical_id, why, {"Alarms": str(report.created + report.deleted)})
     return summary
+
+
+def _refuse_stack_request(event: Any, why: str) -> None:
+    """A custom resource request that does not read is still answered (FAILED, with the field at
+    fault) when it carries what an answer needs, so that CloudFormation does not wait an hour."""
+    keys = ("ResponseURL", "StackId", "RequestId", "LogicalResourceId")
+    if not (isinstance(event, dict) and "RequestType" in event):
+        return
+    if not all(isinstance(event.get(k), str) and event[k] for k in keys):
+        return
+    answer = StackEvent.model_construct(
+        request_type="Create",  # not read by respond
+        response_url=event["ResponseURL"],
+        stack_id=event["StackId"],
+        request_id=event["RequestId"],
+        logical_resource_id=event["LogicalResourceId"],
+        physical_resource_id=None,
+    )
+    physical = event.get("PhysicalResourceId")
+    try:
+        respond(
+            answer,
+            "FAILED",
+            physical if isinstance(physical, str) else f"{sync_settings().stack_name}-model-alarms",
+            why,
+        )
+    except Exception:  # the raise that follows still keeps the event
+        logger.exception("unreadable stack request not answered")
 
 
 def _go_on(request: SyncRequest, report: SyncReport) -> str:
