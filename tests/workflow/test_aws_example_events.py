@@ -24,6 +24,14 @@ from opspilot_sim.scenario import validate
 EVENTS = Path(__file__).parents[2] / "events"
 NOVA_PRO, NOVA_LITE = "amazon.nova-pro-v1:0", "amazon.nova-lite-v1:0"
 CLAUDE_37 = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+# the alarm of AWS's muted example event, in ALARM as the event says
+MUTED_THROTTLES = {
+    "name": "opspilot-claude-3-7-sonnet-throttles",
+    "metric": "InvocationThrottles",
+    "model_id": CLAUDE_37,
+    "threshold": 5,
+    "state": "ALARM",
+}
 HAIKU = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
 QUOTAS = [  # codes and names as bedrock-quotas.json lists them
     {
@@ -123,13 +131,7 @@ def report(name: str) -> dict[str, Any]:
             "description": "A muted alarm, its repeat, a suppressed composite; then unmuted.",
             "parameters": {"Environment": "production", "DryRun": True},
             "alarms": [
-                {
-                    "name": "opspilot-claude-3-7-sonnet-throttles",
-                    "metric": "InvocationThrottles",
-                    "model_id": CLAUDE_37,
-                    "threshold": 5,
-                    "state": "ALARM",
-                },
+                MUTED_THROTTLES,
                 {
                     "name": "opspilot-claude-3-7-sonnet-5xx",
                     "metric": "InvocationServerErrors",
@@ -150,13 +152,7 @@ def report(name: str) -> dict[str, Any]:
             "description": "A muted alarm and its repeat, their Classify responses lost.",
             "parameters": {"Environment": "production", "DryRun": True},
             "alarms": [
-                {
-                    "name": "opspilot-claude-3-7-sonnet-throttles",
-                    "metric": "InvocationThrottles",
-                    "model_id": CLAUDE_37,
-                    "threshold": 5,
-                    "state": "ALARM",
-                },
+                MUTED_THROTTLES,
             ],
             "events": [
                 event("aws-single-metric-muted.json"),

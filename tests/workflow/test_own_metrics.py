@@ -125,9 +125,8 @@ def test_a_throttled_follow_up_write_is_finished_by_the_retry_and_the_opening_co
 ) -> None:
     """Classify opens the incident (its transaction, DynamoDB's second TransactWriteItems attempt
     of the run) and its follow-up audit write (attempts 3 to 5) fails with a 500 on every botocore
-    attempt: Step
-    Functions retries Classify, which finishes the follow-up; the facts are the control run's, and
-    IncidentsOpened is written once, not lost with the failed attempt (issue 12)."""
+    attempt: Step Functions retries Classify, which finishes the follow-up; the facts are the
+    control run's, and IncidentsOpened is written once, not lost with the failed attempt (issue 12)."""
     control, _ = written
     doc = load(SCENARIO)
     faults = [
