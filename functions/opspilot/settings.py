@@ -13,7 +13,7 @@ from typing import TypeVar
 from pydantic import Field
 
 from opspilot.domain.base import Record, RecordError
-from opspilot.domain.model import Environment
+from opspilot.domain.kinds import Environment
 
 
 class _Settings(Record, extra="ignore"):

@@ -25,15 +25,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field
 
 from opspilot.domain.base import Record
 from opspilot.domain.format import number
+from opspilot.domain.kinds import ActionType
 from opspilot.domain.labels import label
-from opspilot.domain.model import ActionType, PlannedAction
+
+if TYPE_CHECKING:  # the approval API reads no incident record: it does not build their classes
+    from opspilot.domain.model import PlannedAction
 
 LINK_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
 LINK_ID_BYTES = 24  # secrets.token_urlsafe(24): 32 characters, 192 random bits

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from opspilot.domain.errors import InvalidAlarmEvent, UnclassifiableSignal
-from opspilot.domain.events import AlarmStateChangeEvent
 from opspilot.domain.format import iso
 from opspilot.domain.model import (
     Category,
@@ -31,6 +31,9 @@ from opspilot.domain.model import (
     Signal,
     Suppression,
 )
+
+if TYPE_CHECKING:  # the event models load where events are read (Classify, Recover), not in Decide
+    from opspilot.domain.events import AlarmStateChangeEvent
 
 BEDROCK_NAMESPACE = "AWS/Bedrock"
 MODEL_DIMENSION = "ModelId"

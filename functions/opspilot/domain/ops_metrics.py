@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from opspilot.domain.model import ActionStatus
+from opspilot.domain.kinds import ActionStatus
 
 if TYPE_CHECKING:  # ExecuteAction reads only action_outcome: it does not import the alarm models
     from opspilot.domain.model_alarms import QuotaSnapshot

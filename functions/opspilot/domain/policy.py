@@ -14,7 +14,7 @@ from pydantic import Field
 from opspilot.domain.base import Record, RecordError
 from opspilot.domain.errors import InvalidInput
 from opspilot.domain.governor import Rules as GovernorRules
-from opspilot.domain.model import ActionType, Category, Environment, Scenario
+from opspilot.domain.kinds import ActionType, Category, Environment, Scenario
 
 
 class RuleMatch(Record):

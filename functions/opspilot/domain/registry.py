@@ -20,7 +20,7 @@ from pydantic import AfterValidator, Field
 
 from opspilot.domain.alarm_names import DEFAULTS, model_slug, name_problem
 from opspilot.domain.base import Record, RecordError
-from opspilot.domain.model import Environment
+from opspilot.domain.kinds import Environment
 from opspilot.domain.quotas import APPLICATION_PROFILE_ARN, GEOGRAPHY_PREFIXES
 
 # Model providers of Amazon Bedrock, as they appear in model ids ("anthropic.claude-...").
