@@ -1,11 +1,12 @@
 """``make bench``: the foundation's cost figures, measured, with the issue's targets.
 
 Per bundled scenario and incident: state transitions, Lambda invocations and AWS API calls by
-service. Per handler module: fresh-process import time as a ratio to ``import boto3`` alone
-(median of several runs), from the packages as ``sam build`` makes them (``functions/Makefile``: our
-code, and the dependencies layer, each with its bytecode), and, for comparison, from the source tree without
-bytecode. Targets: a repeated event for an open incident costs at most 3 state transitions and no
-Lambda invocation; each handler's import, as shipped, is at most 2.0x the boto3 floor.
+service. Per handler module: fresh-process import time as a ratio to ``import boto3`` alone (the
+fastest of several alternating runs of each, see ``bench_imports``), from the packages as ``sam
+build`` makes them (``functions/Makefile``: our code, and the dependencies layer, each with its
+bytecode), and, for comparison, from the source tree without bytecode. Targets: a repeated event
+for an open incident costs at most 3 state transitions and no Lambda invocation; each handler's
+import, as shipped, is at most 2.0x the boto3 floor.
 """
 
 from __future__ import annotations
@@ -96,8 +97,14 @@ def bench_scenarios(paths: list[str]) -> bool:
 
 
 def bench_imports(runs: int) -> bool:
-    """Each handler against the boto3 floor, measured in alternating fresh processes so that
-    load on the machine affects both sides of each ratio alike; the median ratio is reported.
+    """Each handler against the boto3 floor, in alternating fresh processes.
+
+    The ratio judged is the fastest handler import over the fastest ``import boto3`` of the same
+    rounds. Another process on the machine can only make an import slower, never faster, so the
+    fastest of several runs is the best estimate of what the import itself costs (the advice of
+    Python's ``timeit`` documentation); a median still moves by 0.2x to 0.5x between runs of one
+    unchanged tree on this shared 2-core machine, because a burst of load lands on one side of a
+    pair. The median of the pairs' ratios is printed beside it, not judged.
 
     As shipped: the built package first on ``PYTHONPATH`` (boto3 comes from this environment, as it
     comes from the Lambda runtime). From source: the checkout with bytecode neither read nor
@@ -111,21 +118,26 @@ def bench_imports(runs: int) -> bool:
         shutil.copytree(ROOT / "functions" / "opspilot", Path(plain) / "opspilot", ignore=_no_bytecode)
         shipped = {**os.environ, "PYTHONPATH": shipped_path}
         source = {**os.environ, "PYTHONPATH": plain, "PYTHONDONTWRITEBYTECODE": "1"}
-        print(f"\nfresh-process import time vs 'import boto3', median of {runs} alternating pairs")
-        header = f"{'handler module':42} {'as shipped':>10} {'boto3':>6} {'ratio':>6}   {'no bytecode':>11}"
+        print(f"\nfresh-process import time vs 'import boto3', fastest of {runs} alternating runs each")
+        header = (
+            f"{'handler module':42} {'as shipped':>10} {'boto3':>6} {'ratio':>6} {'median':>7}   "
+            f"{'no bytecode':>11}"
+        )
         print(f"  {header}  target")
         worst = ("", 0.0)
         for module in handlers:
             pairs = [(import_seconds("boto3", shipped), import_seconds(module, shipped)) for _ in range(runs)]
-            ratio = statistics.median(h / b for b, h in pairs)
+            floor, fastest = min(b for b, _ in pairs), min(h for _, h in pairs)
+            ratio = fastest / floor
             cold = [(import_seconds("boto3", source), import_seconds(module, source)) for _ in range(runs)]
             within = ratio <= IMPORT_RATIO_MAX
             ok &= within
             worst = max(worst, (module, ratio), key=lambda pair: pair[1])
             print(
-                f"  {module:42} {statistics.median(h for _, h in pairs) * 1000:7.0f} ms "
-                f"{statistics.median(b for b, _ in pairs) * 1000:4.0f} ms {ratio:5.2f}x   "
-                f"{statistics.median(h / b for b, h in cold):10.2f}x  {'OK' if within else 'OVER TARGET'}"
+                f"  {module:42} {fastest * 1000:7.0f} ms {floor * 1000:4.0f} ms {ratio:5.2f}x "
+                f"{statistics.median(h / b for b, h in pairs):6.2f}x   "
+                f"{min(h for _, h in cold) / min(b for b, _ in cold):10.2f}x  "
+                f"{'OK' if within else 'OVER TARGET'}"
             )
         bench_tracer(worst[0], {**shipped, **IN_LAMBDA}, runs)
     return ok
@@ -144,12 +156,12 @@ def bench_tracer(module: str, env: dict[str, str], runs: int) -> None:
         (import_seconds("boto3", env), import_seconds(module, env), import_seconds(module, env, WITH_TRACER))
         for _ in range(runs)
     ]
-    without = statistics.median(h / b for b, h, _ in triples)
-    with_tracer = statistics.median(t / b for b, _, t in triples)
-    added = statistics.median(t - h for _, h, t in triples) * 1000
+    floor = min(b for b, _, _ in triples)
+    without, with_tracer = min(h for _, h, _ in triples), min(t for _, _, t in triples)
     print(
-        f"\nPowertools Tracer on {module} (as shipped, median of {runs}): without {without:.2f}x, "
-        f"with {with_tracer:.2f}x 'import boto3' (+{added:.0f} ms); budget {IMPORT_RATIO_MAX}x"
+        f"\nPowertools Tracer on {module} (as shipped, fastest of {runs}): without {without / floor:.2f}x, "
+        f"with {with_tracer / floor:.2f}x 'import boto3' (+{(with_tracer - without) * 1000:.0f} ms); "
+        f"budget {IMPORT_RATIO_MAX}x"
     )
 
 
@@ -159,7 +171,7 @@ _no_bytecode = shutil.ignore_patterns("__pycache__")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="opspilot-bench", description=__doc__)
     parser.add_argument("scenarios", nargs="+")
-    parser.add_argument("--runs", type=int, default=5, help="fresh processes per import measurement")
+    parser.add_argument("--runs", type=int, default=9, help="fresh processes per import measurement")
     parser.add_argument(
         "--storm-events", type=int, default=1000, help="events in the storm benchmark (issue 12); 0 skips it"
     )
