@@ -144,6 +144,19 @@ def queue_has_messages(queue_url: str, region: str) -> bool:
     return bool(sqs_backends[account][region].get_queue(name).messages)
 
 
+def dynamodb_item(account: str, region: str, table_name: str, key: dict[str, str]) -> dict[str, Any] | None:
+    """One item of a moto table (string keys), as GetItem answers its ``Item``, read from moto
+    directly: no API call, so the simulated world's fault plan and call counts never see the
+    simulator's own look (a scenario's GetItem fault is meant for the handlers)."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    table = dynamodb_backends[account][region].get_table(table_name)
+    hash_key = DynamoType({"S": key[table.hash_key_attr]})
+    range_key = DynamoType({"S": key[table.range_key_attr]}) if table.range_key_attr else None
+    item = table.get_item(hash_key, range_key)
+    return item.to_json()["Attributes"] if item is not None else None
+
+
 def _as_listed(value: Any) -> Any:
     """What the API would list: enum values as their strings, and no member that is None."""
     if isinstance(value, dict):

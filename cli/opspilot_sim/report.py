@@ -25,13 +25,18 @@ CHANGES = frozenset(
 )
 
 
-def _incident_id(final_state: dict[str, Any]) -> str | None:
-    """The incident an execution worked on, as its own state says; None when there was none (an
-    OK for an alarm with no incident, a stale or refused event): no id is made up."""
+def _incident_id(final_state: dict[str, Any], facts: dict[str, Any]) -> str | None:
+    """The incident an execution worked on, as its own state says, or for a repeat the state
+    machine attached by itself, as the alarm's pointer said right after it (the runner reads it:
+    ``attached_incident_id``); None when there was none (an OK for an alarm with no incident, a
+    stale or refused event): no id is made up."""
     if "outcome" in final_state and "plan" not in final_state:  # Recover: its answer says
         answered = (final_state.get("outcome") or {}).get("incident_id")
         return str(answered) if answered else None
-    for path in (("outcome", "incident_id"), ("incident", "incident_id"), ("attached_to", "incident_id")):
+    if "attached_to" in final_state:  # RecordRepeatedState
+        attached = facts.get("attached_incident_id")
+        return str(attached) if attached else None
+    for path in (("outcome", "incident_id"), ("incident", "incident_id")):
         value: Any = final_state
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None
@@ -45,7 +50,7 @@ def _disposition(final: dict[str, Any], facts: dict[str, Any]) -> str:
     the recovery's end): one word per event, so that every event is accounted for."""
     states = facts["states"]
     if "attached_to" in final:
-        return "repeat"  # AttachToOpenIncident: a repeated ALARM of an alarm its incident owns
+        return "repeat"  # RecordRepeatedState: a repeated ALARM of an alarm its incident owns
     classified = final.get("incident") or {}
     if "Classify" in states and not classified:
         return "failed"
@@ -82,7 +87,7 @@ def _incident_entry(
 ) -> dict[str, Any]:
     facts = item["facts"]
     final = facts.pop("final_state")
-    incident_id = _incident_id(final)
+    incident_id = _incident_id(final, facts)
     record = (store.get_incident(incident_id) if incident_id else None) or {}
     incident = record.get("incident") or final.get("incident") or {}
     classified = final.get("incident") or {}

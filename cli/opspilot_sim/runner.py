@@ -26,6 +26,7 @@ import boto3
 import botocore.handlers
 from moto import mock_aws
 
+from opspilot.adapters.items import from_item
 from opspilot_sim import approver, chat_capture, fake_aws, moto_shim, registry_sim
 from opspilot_sim.eventpattern import matches
 from opspilot_sim.report import CHANGES, build_report
@@ -150,6 +151,23 @@ def _execution_facts(arn: str) -> dict[str, Any]:
         "error": (failed or {}).get("executionFailedEventDetails"),
         "final_state": last_state,
     }
+
+
+def _attached_incident(run: ScenarioRun, final: dict[str, Any]) -> str | None:
+    """The incident a repeat counted on when the state machine attached it by itself
+    (RecordRepeatedState: TransactWriteItems returns no item, so its output names only the alarm
+    and the event). Read from the alarm's pointer ``ALARM#<name>`` / ``OPEN`` right after the
+    execution, before the next one can move it: its ``incident_id``, if its ``last_event_id`` is
+    this event; None otherwise (no id is made up)."""
+    attached = final.get("attached_to")
+    if not isinstance(attached, dict) or not isinstance(attached.get("alarm_name"), str):
+        return None
+    key = {"pk": f"ALARM#{attached['alarm_name']}", "sk": "OPEN"}
+    item = moto_shim.dynamodb_item(ACCOUNT_ID, run.stack.region, run.stack.table_name, key)
+    pointer = from_item(item) if item else {}
+    if pointer.get("last_event_id") != attached.get("event_id") or not pointer.get("incident_id"):
+        return None
+    return str(pointer["incident_id"])
 
 
 def _wait(run: ScenarioRun, sfn: Any, arn: str, event_spec: dict[str, Any]) -> None:
@@ -323,6 +341,7 @@ def _deliver(
     for note in run.notifications[first_note:]:  # executions run one at a time
         note.setdefault("execution", arn)
     facts = _execution_facts(arn)
+    facts["attached_incident_id"] = _attached_incident(run, facts["final_state"])
     # what the report needs of the execution is read: moto need not keep it, nor the objects it
     # made on the way (long runs such as the 1,000-event storm grew by megabytes per event)
     moto_shim.release_execution(arn)

@@ -84,8 +84,9 @@ def test_repeated_alarm_attaches_to_the_open_incident_cheaply(scenario_report: R
     first, repeat = scenario_report("throttling-high-usage")["incidents"]
     assert repeat["attached_to_open_incident"] is True
     assert repeat["incident_id"] == first["incident_id"]
-    assert repeat["execution"]["state_transitions"] <= 5
+    assert repeat["execution"]["state_transitions"] <= 3  # issue 2's target
     assert repeat["execution"]["lambda_invocations"] == 0
+    assert repeat["execution"]["api_calls"] == {"aws-sdk:dynamodb:transactWriteItems": 1}
     assert repeat["notifications"] == []
 
 
