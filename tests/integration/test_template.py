@@ -194,6 +194,50 @@ def policy_statements(logical: str) -> list[dict[str, Any]]:
 QUOTA_ARN = {"Fn::Sub": "arn:${AWS::Partition}:servicequotas:${AWS::Region}:${AWS::AccountId}:bedrock/*"}
 
 
+# IAM authorizes each item of a DynamoDB transaction by its own action
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html)
+TRANSACT_ITEM_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+}
+
+
+def _dynamodb_actions_of(states: dict[str, Any]) -> set[str]:
+    """The DynamoDB actions the state machine's own tasks make, in every branch and Map."""
+    needed: set[str] = set()
+    for state in states.values():
+        resource = str(state.get("Resource", ""))
+        if resource.endswith(":states:::dynamodb:updateItem"):
+            needed.add("dynamodb:UpdateItem")
+        elif resource.endswith(":states:::aws-sdk:dynamodb:transactWriteItems"):
+            for item in state["Parameters"]["TransactItems"]:
+                needed |= {TRANSACT_ITEM_ACTIONS[kind] for kind in item}
+        else:
+            assert ":dynamodb:" not in resource, f"a DynamoDB task this test does not know: {resource}"
+        for branch in state.get("Branches", []):
+            needed |= _dynamodb_actions_of(branch["States"])
+        for key in ("ItemProcessor", "Iterator"):
+            if key in state:
+                needed |= _dynamodb_actions_of(state[key]["States"])
+    return needed
+
+
+def test_the_incident_state_machine_may_make_exactly_the_dynamodb_writes_its_tasks_make() -> None:
+    """Least privilege: RecordRepeatedState's transaction is two Updates (it was a ConditionCheck
+    and an Update, and dynamodb:ConditionCheckItem stayed granted), the notice records are
+    updateItem tasks."""
+    machine = json.loads((ROOT / "statemachines" / "incident.asl.json").read_text())
+    granted = {
+        action
+        for s in policy_statements("IncidentStateMachine")
+        for action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+        if action.startswith("dynamodb:")
+    }
+    assert granted == _dynamodb_actions_of(machine["States"]) == {"dynamodb:UpdateItem"}
+
+
 @pytest.mark.parametrize("action", ["GetServiceQuota", "ListRequestedServiceQuotaChangeHistoryByQuota"])
 def test_quota_reads_that_take_a_quota_arn_are_granted_on_bedrock_quotas_only(action: str) -> None:
     """IAM's reference gives both the resource type quota (arn:...:servicequotas:<region>:
