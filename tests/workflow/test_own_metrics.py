@@ -17,6 +17,7 @@ from opspilot_sim.scenario import load
 from opspilot_sim.stack import STACK_NAME
 
 SCENARIO = Path(__file__).resolve().parent / "scenarios" / "own-metrics.yaml"
+BUNDLED = Path(__file__).resolve().parents[2] / "scenarios"
 NOVA = "amazon.nova-pro-v1:0"
 
 
@@ -24,15 +25,19 @@ def emf_lines(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"_aws"' in line]
 
 
-@pytest.fixture(scope="module")
-def written() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def run_writing_metrics(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     capture = pytest.MonkeyPatch()
     capture.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        report = run_scenario(load(SCENARIO), quiet_logs=False)
+        report = run_scenario(load(path), quiet_logs=False)
     capture.undo()
     return report, emf_lines(out.getvalue())
+
+
+@pytest.fixture(scope="module")
+def written() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    return run_writing_metrics(SCENARIO)
 
 
 def series(lines: list[dict[str, Any]]) -> dict[tuple[str, tuple[tuple[str, str], ...]], list[float]]:
@@ -164,3 +169,17 @@ def test_a_throttled_follow_up_write_is_finished_by_the_retry_and_the_opening_co
     ]
     assert asked[0] == asked[1]
     assert series(emf_lines(out.getvalue()))[("IncidentsOpened", (("service", "opspilot"),))] == [1.0]
+
+
+def test_the_pending_approval_gauges_fall_when_the_last_round_of_links_expires() -> None:
+    """approval-timeout: nobody answers the first approver nor the escalation. Each request
+    writes the gauges (one pending); when the escalated round expires, Record Outcome writes them
+    again, so the dashboard does not keep showing an approval nobody can answer any more."""
+    report, lines = run_writing_metrics(BUNDLED / "approval-timeout.yaml")
+    (event,) = report["incidents"]
+    assert event["approval"]["status"] == "expired"
+    found = series(lines)
+    pending = found[("PendingApprovals", (("service", "opspilot"),))]
+    oldest = found[("OldestPendingApprovalAge", (("service", "opspilot"),))]
+    assert pending == [1.0, 1.0, 0.0], "asked, escalated (the first links superseded), expired"
+    assert len(oldest) == 3 and oldest[-1] == 0.0

@@ -8,7 +8,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opspilot.domain import messages
-from opspilot.domain.model import ActionStatus
+from opspilot.domain.kinds import ActionStatus
+from opspilot.handlers._approval_runtime import publishes_metrics, record_pending
 from opspilot.handlers._runtime import bind_execution, logger, now, state_part, store
 
 
@@ -42,6 +43,7 @@ def approval_of(state: dict[str, Any], recorded: dict[str, Any]) -> dict[str, An
 
 
 @logger.inject_lambda_context(clear_state=True)
+@publishes_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     bind_execution(event)
     state = state_part(event, "state")
@@ -95,6 +97,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.info(
             "outcome recorded; the incident's status was already further on", extra={"status": status}
         )
+    if approval["status"] == "expired":
+        # The last round of links ran out: nothing else writes the pending-approval gauges until
+        # the next request or decision, so the dashboard would keep this approval as pending.
+        record_pending(at)
     audit = {"status": status, "approval": approval}
     store().append_audit(incident["incident_id"], "outcome", audit, at, key=event.get("execution_id"))
     # the quota increase requests this incident filed or joined: the workflow follows them
