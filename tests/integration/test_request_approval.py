@@ -242,3 +242,40 @@ def test_a_failing_webhook_is_recorded_and_email_still_goes_out(
     slack = next(c for c in record["channels"] if c["channel"] == "slack")
     assert slack == {"channel": "slack", "status": "failed", "error": "HTTP 500"}
     assert "secretsecret" not in json.dumps(record) + capsys.readouterr().out
+
+
+def test_the_schedule_refreshes_the_pending_gauges_and_sends_nothing(
+    stack: SimulatedStack,
+    incident: IncidentStore,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The template's PendingApprovalGauges schedule sends GAUGES_EVENT: with one approval asked 20
+    minutes ago and nobody answering, its age on the dashboard is 20 minutes, not the 0 written
+    when it was asked."""
+    from opspilot.handlers._metrics import flush
+
+    invoke(entered=datetime.now(UTC) - timedelta(minutes=20))
+    approvals = ApprovalStore(stack.table_name)
+    (pending,) = approvals.pending(datetime.now(UTC))
+    asked = datetime.now(UTC) - timedelta(minutes=20)
+    approvals.ddb.update_item(  # the request as it was stored 20 minutes ago
+        TableName=stack.table_name,
+        Key={"pk": {"S": pending["pk"]}, "sk": {"S": pending["sk"]}},
+        UpdateExpression="SET created_at = :at",
+        ExpressionAttributeValues={":at": {"S": iso(asked)}},
+    )
+    inbox(stack)
+    flush()
+    capsys.readouterr()
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    template = (Path(__file__).resolve().parents[2] / "template.yaml").read_text()
+    assert "Input: '" + json.dumps(request_approval.GAUGES_EVENT) + "'" in template
+
+    out = request_approval.handler(dict(request_approval.GAUGES_EVENT), CTX)
+
+    assert out == {"pending_approvals": 1}
+    (emf,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert emf["PendingApprovals"] == [1.0]
+    assert 1195 <= emf["OldestPendingApprovalAge"][0] <= 1260
+    assert inbox(stack) == [], "no approver is asked again"

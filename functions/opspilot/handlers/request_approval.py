@@ -3,6 +3,10 @@
 Invoked by ``WaitForApproval`` (round 1, the approvers) and, after its timeout,
 ``WaitForEscalatedApproval`` (round 2, the escalation group), both ``.waitForTaskToken``. The work
 is :func:`opspilot.services.approval_request.request_approval`; this module binds it to AWS.
+
+Also invoked every five minutes by the template's ``PendingApprovalGauges`` schedule, whose input
+is :data:`GAUGES_EVENT`: it then only writes the pending-approval gauges, so that the oldest
+pending approval's age grows on the dashboard (and an alarm on it can fire) while nobody answers.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from opspilot.services.approval_request import (
 )
 from opspilot.settings import approval_settings
 
+GAUGES_EVENT = {"refresh": "pending_approvals"}  # the schedule's Input in template.yaml
+
 
 def _post_chat(secret_arn: str, message: Callable[[], dict[str, Any]]) -> int:
     """One chat webhook. ``message()`` stores the channel's link first. A webhook failure, or an
@@ -41,6 +47,8 @@ def _post_chat(secret_arn: str, message: Callable[[], dict[str, Any]]) -> int:
 @logger.inject_lambda_context(clear_state=True)
 @publishes_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event == GAUGES_EVENT:
+        return {"pending_approvals": record_pending(now())}
     bind_execution(event)
     settings = approval_settings()
     request = ApprovalRequest(
