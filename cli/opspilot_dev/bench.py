@@ -188,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntargets: repeated event {verdict[scenarios_ok]}; handler imports {verdict[imports_ok]}")
     print(f"         alarm sync within AWS's limits, cost follows changes {verdict[sync_ok]}")
     print(f"         storm (issue 12's targets) {verdict[storm_ok]}")
-    return 0 if storm_ok and imports_ok else 1  # the storm's and the imports' targets are checked
+    # the repeated event's, the storm's and the imports' targets are checked
+    return 0 if scenarios_ok and storm_ok and imports_ok else 1
 
 
 if __name__ == "__main__":
