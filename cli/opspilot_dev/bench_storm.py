@@ -4,13 +4,13 @@ and out-of-order deliveries and forged stamps, through the real state machine an
 Printed as totals (``opspilot_sim.report.totals``): what became of every delivery, incidents
 opened, joined, reopened and resolved, quota requests filed and refused by the quota governor
 with reasons, approvals, transitions and Lambda invocations per event; then wall time and peak
-RSS. The targets of issue 12 are checked (:func:`check_targets`; ``make bench`` exits non-zero
-when one is missed): at most one open incident per model at any time (sampled from the incident
-table after every execution, and over the audit trails), no delivery unaccounted for and every
-incident counted once, no quota requested twice within the governor's cooldown, no requested
-value above what the governor's rule gives from the plan's own evidence, and the model held at
-880-950 RPM, whose RPM alarm flaps, gets no request beyond its first and reopens (else that
-target would be vacuous).
+RSS from the storm's start (:func:`_reset_peak_rss`). The targets of issue 12 are checked
+(:func:`check_targets`; ``make bench`` exits non-zero when one is missed): at most one open
+incident per model at any time (sampled from the incident table after every execution, and over
+the audit trails), no delivery unaccounted for and every incident counted once, no quota
+requested twice within the governor's cooldown, no requested value above what the governor's
+rule gives from the plan's own evidence, and the model held at 880-950 RPM, whose RPM alarm
+flaps, gets no request beyond its first and reopens (else that target would be vacuous).
 """
 
 from __future__ import annotations
@@ -272,6 +272,31 @@ def check_targets(report: dict[str, Any], over_time: OpenOverTime, models: int) 
     return checks
 
 
+def _reset_peak_rss() -> bool:
+    """Make the process's peak RSS start from its RSS now, so the storm reports its own peak: in
+    ``make bench`` the alarm sync with 1,000 models runs first in the same process and peaks higher
+    than the storm, and ``ru_maxrss`` never goes down (what the sync leaves resident still counts).
+    Linux: writing 5 to /proc/PID/clear_refs resets the peak RSS (proc(5)); False where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def _peak_rss_mb() -> float:
+    """The peak RSS since the last :func:`_reset_peak_rss` (VmHWM), else the process's."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 def bench_storm(events: int = 1000, summary: bool = False, seed: int = 12) -> bool:
     from opspilot_sim.report import render_summary, render_totals
     from opspilot_sim.runner import run_scenario
@@ -279,15 +304,16 @@ def bench_storm(events: int = 1000, summary: bool = False, seed: int = 12) -> bo
 
     scenario = storm_scenario(events, seed=seed)
     over_time = OpenOverTime({a["name"]: a["model_id"] for a in scenario["alarms"]})
+    own = _reset_peak_rss()
     started = time.monotonic()
     report = run_scenario(validate(scenario), observe=over_time)
     seconds = time.monotonic() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak_mb = _peak_rss_mb()
     t = report["totals"]
     print(
         f"\nstorm: {events} events (seed {seed}) over {MODELS} models, {t['deliveries']} deliveries: "
         f"{seconds:.0f} s wall, {seconds / max(t['deliveries'], 1):.2f} s per delivery, "
-        f"peak RSS {peak_mb:.0f} MB"
+        f"peak RSS {peak_mb:.0f} MB" + ("" if own else " (the whole process's)")
     )
     print(render_summary(report) if summary else "\n".join(render_totals(report)))
     checks = check_targets(report, over_time, MODELS)
