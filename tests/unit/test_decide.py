@@ -20,6 +20,7 @@ from opspilot.domain.model import (
     Category,
     Environment,
     Incident,
+    MetricRef,
     PendingRequest,
     Plan,
     QuotaContext,
@@ -27,6 +28,7 @@ from opspilot.domain.model import (
     QuotaScope,
     Scenario,
     Severity,
+    Signal,
     SupportContext,
     UsageSummary,
 )
@@ -582,3 +584,42 @@ def test_a_cross_region_daily_allowance_is_sized_at_the_value_service_quotas_hol
     (action,) = plan.actions
     # 17,000,000 / 2 / 0.8 x 1.2 = 12,750,000 of the listed value (not 25,500,000 capped at +50 %)
     assert (action.params["QuotaCode"], action.params["DesiredValue"]) == ("L-D690997B", 12_750_000.0)
+
+
+@pytest.mark.parametrize(
+    ("as_of", "tokens_today", "forecast"),
+    [
+        # five minutes past midnight UTC: the one-day alarm's 9,500,000 are mostly yesterday's;
+        # at its rate (about 6,597 a minute) today's 10,000,000 are not reached before midnight
+        ("2026-12-06T00:05:00+00:00", 0.0, "daily quota not reached today at the alarm's rate"),
+        # noon with 6,000,000 already today: today's rate (8,333 a minute) is the higher one
+        ("2026-12-06T12:00:00+00:00", 6_000_000.0, "daily quota reached at 20:00 UTC at today's rate"),
+    ],
+)
+def test_the_daily_forecast_takes_the_higher_of_todays_rate_and_the_daily_alarms(
+    make_incident: MakeIncident, make_usage: MakeUsage, as_of: str, tokens_today: float, forecast: str
+) -> None:
+    daily_alarm = Signal(
+        alarm_name="opspilot-nova-daily-tokens",
+        state="ALARM",
+        metric=MetricRef(
+            namespace="AWS/Bedrock",
+            name="EstimatedTPMQuotaUsage",
+            dimensions={"ModelId": NOVA},
+            stat="Sum",
+            period=86400,
+        ),
+        category=Category.QUOTA_PRESSURE,
+        severity=Severity.WARNING,
+        quota_scope=QuotaScope.TPD,
+        reason="Threshold Crossed: 1 datapoint [9500000.0] was >= 8000000.0",
+        observed_per_minute=9_500_000 / 1440,
+    )
+    incident = make_incident(model_id=NOVA, quota_scope=QuotaScope.TPD, signals=[daily_alarm])
+    usage = make_usage(
+        model_id=NOVA, tokens_today=tokens_today, daily_token_totals=[8_000_000.0] * 7, as_of=as_of
+    )
+    plan = _plan(incident, usage, QuotaContext(quotas=[NOVA_TPD], request_quota=NOVA_XR_TPM))
+
+    assert plan.evidence["forecast"]["tpd"] == forecast
+    assert plan.evidence["tokens_today"] == 9_500_000  # the decision still rests on the alarm's figure

@@ -122,29 +122,49 @@ def alarm_peak(incident: Incident, kind: str) -> float | None:
     return max(values) if values else None
 
 
-def daily_alarm_total(incident: Incident) -> float | None:
-    """The tokens a daily-token alarm in the incident reports for its day (its Sum over a period of
-    an hour or more, as the alarm saw it)."""
-    values = [
-        round((s.observed_per_minute or 0) * s.metric.period / 60)
+def _daily_alarm_windows(incident: Incident) -> list[tuple[float, float]]:
+    """Each daily-token alarm's Sum over its period (an hour or more), as the alarm saw it, and the
+    period's minutes."""
+    return [
+        ((s.observed_per_minute or 0) * s.metric.period / 60, s.metric.period / 60)
         for s in incident.signals
         if s.quota_scope is QuotaScope.TPD and s.observed_per_minute is not None and s.metric.stat == "Sum"
     ]
-    return max(values) if values else None
 
 
-def daily_forecast(tokens_today: float, limit: float, as_of: datetime) -> str:
-    """When today's tokens reach the daily limit if the day goes on at today's average rate."""
+def daily_alarm_total(incident: Incident) -> float | None:
+    """The tokens a daily-token alarm in the incident reports for its day, or None."""
+    windows = _daily_alarm_windows(incident)
+    return max(round(tokens) for tokens, _ in windows) if windows else None
+
+
+def daily_alarm_window(incident: Incident) -> tuple[float, float] | None:
+    """The daily-token alarm that saw the highest rate: its Sum and its minutes, or None."""
+    windows = _daily_alarm_windows(incident)
+    return max(windows, key=lambda w: w[0] / w[1]) if windows else None
+
+
+def daily_forecast(
+    tokens_today: float, limit: float, as_of: datetime, alarm: tuple[float, float] | None = None
+) -> str:
+    """When today's tokens reach the daily limit if the day goes on at today's average rate, or at
+    the rate a daily alarm saw over its own period (``alarm``: its Sum and its minutes) when that
+    is higher. Just after midnight UTC a one-day alarm's Sum is mostly yesterday's: it gives the
+    rate, never today's count."""
     if tokens_today >= limit:
         return "daily quota reached"
     midnight = as_of.replace(hour=0, minute=0, second=0, microsecond=0)
     minutes = (as_of - midnight).total_seconds() / 60
-    if tokens_today <= 0 or minutes <= 0:
+    today_rate = tokens_today / minutes if tokens_today > 0 and minutes > 0 else 0.0
+    alarm_rate = alarm[0] / alarm[1] if alarm is not None and alarm[1] > 0 else 0.0
+    rate = max(today_rate, alarm_rate)
+    if rate <= 0:
         return "no tokens today yet"
-    reached = as_of + timedelta(minutes=(limit - tokens_today) / (tokens_today / minutes))
+    basis = "the alarm's rate" if alarm_rate > today_rate else "today's rate"
+    reached = as_of + timedelta(minutes=(limit - max(tokens_today, 0)) / rate)
     if reached.date() != as_of.date():
-        return "daily quota not reached today at today's rate"
-    return f"daily quota reached at {reached:%H:%M} UTC at today's rate"
+        return f"daily quota not reached today at {basis}"
+    return f"daily quota reached at {reached:%H:%M} UTC at {basis}"
 
 
 def decide_scenario(
@@ -191,7 +211,7 @@ def decide_scenario(
     return (Scenario.HIGH_USAGE if high else Scenario.LOW_USAGE), evidence
 
 
-def _forecast(usage: UsageSummary, quotas: QuotaContext) -> dict[str, str]:
+def _forecast(usage: UsageSummary, quotas: QuotaContext, incident: Incident) -> dict[str, str]:
     out: dict[str, str] = {}
     for kind, peaks in (("rpm", usage.daily_peak_rpm), ("tpm", usage.daily_peak_tpm)):
         quota = _quota(quotas, kind)
@@ -206,7 +226,9 @@ def _forecast(usage: UsageSummary, quotas: QuotaContext) -> dict[str, str]:
             out[kind] = f"quota reached in {days:g} days at the current trend"
     daily = _quota(quotas, "tpd")
     if daily is not None and usage.tokens_today is not None and usage.as_of:
-        out["tpd"] = daily_forecast(usage.tokens_today, daily.limit, datetime.fromisoformat(usage.as_of))
+        out["tpd"] = daily_forecast(
+            usage.tokens_today, daily.limit, datetime.fromisoformat(usage.as_of), daily_alarm_window(incident)
+        )
     return out
 
 
@@ -281,7 +303,7 @@ def case_body(
             f"of a daily quota of {number(daily.limit)}"
             + (" (doubled for cross-region calls)" if daily.limit != daily.value else "")
         )
-    for kind, text in _forecast(usage, quotas).items():
+    for kind, text in _forecast(usage, quotas, incident).items():
         lines.append(f"Forecast ({kind.upper()}): {text}")
     if low:
         lines.append(PRIORITY_NOTE.strip())
@@ -706,7 +728,7 @@ def plan_actions(
         }
         for s in incident.signals
     ]
-    evidence["forecast"] = _forecast(usage, quotas)
+    evidence["forecast"] = _forecast(usage, quotas, incident)
     evidence["support_plan"] = support.plan
     return Plan(
         scenario=scenario,
