@@ -54,22 +54,36 @@ def load_event() -> Callable[[str], dict[str, Any]]:
     return load
 
 
-def _signal(alarm_name: str, category: Category, severity: Severity, scope: QuotaScope) -> Signal:
-    return Signal(
-        alarm_name=alarm_name,
-        state="ALARM",
-        metric=MetricRef(
-            namespace="AWS/Bedrock",
-            name="InvocationThrottles",
-            dimensions={"ModelId": MODEL_ID},
-            stat="Sum",
-            period=60,
+def _signal(
+    alarm_name: str,
+    category: Category,
+    severity: Severity,
+    scope: QuotaScope,
+    *,
+    metric: str = "InvocationThrottles",
+    model_id: str = MODEL_ID,
+    period: int = 60,
+    **overrides: Any,
+) -> Signal:
+    fields: dict[str, Any] = {
+        "alarm_name": alarm_name,
+        "state": "ALARM",
+        "metric": MetricRef(
+            namespace="AWS/Bedrock", name=metric, dimensions={"ModelId": model_id}, stat="Sum", period=period
         ),
-        category=category,
-        severity=severity,
-        quota_scope=scope,
-        reason="Threshold Crossed: 3 out of the last 3 datapoints were greater than the threshold (0.0)",
-    )
+        "category": category,
+        "severity": severity,
+        "quota_scope": scope,
+        "reason": "Threshold Crossed: 3 out of the last 3 datapoints were greater than the threshold (0.0)",
+    }
+    return Signal(**(fields | overrides))
+
+
+@pytest.fixture
+def make_signal() -> Callable[..., Signal]:
+    """An AWS/Bedrock Sum alarm's signal in ALARM: ``make_signal(name, category, severity, scope,
+    metric=..., model_id=..., period=..., any Signal field=...)``."""
+    return _signal
 
 
 @pytest.fixture

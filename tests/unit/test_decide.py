@@ -20,7 +20,6 @@ from opspilot.domain.model import (
     Category,
     Environment,
     Incident,
-    MetricRef,
     PendingRequest,
     Plan,
     QuotaContext,
@@ -597,21 +596,21 @@ def test_a_cross_region_daily_allowance_is_sized_at_the_value_service_quotas_hol
     ],
 )
 def test_the_daily_forecast_takes_the_higher_of_todays_rate_and_the_daily_alarms(
-    make_incident: MakeIncident, make_usage: MakeUsage, as_of: str, tokens_today: float, forecast: str
+    make_incident: MakeIncident,
+    make_usage: MakeUsage,
+    make_signal: Callable[..., Signal],
+    as_of: str,
+    tokens_today: float,
+    forecast: str,
 ) -> None:
-    daily_alarm = Signal(
-        alarm_name="opspilot-nova-daily-tokens",
-        state="ALARM",
-        metric=MetricRef(
-            namespace="AWS/Bedrock",
-            name="EstimatedTPMQuotaUsage",
-            dimensions={"ModelId": NOVA},
-            stat="Sum",
-            period=86400,
-        ),
-        category=Category.QUOTA_PRESSURE,
-        severity=Severity.WARNING,
-        quota_scope=QuotaScope.TPD,
+    daily_alarm = make_signal(
+        "opspilot-nova-daily-tokens",
+        Category.QUOTA_PRESSURE,
+        Severity.WARNING,
+        QuotaScope.TPD,
+        metric="EstimatedTPMQuotaUsage",
+        model_id=NOVA,
+        period=86400,
         reason="Threshold Crossed: 1 datapoint [9500000.0] was >= 8000000.0",
         observed_per_minute=9_500_000 / 1440,
     )
