@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,7 +104,12 @@ def test_a_request_over_its_rate_is_throttled_with_the_code_aws_sends(limits: Li
 
 
 def test_botocores_retries_wait_on_the_simulated_clock(limits: Limits) -> None:
-    cw = boto3.client("cloudwatch", region_name=REGION, config=Config(retries={"mode": "standard"}))
+    # botocore's standard mode waits a random fraction of 1 s, then of 2 s (full jitter), so its
+    # default 3 attempts can all land inside one refill of the bucket: that made this test fail
+    # about once in a few dozen runs. The seed fixes the waits; 10 attempts leave room for them.
+    random.seed(20261206)
+    retries: Any = {"mode": "standard", "total_max_attempts": 10}
+    cw = boto3.client("cloudwatch", region_name=REGION, config=Config(retries=retries))
     for i in range(12):
         cw.put_metric_alarm(**alarm(f"a{i}"))  # 4x the rate: botocore backs off and gets through
     assert limits.throttled["cloudwatch:PutMetricAlarm"] > 0
