@@ -11,7 +11,7 @@ SAM        := $(TOOLS)/bin/sam
 REGION     := us-east-1
 SCENARIOS  := $(sort $(wildcard scenarios/*.yaml))
 
-.PHONY: demo test lint typecheck validate unit workflow integration bench build clean venv chromium
+.PHONY: demo test checks lint typecheck validate unit workflow integration bench build clean venv chromium
 
 $(VENV)/.installed: pyproject.toml functions/requirements.txt
 	$(PY313) -m venv $(VENV)
@@ -43,9 +43,15 @@ venv: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/opspilot simulate $(SCENARIOS)
 
-## make test: lint, types, template and ASL validation, all tests (offline)
-test: chromium lint typecheck validate
+## make test: lint, types, template and ASL validation, all tests (offline). The checks and the
+## installs they need (four venvs' worth of downloads, chromium, node tools) run side by side:
+## each output is printed whole when its target ends (--output-sync), and pytest starts only when
+## every check has passed.
+test:
+	$(MAKE) --no-print-directory -j4 --output-sync=target checks
 	$(PY) -m pytest -q -n auto
+
+checks: chromium lint typecheck validate
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
