@@ -276,21 +276,44 @@ def test_describe_alarms_is_batched_by_100_names(env: Env) -> None:
     assert sizes == [100, 5]
 
 
-def test_describe_follows_every_page_of_a_batch() -> None:
-    """DescribeAlarms answers a batch in pages when it has to: every page is read (names once)."""
-    from opspilot.adapters.cloudwatch_alarms import CloudWatchAlarms
+def test_describe_follows_every_page_of_a_batch_each_page_paced() -> None:
+    """DescribeAlarms answers a batch in pages when it has to: every page is read (names once),
+    each request waiting its turn at 9 a second; a batch throttled beyond every retry is read
+    again from its first page after the first backoff."""
+    from opspilot.adapters.cloudwatch_alarms import BACKOFF_SECONDS, CloudWatchAlarms, Pacer
 
     cw = boto3.client("cloudwatch", region_name="us-east-1")
     request = {"AlarmNames": ["a", "b"], "AlarmTypes": ["MetricAlarm"], "MaxRecords": 100}
+    first = ("describe_alarms", {"MetricAlarms": [{"AlarmName": "a"}], "NextToken": "t"}, request)
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the only thing that moves this clock
+        waits.append(seconds)
+
+    alarms = CloudWatchAlarms(cloudwatch=cw, pacer=Pacer(now=lambda: sum(waits), sleep=sleep))
     with Stubber(cw) as stub:
-        stub.add_response(
-            "describe_alarms", {"MetricAlarms": [{"AlarmName": "a"}], "NextToken": "t"}, request
-        )
+        stub.add_response(*first)
+        stub.add_client_error("describe_alarms", "Throttling", "Rate exceeded", 400)
+        stub.add_response(*first)
         stub.add_response(
             "describe_alarms", {"MetricAlarms": [{"AlarmName": "b"}]}, {**request, "NextToken": "t"}
         )
-        assert sorted(CloudWatchAlarms(cloudwatch=cw).describe(["a", "b", "a"])) == ["a", "b"]
+        assert sorted(alarms.describe(["a", "b", "a"])) == ["a", "b"]
         stub.assert_no_pending_responses()
+    # page 2 waits 1/9 s after page 1; the backoff (1 s) leaves page 1's second read ready at once;
+    # page 2 again waits 1/9 s after it
+    assert waits == [pytest.approx(1 / 9), BACKOFF_SECONDS[0], pytest.approx(1 / 9)]
+    assert alarms.throttled == 1
+
+    # the next run on the same (shared) client is paced by its own pacer only, not by both
+    later: list[float] = []
+    again = CloudWatchAlarms(cloudwatch=cw, pacer=Pacer(now=lambda: 0.0, sleep=later.append))
+    with Stubber(cw) as stub:
+        stub.add_response("describe_alarms", {"MetricAlarms": []}, request)
+        stub.add_response("describe_alarms", {"MetricAlarms": []}, request)
+        again.describe(["a", "b"])
+        again.describe(["a", "b"])
+    assert waits[3:] == [] and later == [pytest.approx(1 / 9)]
 
 
 def test_deleting_the_stack_deletes_every_alarm_it_owns(

@@ -1,6 +1,7 @@
-"""CloudWatch alarms the app owns: described in batches of 100 names, written one by one, each
-operation paced to CloudWatch's documented request rate, and a throttled call backed off and
-retried (after botocore's own attempts) before the run gives up."""
+"""CloudWatch alarms the app owns: described in batches of 100 names (boto3's paginator follows
+each batch's pages), written one by one, every request paced to CloudWatch's documented rate by a
+hook on the client, and a throttled call backed off and retried (after botocore's own attempts)
+before the run gives up."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ DELETE_BATCH = 100  # DeleteAlarms: at most 100 names per call
 # DeleteAlarms 3, TagResource 20). PutMetricAlarm's is adjustable: raise it here too if you raise it.
 DOCUMENTED_RATES = {"PutMetricAlarm": 3.0, "DescribeAlarms": 9.0, "DeleteAlarms": 3.0, "TagResource": 20.0}
 BACKOFF_SECONDS = (1.0, 2.0, 4.0)  # after botocore's 3 attempts: 3 more tries, 7 s at most
+PACE_EVENT, PACE_HOOK = "before-parameter-build.cloudwatch", "opspilot-cloudwatch-pacer"
 
 
 class Pacer:
@@ -58,6 +60,7 @@ class CloudWatchAlarms:
     ) -> None:
         self.region = region
         self._cw = cloudwatch
+        self._paced = False  # the pacing hook is on self._cw
         self.pacer = pacer or Pacer()
         self.throttled = 0  # calls throttled beyond botocore's retries, then retried here
 
@@ -65,27 +68,42 @@ class CloudWatchAlarms:
     def cw(self) -> Any:
         if self._cw is None:
             self._cw = client("cloudwatch", self.region)
+        if not self._paced:
+            # Every request the client sends, a paginator's pages included, waits for its turn
+            # first. before-parameter-build is emitted once per call to every handler (before-call
+            # stops at the first handler that answers the call itself, such as a Stubber's). The
+            # client is shared (adapters.aws.client): this run's pacer replaces the last run's.
+            events = self._cw.meta.events
+            events.unregister(PACE_EVENT, unique_id=PACE_HOOK)
+            events.register(PACE_EVENT, self._pace, unique_id=PACE_HOOK)
+            self._paced = True
         return self._cw
 
+    def _pace(self, model: Any, **_: Any) -> None:
+        self.pacer.wait(model.name)
+
     def describe(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The metric alarms among ``names`` that exist, by name: 100 names per request (the most
-        DescribeAlarms takes), each followed through its pages (``NextToken``) one call at a time, so
-        that every call goes through ``_call``'s pacing and error handling."""
+        """The metric alarms among ``names`` that exist, by name: 100 names per batch (the most
+        DescribeAlarms takes), each batch read to its last page by boto3's paginator. A batch
+        throttled beyond every retry is read again from its first page (reads are idempotent)."""
         found: dict[str, dict[str, Any]] = {}
         unique = list(dict.fromkeys(names))
+        pages = self.cw.get_paginator("describe_alarms")
+
+        def batch(alarm_names: list[str]) -> dict[str, dict[str, Any]]:
+            return {
+                alarm["AlarmName"]: alarm
+                for page in pages.paginate(
+                    AlarmNames=alarm_names,
+                    AlarmTypes=["MetricAlarm"],
+                    PaginationConfig={"PageSize": DESCRIBE_BATCH},
+                )
+                for alarm in page.get("MetricAlarms", [])
+            }
+
         try:
             for i in range(0, len(unique), DESCRIBE_BATCH):
-                request: dict[str, Any] = {
-                    "AlarmNames": unique[i : i + DESCRIBE_BATCH],
-                    "AlarmTypes": ["MetricAlarm"],
-                    "MaxRecords": DESCRIBE_BATCH,
-                }
-                while True:
-                    resp = self._call(self.cw.describe_alarms, "DescribeAlarms", request)
-                    found.update({a["AlarmName"]: a for a in resp.get("MetricAlarms", [])})
-                    if not resp.get("NextToken"):
-                        break
-                    request["NextToken"] = resp["NextToken"]
+                found.update(self._call(batch, unique[i : i + DESCRIBE_BATCH]))
         except ClientError as exc:
             raise_translated(exc, "DescribeAlarms")
         return found
@@ -105,12 +123,11 @@ class CloudWatchAlarms:
             calls += 1
         return calls
 
-    def _call(self, call: Callable[..., Any], operation: str, params: Mapping[str, Any]) -> Any:
-        """Paced; a throttled call is retried after each of :data:`BACKOFF_SECONDS`, then raised."""
+    def _call(self, call: Callable[..., Any], *args: Any, **params: Any) -> Any:
+        """A throttled call is retried after each of :data:`BACKOFF_SECONDS`, then raised."""
         for pause in (*BACKOFF_SECONDS, None):
-            self.pacer.wait(operation)
             try:
-                return call(**params)
+                return call(*args, **params)
             except ClientError as exc:
                 if error_code(exc) not in TRANSIENT_CODES or pause is None:
                     raise
@@ -120,7 +137,7 @@ class CloudWatchAlarms:
 
     def _write(self, operation: str, call: Callable[..., Any], **params: Any) -> None:
         try:
-            self._call(call, operation, params)
+            self._call(call, **params)
         except ClientError as exc:
             code = error_code(exc)
             if code in TRANSIENT_CODES or code.startswith("AccessDenied"):
