@@ -82,6 +82,20 @@ def test_the_dashboard_is_json_and_shows_what_operations_needs() -> None:
     }
 
 
+def test_each_quota_line_repeats_the_last_value_the_sync_wrote() -> None:
+    """The sync writes ModelQuota* only when it runs: each quota SEARCH is filled with REPEAT, so
+    the widget draws a step line instead of a point a day."""
+    quota_lines = [
+        row[0]["expression"]
+        for widget in widgets()
+        for row in widget["properties"].get("metrics", [])
+        if isinstance(row[0], dict) and "ModelQuota" in row[0]["expression"]
+    ]
+    assert len(quota_lines) == 3
+    for expression in quota_lines:
+        assert re.fullmatch(r"FILL\(SEARCH\('[^']+', '\w+', \d+\), REPEAT\)", expression), expression
+
+
 def test_every_opspilot_metric_charted_is_one_the_code_or_a_metric_filter_writes() -> None:
     """Namespace OpsPilot/<stack> (POWERTOOLS_METRICS_NAMESPACE), dimension service=opspilot."""
     sources = "\n".join(p.read_text() for p in (ROOT / "functions" / "opspilot").rglob("*.py"))
