@@ -13,12 +13,14 @@ ran, requests AWS received, requests it throttled.
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from unittest.mock import patch
 
 import boto3
 from moto import mock_aws
@@ -129,7 +131,8 @@ def limited_account(
     region: str = "us-east-1", overrides: dict[str, Any] | None = None, limits: Limits | None = None
 ) -> Iterator[SyncWorld]:
     """A fresh account: moto, the simulated Service Quotas and AWS's limits on one simulated clock,
-    the stack deployed, the rounds' state machine created, handlers' logs quiet."""
+    the stack deployed, the rounds' state machine created, handlers' logs and metrics quiet (the
+    sync writes each model's quotas as EMF lines to stdout: thousands in a bench run)."""
     from opspilot.adapters import aws as aws_clients
     from opspilot.handlers import _runtime, sync_alarms
     from opspilot.settings import core_settings, sync_settings
@@ -143,6 +146,7 @@ def limited_account(
     with ExitStack() as stack:
         _runtime.logger.setLevel(logging.CRITICAL)
         stack.callback(_runtime.logger.setLevel, level)
+        stack.enter_context(patch.dict(os.environ, {"POWERTOOLS_METRICS_DISABLED": "true"}))
         stack.enter_context(mock_aws(config=MOTO_CONFIG))
         stack.enter_context(fake_aws.installed(world))
         deployed = stack.enter_context(deployed_stack(region, overrides or {}, caches))
