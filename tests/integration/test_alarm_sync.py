@@ -305,15 +305,25 @@ def test_describe_follows_every_page_of_a_batch_each_page_paced() -> None:
     assert waits == [pytest.approx(1 / 9), BACKOFF_SECONDS[0], pytest.approx(1 / 9)]
     assert alarms.throttled == 1
 
-    # the next run on the same (shared) client is paced by its own pacer only, not by both
-    later: list[float] = []
-    again = CloudWatchAlarms(cloudwatch=cw, pacer=Pacer(now=lambda: 0.0, sleep=later.append))
+
+def test_classifications_describe_reads_every_page_of_a_batch() -> None:
+    """Classify and Recover read alarms by name (adapters.alarm_state): a batch answered in two
+    pages yields both pages' alarms."""
+    from opspilot.adapters import alarm_state
+
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    request = {"AlarmNames": ["a", "b"], "AlarmTypes": ["MetricAlarm"], "MaxRecords": 100}
+    alarm = {"StateValue": "ALARM", "Namespace": "AWS/Bedrock", "MetricName": "Invocations"}
     with Stubber(cw) as stub:
-        stub.add_response("describe_alarms", {"MetricAlarms": []}, request)
-        stub.add_response("describe_alarms", {"MetricAlarms": []}, request)
-        again.describe(["a", "b"])
-        again.describe(["a", "b"])
-    assert waits[3:] == [] and later == [pytest.approx(1 / 9)]
+        stub.add_response(
+            "describe_alarms", {"MetricAlarms": [{"AlarmName": "a", **alarm}], "NextToken": "t"}, request
+        )
+        stub.add_response(
+            "describe_alarms", {"MetricAlarms": [{"AlarmName": "b", **alarm}]}, {**request, "NextToken": "t"}
+        )
+        found = alarm_state.describe(["a", "b"], cloudwatch=cw)
+        stub.assert_no_pending_responses()
+    assert [d.name for d in found] == ["a", "b"]
 
 
 def test_deleting_the_stack_deletes_every_alarm_it_owns(

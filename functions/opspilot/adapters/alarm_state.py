@@ -79,13 +79,19 @@ def _definition(alarm: dict[str, Any]) -> AlarmDefinition:
 def describe(
     names: list[str], region: str | None = None, cloudwatch: Any | None = None
 ) -> list[AlarmDefinition]:
-    """Metric alarms by name, 100 names per call."""
+    """Metric alarms by name, 100 names per batch, each batch read to its last page (a page may
+    hold fewer alarms than the batch names)."""
     cw = cloudwatch or client("cloudwatch", region)
+    pages = cw.get_paginator("describe_alarms")
     found: list[AlarmDefinition] = []
     try:
         for i in range(0, len(names), DESCRIBE_BATCH):
-            resp = cw.describe_alarms(AlarmNames=names[i : i + DESCRIBE_BATCH], AlarmTypes=["MetricAlarm"])
-            found.extend(_definition(a) for a in resp.get("MetricAlarms", []))
+            for page in pages.paginate(
+                AlarmNames=names[i : i + DESCRIBE_BATCH],
+                AlarmTypes=["MetricAlarm"],
+                PaginationConfig={"PageSize": DESCRIBE_BATCH},
+            ):
+                found.extend(_definition(a) for a in page.get("MetricAlarms", []))
     except ClientError as exc:
         raise_translated(exc, "DescribeAlarms")
     return found

@@ -1,12 +1,12 @@
 """CloudWatch alarms the app owns: described in batches of 100 names (boto3's paginator follows
-each batch's pages), written one by one, every request paced to CloudWatch's documented rate by a
-hook on the client, and a throttled call backed off and retried (after botocore's own attempts)
+each batch's pages), written one by one, every request (each page too) paced to CloudWatch's
+documented rate, and a throttled call backed off and retried (after botocore's own attempts)
 before the run gives up."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -21,7 +21,6 @@ DELETE_BATCH = 100  # DeleteAlarms: at most 100 names per call
 # DeleteAlarms 3, TagResource 20). PutMetricAlarm's is adjustable: raise it here too if you raise it.
 DOCUMENTED_RATES = {"PutMetricAlarm": 3.0, "DescribeAlarms": 9.0, "DeleteAlarms": 3.0, "TagResource": 20.0}
 BACKOFF_SECONDS = (1.0, 2.0, 4.0)  # after botocore's 3 attempts: 3 more tries, 7 s at most
-PACE_EVENT, PACE_HOOK = "before-parameter-build.cloudwatch", "opspilot-cloudwatch-pacer"
 
 
 class Pacer:
@@ -60,7 +59,6 @@ class CloudWatchAlarms:
     ) -> None:
         self.region = region
         self._cw = cloudwatch
-        self._paced = False  # the pacing hook is on self._cw
         self.pacer = pacer or Pacer()
         self.throttled = 0  # calls throttled beyond botocore's retries, then retried here
 
@@ -68,19 +66,7 @@ class CloudWatchAlarms:
     def cw(self) -> Any:
         if self._cw is None:
             self._cw = client("cloudwatch", self.region)
-        if not self._paced:
-            # Every request the client sends, a paginator's pages included, waits for its turn
-            # first. before-parameter-build is emitted once per call to every handler (before-call
-            # stops at the first handler that answers the call itself, such as a Stubber's). The
-            # client is shared (adapters.aws.client): this run's pacer replaces the last run's.
-            events = self._cw.meta.events
-            events.unregister(PACE_EVENT, unique_id=PACE_HOOK)
-            events.register(PACE_EVENT, self._pace, unique_id=PACE_HOOK)
-            self._paced = True
         return self._cw
-
-    def _pace(self, model: Any, **_: Any) -> None:
-        self.pacer.wait(model.name)
 
     def describe(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The metric alarms among ``names`` that exist, by name: 100 names per batch (the most
@@ -91,13 +77,14 @@ class CloudWatchAlarms:
         pages = self.cw.get_paginator("describe_alarms")
 
         def batch(alarm_names: list[str]) -> dict[str, dict[str, Any]]:
+            read = pages.paginate(
+                AlarmNames=alarm_names,
+                AlarmTypes=["MetricAlarm"],
+                PaginationConfig={"PageSize": DESCRIBE_BATCH},
+            )
             return {
                 alarm["AlarmName"]: alarm
-                for page in pages.paginate(
-                    AlarmNames=alarm_names,
-                    AlarmTypes=["MetricAlarm"],
-                    PaginationConfig={"PageSize": DESCRIBE_BATCH},
-                )
+                for page in self._paced(iter(read), "DescribeAlarms")
                 for alarm in page.get("MetricAlarms", [])
             }
 
@@ -123,6 +110,18 @@ class CloudWatchAlarms:
             calls += 1
         return calls
 
+    def _paced(self, pages: Iterator[dict[str, Any]], operation: str) -> Iterator[dict[str, Any]]:
+        """A paginator's pages, each request waiting its turn: the paginator sends the request
+        for a page when it is asked for it, and asks for none after a page without NextToken."""
+        while True:
+            self.pacer.wait(operation)
+            page = next(pages, None)
+            if page is None:
+                return
+            yield page
+            if not page.get("NextToken"):
+                return
+
     def _call(self, call: Callable[..., Any], *args: Any, **params: Any) -> Any:
         """A throttled call is retried after each of :data:`BACKOFF_SECONDS`, then raised."""
         for pause in (*BACKOFF_SECONDS, None):
@@ -136,8 +135,12 @@ class CloudWatchAlarms:
         raise AssertionError("unreachable")
 
     def _write(self, operation: str, call: Callable[..., Any], **params: Any) -> None:
+        def paced() -> Any:
+            self.pacer.wait(operation)
+            return call(**params)
+
         try:
-            self._call(call, **params)
+            self._call(paced)
         except ClientError as exc:
             code = error_code(exc)
             if code in TRANSIENT_CODES or code.startswith("AccessDenied"):
