@@ -19,7 +19,8 @@ Run with the tools venv's python (`make validate`), which has aws-sam-translator
 
     .venv-sam/bin/python -m opspilot_dev.cfn_check template.yaml --out .aws-sam/cfn/template.json
 
-``--out`` keeps the translated template for checkov. Exit status 0 clean, 1 errors found. It imports
+``--out`` keeps the translated template for checkov. Exit status 0 clean, 1 an error or a warning
+found. It imports
 nothing from opspilot, opspilot_cli or opspilot_sim: the tools venv does not have them.
 """
 
@@ -98,7 +99,9 @@ def translate(template: dict[str, Any], region: str = REGION) -> dict[str, Any]:
 
 
 def lint(translated: Path, region: str = REGION) -> tuple[int, str]:
-    """cfn-lint on the translated template; (number of errors, cfn-lint's report)."""
+    """cfn-lint on the translated template; (number of findings that fail the check: errors and
+    warnings, cfn-lint's own and the serverless rules' (E..., W..., ES..., WS...), not the
+    informational I... ones; cfn-lint's report)."""
     # cfn-lint 1.58 validates Fn::Join recursively, one frame per element: the state machine's
     # DefinitionString (SAM joins the inlined ASL line by line) passes Python's default limit of
     # 1,000 at about 970 lines and the lint fails with E1022 "maximum recursion depth exceeded".
@@ -115,8 +118,8 @@ def lint(translated: Path, region: str = REGION) -> tuple[int, str]:
     if done.returncode not in (0, 2, 4, 6, 8, 10, 12, 14):  # cfn-lint's bit flags: 2 error, 4 warn, 8 info
         raise RuntimeError(f"cfn-lint failed to run (exit {done.returncode}): {done.stderr.strip()}")
     report = done.stdout.strip()
-    errors = sum(1 for line in report.splitlines() if _level(line) == "E")
-    return errors, report
+    failing = sum(1 for line in report.splitlines() if _level(line) in {"E", "W"})
+    return failing, report
 
 
 def _level(line: str) -> str:
@@ -174,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if report:
         print(report)
-    verdict = "OK" if errors == 0 else f"FAILED ({errors} error(s))"
+    verdict = "OK" if errors == 0 else f"FAILED ({errors} error(s) or warning(s))"
     print(f"{args.template} as CloudFormation receives it (SAM transform, {args.region}): cfn-lint {verdict}")
     return 1 if errors else 0
 

@@ -58,6 +58,22 @@ def test_the_check_fails_on_a_circular_dependency_that_sam_validate_does_not_see
     assert "cfn-lint FAILED" in done.stdout
 
 
+def test_a_warning_fails_the_check_unless_suppressed_with_its_reason(tmp_path: Path) -> None:
+    """cfn-lint-serverless's WS1004 (a function's log group without retention) is a warning, and
+    ClassifyFunction's Metadata suppresses it with a reason: without the suppression it fails."""
+    text = (ROOT / "template.yaml").read_text()
+    suppression = "ignore_checks: [WS1004]"
+    assert text.count(suppression) == 1
+    (tmp_path / "template.yaml").write_text(text.replace(suppression, "ignore_checks: []"))
+    shutil.copytree(ROOT / "statemachines", tmp_path / "statemachines")
+    done = run_check(tmp_path / "template.yaml")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert any(":WS1004:" in line and "ClassifyFunction" in line for line in done.stdout.splitlines()), (
+        done.stdout
+    )
+    assert "cfn-lint FAILED" in done.stdout
+
+
 def test_the_check_passes_the_template_whatever_the_length_of_the_workflow(tmp_path: Path) -> None:
     """SAM joins the inlined ASL line by line; cfn-lint validates Fn::Join one stack frame per
     element, so a workflow past ~970 lines used to fail with E1022 (recursion depth), not a finding."""
