@@ -206,6 +206,7 @@ def test_a_throttled_quota_lookup_loosens_nothing_and_is_reported(provisioned: E
     (message,) = [n for n in provisioned.notifications() if "threshold sync" in n.get("Subject", "")]
     assert message["Subject"] == "[OpsPilot] alarm threshold sync: quota lookup failed"
     assert f"kept: {NOVA_RPM_ALARM}" in message["Message"]
+    assert "(daily run) at " in message["Message"].splitlines()[0], message["Message"]
     assert provisioned.store.last_runs(1)[0]["quota_lookup"].startswith("failed")
 
     provisioned.sync({"reason": "schedule"})  # the next run, with Service Quotas back

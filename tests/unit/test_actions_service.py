@@ -242,7 +242,7 @@ def test_a_quota_below_the_desired_value_is_requested(aws: FakeAws, store: FakeS
         "status": "executed",
         "params": QUOTA_ACTION.params,
         "result": {
-            "summary": f"requested {CODE} -> 750: PENDING",
+            "summary": f"requested {CODE} -> 750: pending",
             "request_id": "req-1",
             "status": "PENDING",
             "case_id": "case-9",
@@ -261,7 +261,7 @@ def test_an_approved_lower_value_is_sent_and_the_planned_one_kept(aws: FakeAws, 
     assert aws.sent == [("RequestServiceQuotaIncrease", sent)]
     assert out["params"] == sent
     assert out["result"]["planned_value"] == 750.0
-    assert out["result"]["summary"] == f"requested {CODE} -> 600: PENDING"
+    assert out["result"]["summary"] == f"requested {CODE} -> 600: pending"
 
 
 def test_a_quota_that_is_not_adjustable_is_skipped(aws: FakeAws, store: FakeStore) -> None:
@@ -284,7 +284,7 @@ def test_a_pending_request_is_reused_not_filed_again(aws: FakeAws, store: FakeSt
     assert (out["status"], out["result"]) == (
         "skipped",
         {
-            "summary": "attached to pending request req-0 (CASE_OPENED)",
+            "summary": "attached to pending request req-0 (case opened, AWS is reviewing it)",
             "reason": "pending_request_exists",
             "request_id": "req-0",
             "case_id": "case-0",
@@ -345,7 +345,7 @@ def test_a_request_whose_answer_is_lost_is_found_in_the_history_and_recorded(
     assert (out["status"], out["result"]) == (
         "executed",
         {
-            "summary": f"requested {CODE} -> 750: PENDING "
+            "summary": f"requested {CODE} -> 750: pending "
             "(the answer was lost; found in Service Quotas' history)",
             "request_id": "req-1",
             "status": "PENDING",

@@ -80,7 +80,7 @@ def test_outcome_message_names_the_approver_and_each_action_result(
         {
             "type": "request_quota_increase",
             "status": "executed",
-            "result": {"summary": "requested L-3D8CC480 -> 375: PENDING"},
+            "result": {"summary": "requested L-3D8CC480 -> 375: pending"},
         },
         {
             "type": "request_quota_increase",
@@ -93,11 +93,21 @@ def test_outcome_message_names_the_approver_and_each_action_result(
 
     lines = out.message.splitlines()
     assert "Approval:  approved by platform-lead@example.com" in lines
-    assert "  - Quota increase request [done] requested L-3D8CC480 -> 375: PENDING" in lines
+    assert "  - Quota increase request [done] requested L-3D8CC480 -> 375: pending" in lines
     assert "  - Quota increase request [dry run, nothing sent] dry run: request recorded" in lines
     assert "Category:  Quota pressure   Severity: Critical" in lines
     assert "Scenario:  High usage   Policy rule: pilot-approve-every-change" in lines
-    for raw in ("quota_pressure", "request_quota_increase", "dry_run", "high_usage", "[executed]"):
+    evidence = next(line for line in lines if line.startswith("Evidence:  "))
+    assert "peak RPM 200" in evidence and "peak TPM 1,700,000" in evidence, evidence
+    for raw in (
+        "quota_pressure",
+        "request_quota_increase",
+        "dry_run",
+        "high_usage",
+        "[executed]",
+        "_rpm",
+        "_tpm",
+    ):
         assert raw not in out.message, raw
     assert "Actions:   none" not in lines
 
@@ -197,7 +207,7 @@ def test_resolved_names_the_model_and_the_time(make_incident: MakeIncident) -> N
 
     assert out.subject == "[OpsPilot] RESOLVED us.anthropic.claude-3-7-sonnet-20250219-v1:0: all alarms OK"
     assert "Resolved:  2026-11-30T10:41:07Z" in out.message.splitlines()
-    assert "Status before: acted" in out.message.splitlines()
+    assert "Status before: acted on" in out.message.splitlines()
 
 
 def test_the_outcome_lists_each_refused_quota_request_with_its_reason(

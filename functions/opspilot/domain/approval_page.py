@@ -348,8 +348,10 @@ def confirm_page(
 
 
 def _who_when(decision: Mapping[str, Any]) -> str:
+    status = decision.get("status")
+    what = label("approval", status) if status else label("decision", decision.get("decision"))
     return (
-        f"<b>{escape(str(decision.get('status') or decision.get('decision')))}</b> by "
+        f"<b>{escape(what)}</b> by "
         f"<b class=by>{escape(str(decision.get('by')))}</b> at {_time(str(decision.get('at')))}"
     )
 

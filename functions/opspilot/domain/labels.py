@@ -51,6 +51,54 @@ LABELS: dict[str, dict[str, str]] = {
         "rejected": "rejected",
         "expired": "expired, nobody decided",
     },
+    # an approval's decision as the approval page records it (domain/approvals.py parse_decision)
+    "decision": {"approve": "approved", "reject": "rejected"},
+    # an incident's status (domain/lifecycle.py STAGES, and the two written only on a new record)
+    "status": {
+        "open": "open",
+        "planned": "planned",
+        "awaiting_approval": "awaiting approval",
+        "failed": "failed",
+        "acted": "acted on",
+        "notified": "people notified",
+        "rejected": "rejected by the approver",
+        "approval_expired": "approval expired",
+        "resolved": "resolved",
+        "suppressed": "suppressed",
+        "unclassifiable": "unclassifiable",
+    },
+    # Service Quotas' RequestStatus (botocore's service-quotas model, 2019-06-24)
+    "quota_request_status": {
+        "PENDING": "pending",
+        "CASE_OPENED": "case opened, AWS is reviewing it",
+        "APPROVED": "approved",
+        "DENIED": "denied",
+        "CASE_CLOSED": "case closed",
+        "NOT_APPROVED": "not approved",
+        "INVALID_REQUEST": "invalid request",
+    },
+    # why the alarm sync ran (domain/sync_state.py Reason)
+    "sync_reason": {
+        "schedule": "daily run",
+        "registry_change": "registry change",
+        "quota_increase": "quota increase",
+        "reconcile": "full reconcile",
+        "stack_update": "stack update",
+        "stack_delete": "stack deletion",
+        "manual": "run by hand",
+    },
+    # the usage figures of a plan's evidence (domain/decide.py usage_evidence)
+    "evidence": {
+        "steady_rpm": "steady RPM",
+        "peak_rpm": "peak RPM",
+        "steady_tpm": "steady TPM",
+        "peak_tpm": "peak TPM",
+        "avg_input_tokens": "average input tokens",
+        "avg_output_tokens": "average output tokens",
+        "p99_latency_ms": "p99 latency (ms)",
+        "error_rate": "error rate",
+        "throttle_rate": "throttle rate",
+    },
     # the quota governor's reasons (domain/governor.py REASONS)
     "refusal": {
         "pending_request": "a request for this quota is pending",

@@ -61,7 +61,9 @@ def _plan_lines(plan: dict[str, Any]) -> list[str]:
         lines.append(f"Signal:    {signal.get('alarm')} ({signal.get('metric')}, {category})")
     figures = {k: v for k, v in (evidence.get("usage") or {}).items() if isinstance(v, int | float)}
     if figures:
-        lines.append("Evidence:  " + ", ".join(f"{k} {number(v)}" for k, v in figures.items()))
+        lines.append(
+            "Evidence:  " + ", ".join(f"{label('evidence', k)} {number(v)}" for k, v in figures.items())
+        )
     if "tokens_today" in evidence and "tpd_quota" in evidence:
         lines.append(
             f"Daily:     {number(evidence['tokens_today'])} tokens today (UTC) of a daily quota of "

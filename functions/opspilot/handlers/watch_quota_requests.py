@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opspilot.adapters.quotas import request_status
 from opspilot.domain.format import number
+from opspilot.domain.labels import label
 from opspilot.domain.messages import CASE_URL, QUOTA_REQUESTS_URL
 from opspilot.domain.watch import WATCH_LIMIT_SECONDS, WatchState, advance, outcome_of
 from opspilot.handlers._runtime import bind_execution, logger, now, state_part, store
@@ -34,7 +35,8 @@ def _message(incident: dict[str, Any], outcome: str, requests: list[dict[str, An
         "",
     ]
     for r in requests:
-        lines.append(f"- {r['QuotaCode']} -> {number(r['DesiredValue'])}: {r['Status']} (request {r['Id']})")
+        status = label("quota_request_status", r["Status"])
+        lines.append(f"- {r['QuotaCode']} -> {number(r['DesiredValue'])}: {status} (request {r['Id']})")
         if r.get("CaseId"):
             lines.append(f"  support case: {CASE_URL.format(r['CaseId'])}")
     if outcome == "approved":

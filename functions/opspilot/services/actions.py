@@ -31,6 +31,7 @@ from opspilot.domain.approvals import apply_approved_value
 from opspilot.domain.errors import AwsPermissionError, InvalidInput, ResponseLost, TransientAwsError
 from opspilot.domain.format import allowed_severity, number
 from opspilot.domain.governor import OPEN_STATUSES, PastRequest, Refusal, check_history, window_room
+from opspilot.domain.labels import label
 from opspilot.domain.lifecycle import superseded_by
 from opspilot.domain.model import ActionResult, ActionStatus, ActionType, PlannedAction
 from opspilot.domain.policy import Policy
@@ -221,10 +222,15 @@ def _own_request(
     )
 
 
+def _status(request: dict[str, Any]) -> str:
+    """A Service Quotas request's status in words (its code stays in the action's ``status``)."""
+    return label("quota_request_status", request["Status"])
+
+
 def _reconciled(request: dict[str, Any], code: str, desired: float, why: str, previous: float) -> Outcome:
     return ActionStatus.EXECUTED, {
         "previous_value": previous,
-        "summary": f"requested {code} -> {number(desired)}: {request['Status']} ({why})",
+        "summary": f"requested {code} -> {number(desired)}: {_status(request)} ({why})",
         "request_id": request["Id"],
         "status": request["Status"],
         "case_id": request.get("CaseId"),
@@ -265,7 +271,7 @@ def _check_and_request(
     if pending:
         request = pending[0]
         return ActionStatus.SKIPPED, {
-            "summary": f"attached to pending request {request['Id']} ({request['Status']})",
+            "summary": f"attached to pending request {request['Id']} ({_status(request)})",
             "reason": "pending_request_exists",
             "request_id": request["Id"],
             "case_id": request.get("CaseId"),
@@ -335,7 +341,7 @@ def _check_and_request(
             return ActionStatus.FAILED, {"summary": f"{exc.code}: {exc.message}", "error": exc.code}
         raise
     return ActionStatus.EXECUTED, {
-        "summary": f"requested {code} -> {number(desired)}: {requested['Status']}",
+        "summary": f"requested {code} -> {number(desired)}: {_status(requested)}",
         "request_id": requested["Id"],
         "status": requested["Status"],
         "case_id": requested.get("CaseId"),

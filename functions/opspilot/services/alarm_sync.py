@@ -21,6 +21,7 @@ from pydantic import Field
 
 from opspilot.domain.base import Record
 from opspilot.domain.errors import TransientAwsError
+from opspilot.domain.labels import label
 from opspilot.domain.model_alarms import QuotaSnapshot, StackDefaults
 from opspilot.domain.registry import ModelEntry, RegistryError, validate_entry
 from opspilot.domain.sync_state import ChangeRecord, ModelState
@@ -270,7 +271,8 @@ def needs_report(report: SyncReport) -> bool:
 
 def failure_message(report: SyncReport) -> tuple[str, str]:
     """The notification such a run sends: what failed and what was kept as it was."""
-    lines = [f"Alarm threshold sync {report.run_id} ({report.reason}) at {report.started_at}:"]
+    why = label("sync_reason", report.reason)
+    lines = [f"Alarm threshold sync {report.run_id} ({why}) at {report.started_at}:"]
     if report.quota_lookup != "ok":
         lines.append(f"- quota lookup {report.quota_lookup}. No threshold was changed for lack of a quota.")
     if report.kept:
