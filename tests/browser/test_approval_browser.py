@@ -11,11 +11,14 @@ import io
 import os
 import queue
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from opspilot.domain.approval_page import confirm_page
+from opspilot.domain.approvals import ApprovalView, CaseChange, QuotaChange, UsageChart
 from opspilot_sim.interactive import ApprovalServer, InteractiveSession
 from opspilot_sim.runner import run_scenario
 from opspilot_sim.scenario import load
@@ -65,6 +68,93 @@ def _fits_a_phone(browser: Any, url: str) -> None:
     phone.wait_for_timeout(500)
     expect(phone.locator("h1")).to_have_text("Approve the quota increase for amazon.nova-pro-v1:0?")
     phone.close()
+
+
+def test_a_page_with_two_quota_changes_and_a_support_case_fits_a_phone() -> None:
+    """The widest page the workflow can ask about: two quota rows with eight-digit values, a support
+    case with a long subject and a preview holding an unbroken ARN, two charts. Rendered by the
+    real page code and laid out by Chromium at 390 px: nothing wider than the screen, and every
+    field and button on it."""
+    test_chromium_is_installed()
+    from playwright.sync_api import sync_playwright
+
+    model = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+    name = "Cross-region model inference {} per minute for Anthropic Claude 3.7 Sonnet"
+    arn = f"arn:aws:bedrock:us-east-1:111122223333:inference-profile/{model}"
+    changes = [
+        QuotaChange(
+            action_id=f"request_quota_increase:{code}",
+            quota_code=code,
+            quota_name=name.format(unit),
+            kind=kind,
+            current=current,
+            requested=requested,
+            reason=f"{kind.upper()} quota {current:,} -> {requested:,}.",
+        )
+        for code, unit, kind, current, requested in (
+            ("L-3D8CC480", "requests", "rpm", 2_000, 3_000),
+            ("L-6E888CC2", "tokens", "tpm", 40_000_000, 60_000_000),
+        )
+    ]
+    case = CaseChange(
+        action_id="open_support_case:investigation",
+        subject=f"[OpsPilot] throttling and quota pressure on {model} in us-east-1 for 3 days running",
+        severity="high",
+        body_preview=f"Model: {model}\nInference profile: {arn}\nRegion: us-east-1",
+        body_chars=2400,
+    )
+    charts = [
+        UsageChart(
+            kind=kind,
+            unit=unit,
+            daily_peaks=[top * (0.6 + i / 40) for i in range(14)],
+            quota=top,
+            threshold=top * 0.8,
+            requested=top * 1.5,
+        )
+        for kind, unit, top in (
+            ("rpm", "requests per minute", 2_000),
+            ("tpm", "tokens per minute", 40_000_000),
+        )
+    ]
+    view = ApprovalView(
+        incident_id="inc-fd9ebc8569e4e65b",
+        model_id=model,
+        region="us-east-1",
+        category="quota_pressure",
+        severity="critical",
+        alarm_name="opspilot-claude37-throttles",
+        scenario="high_usage",
+        rule="production-approve-large-increases",
+        summary="Production: an increase above 50 % and a support case need approval.",
+        quota_changes=changes,
+        cases=[case],
+        evidence=[("Peak RPM, 14 days", "2,380"), ("Peak TPM, 14 days", "47,600,000")],
+        forecast=["RPM: quota reached in 2.5 days at the current trend"],
+        charts=charts,
+        usage_end="2026-11-30",
+    )
+    now = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+    document = confirm_page(view, "platform-lead@example.com", 2, "2026-12-01T07:22:00Z", "t", now)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        phone = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+        phone.set_content(document)
+        assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        controls = phone.locator("input:not([type=hidden]), textarea, button:not([disabled])")
+        assert controls.count() == 5  # two "Approve up to", the comment, Approve, Reject
+        for element in [*controls.all(), phone.locator("pre.preview"), phone.locator("td.subject")]:
+            element.scroll_into_view_if_needed()
+            box = element.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+        assert phone.locator("input[name='desired.L-6E888CC2']").input_value() == "60000000"
+        lines = "e => { const r = document.createRange(); r.selectNodeContents(e); "
+        lines += "return r.getClientRects().length }"  # the line boxes of the header's text
+        for header in phone.locator(".case th").all():  # "Subject", not "Su / bje / ct"
+            assert header.evaluate(lines) == 1, header.inner_text()
+        if SCREENSHOTS:
+            phone.screenshot(path=str(SCREENSHOTS / "approval-page-case-390px.png"), full_page=True)
+        browser.close()
 
 
 def test_chromium_is_installed() -> None:

@@ -83,6 +83,23 @@ def test_the_chart_draws_14_days_against_the_quota_and_the_threshold(make_approv
     assert "quota 500" in svg and "threshold 400" in svg and "requested 750" in svg
 
 
+def test_the_approve_up_to_field_holds_every_digit(make_approval_view: MakeView) -> None:
+    """A TPM request of 60,000,000 is value 60000000 in the field (not "6e+07"), bounded by the
+    current quota + 1 and the requested value."""
+    view = make_approval_view()
+    tpm = view.quota_changes[0].model_copy(update={"current": 40_000_000, "requested": 60_000_000})
+    fractional = view.quota_changes[0].model_copy(update={"current": 0.5, "requested": 1234567.25})
+    page = pages.confirm_page(
+        view.model_copy(update={"quota_changes": [tpm]}), "a@example.com", 1, "x", "t", NOW
+    )
+    assert 'value="60000000" max="60000000" min="40000001"' in page
+    page = pages.confirm_page(
+        view.model_copy(update={"quota_changes": [fractional]}), "a@example.com", 1, "x", "t", NOW
+    )
+    assert 'value="1234567.25" max="1234567.25" min="0.5"' in page
+    assert "e+" not in page
+
+
 def test_a_case_shows_its_subject_and_a_preview_of_its_text(make_approval_view: MakeView) -> None:
     case = CaseChange(
         action_id="open_support_case:investigation",

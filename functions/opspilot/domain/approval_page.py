@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from html import escape
 from typing import Any
 
@@ -109,7 +110,8 @@ table{border-collapse:collapse;width:100%;margin:.4rem 0}
 th,td{border-bottom:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font-size:.9em;background:#f6f8fa;padding:.05rem .25rem;border-radius:4px;white-space:nowrap}
-pre{white-space:pre-wrap;background:#f6f8fa;padding:.6rem;border-radius:6px;font-size:.85rem}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f8fa;padding:.6rem;border-radius:6px;font-size:.85rem}
+.case th{white-space:nowrap;overflow-wrap:normal;width:1%}
 input[type=number]{width:9rem;font:inherit;padding:.2rem .3rem}
 textarea{width:100%;font:inherit;box-sizing:border-box}
 .buttons{margin-top:1rem;display:flex;gap:1rem}
@@ -238,11 +240,17 @@ def usage_chart(chart: UsageChart, last_day: date) -> str:
 # ------------------------------------------------------------------------------ confirm page
 
 
+def _field_value(value: float) -> str:
+    """A number as an <input type=number> shows it and a person edits it: every digit, no
+    exponent and no separators (``:g`` wrote 60,000,000 tokens per minute as "6e+07")."""
+    return str(int(value)) if float(value).is_integer() else format(Decimal(repr(float(value))), "f")
+
+
 def _quota_rows(changes: Iterable[QuotaChange]) -> str:
     rows = []
     for c in changes:
         low = (c.current or 0) + 1 if c.current is not None and float(c.current).is_integer() else c.current
-        minimum = f' min="{low:g}"' if low is not None else ""
+        minimum = f' min="{_field_value(low)}"' if low is not None else ""
         rows.append(
             f'<tr data-quota="{escape(c.quota_code)}">'
             f'<td data-label="Quota"><code>{escape(c.quota_code)}</code></td>'
@@ -250,7 +258,7 @@ def _quota_rows(changes: Iterable[QuotaChange]) -> str:
             f'<td class="n current" data-label="Current">{_n(c.current)}</td>'
             f'<td class="n requested" data-label="Requested">{number(c.requested)}</td>'
             f'<td data-label="Approve up to"><input type="number" name="{escape(value_field(c))}" '
-            f'value="{c.requested:g}" max="{c.requested:g}"{minimum} step="any" '
+            f'value="{_field_value(c.requested)}" max="{_field_value(c.requested)}"{minimum} step="any" '
             f'aria-label="Approved value for {escape(c.quota_code)}"></td></tr>'
         )
     return (
