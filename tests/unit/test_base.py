@@ -94,6 +94,8 @@ def test_parse_builds_typed_values_and_to_json_reads_back() -> None:
         (box(parts=[{"name": "abcdef", "weight": 1}]), "parts.0.name", "at most 5 characters"),
         (box(parts=[{"name": "ab", "weight": 0}]), "parts.0.weight", "must be greater than 0, got 0"),
         (box(parts=[{"name": "ab", "weight": 11}]), "parts.0.weight", "must be at most 10, got 11"),
+        (box(parts=[{"name": "ab", "weight": 6e7}]), "parts.0.weight", "must be at most 10, got 60000000"),
+        (box(parts=[{"name": "ab", "weight": 10.25}]), "parts.0.weight", "must be at most 10, got 10.25"),
         (box(parts=[{"name": "ab"}]), "parts.0.weight", "is required"),
         (box(parts={"name": "ab"}), "parts", "must be a list, got an object"),
         (box(parts=["ab"]), "parts.0", "must be an object, got a string"),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from html import escape
 from typing import Any
 
@@ -27,7 +26,7 @@ from opspilot.domain.approvals import (
     UsageChart,
     value_field,
 )
-from opspilot.domain.format import number
+from opspilot.domain.format import number, plain
 from opspilot.domain.labels import label
 
 HEADERS = {
@@ -240,17 +239,11 @@ def usage_chart(chart: UsageChart, last_day: date) -> str:
 # ------------------------------------------------------------------------------ confirm page
 
 
-def _field_value(value: float) -> str:
-    """A number as an <input type=number> shows it and a person edits it: every digit, no
-    exponent and no separators (``:g`` wrote 60,000,000 tokens per minute as "6e+07")."""
-    return str(int(value)) if float(value).is_integer() else format(Decimal(repr(float(value))), "f")
-
-
 def _quota_rows(changes: Iterable[QuotaChange]) -> str:
     rows = []
     for c in changes:
         low = (c.current or 0) + 1 if c.current is not None and float(c.current).is_integer() else c.current
-        minimum = f' min="{_field_value(low)}"' if low is not None else ""
+        minimum = f' min="{plain(low)}"' if low is not None else ""
         rows.append(
             f'<tr data-quota="{escape(c.quota_code)}">'
             f'<td data-label="Quota"><code>{escape(c.quota_code)}</code></td>'
@@ -258,7 +251,7 @@ def _quota_rows(changes: Iterable[QuotaChange]) -> str:
             f'<td class="n current" data-label="Current">{_n(c.current)}</td>'
             f'<td class="n requested" data-label="Requested">{number(c.requested)}</td>'
             f'<td data-label="Approve up to"><input type="number" name="{escape(value_field(c))}" '
-            f'value="{_field_value(c.requested)}" max="{_field_value(c.requested)}"{minimum} step="any" '
+            f'value="{plain(c.requested)}" max="{plain(c.requested)}"{minimum} step="any" '
             f'aria-label="Approved value for {escape(c.quota_code)}"></td></tr>'
         )
     return (

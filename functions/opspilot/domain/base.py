@@ -17,6 +17,8 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
+from opspilot.domain.format import plain
+
 Path = tuple[str | int, ...]
 
 
@@ -79,7 +81,7 @@ def _kind(value: Any) -> str:
 
 def _shown(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return f"{value:g}"
+        return plain(value)
     return repr(value)
 
 

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 
 def iso(moment: datetime) -> str:
     """UTC timestamps as Step Functions writes them, so strings compare in time order."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def plain(value: float) -> str:
+    """Every digit, no exponent and no separators, as a person types it (60000000, 0.25): for form
+    fields and for the bounds in error messages (``:g`` writes 60,000,000 as "6e+07")."""
+    return str(int(value)) if float(value).is_integer() else format(Decimal(repr(float(value))), "f")
 
 
 def number(value: float) -> str:
