@@ -229,3 +229,14 @@ def test_the_outcome_lists_each_refused_quota_request_with_its_reason(
         "Refused:   TPM quota L-6E888CC2: the evidence (peak 500,000) needs 750,000 to stay 20% below "
         "the 80% threshold; the quota is already 2,000,000. (usage is within the quota)"
     ) in message.splitlines()
+
+
+def test_the_quota_watch_names_each_request_status_in_words() -> None:
+    from opspilot.handlers.watch_quota_requests import _message
+
+    incident = {"incident_id": "inc-1", "model_id": "m", "region": "us-east-1"}
+    request = {"QuotaCode": "L-3D8CC480", "DesiredValue": 750.0, "Status": "CASE_CLOSED", "Id": "r-1"}
+    subject, text = _message(incident, "denied", [request])
+    assert subject == "[OpsPilot] quota increase denied: m"
+    assert "- L-3D8CC480 -> 750: case closed (request r-1)" in text.splitlines()
+    assert "CASE_CLOSED" not in text
