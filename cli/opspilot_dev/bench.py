@@ -32,10 +32,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 # What Powertools Tracer would add at import (issue 13: on the functions that call AWS only if
-# the budget holds with it). Outside Lambda the Tracer disables itself and patches nothing, so the
-# measurement names a function, as the Lambda runtime does.
-WITH_TRACER = "from aws_lambda_powertools import Tracer; Tracer()"
-IN_LAMBDA = {"AWS_LAMBDA_FUNCTION_NAME": "ImportBench", "POWERTOOLS_SERVICE_NAME": "opspilot"}
+# the budget holds with it). Outside Lambda the Tracer disables itself and patches nothing: it
+# takes Lambda from LAMBDA_TASK_ROOT (Powertools' tracer.py, _is_tracer_disabled), which the
+# measurement sets as the Lambda runtime does, and the measured code fails if the Tracer is off.
+WITH_TRACER = (
+    "from aws_lambda_powertools import Tracer; tracer = Tracer(); "
+    "assert not tracer.disabled, 'the Tracer disabled itself: nothing patched, nothing measured'"
+)
+IN_LAMBDA = {
+    "AWS_LAMBDA_FUNCTION_NAME": "ImportBench",
+    "LAMBDA_TASK_ROOT": "/var/task",
+    "POWERTOOLS_SERVICE_NAME": "opspilot",
+}
 
 
 def import_seconds(module: str, env: dict[str, str], then: str = "") -> float:
@@ -110,9 +118,8 @@ def bench_imports(runs: int) -> bool:
     comes from the Lambda runtime). From source: the checkout with bytecode neither read nor
     written (a copy without ``__pycache__``), which is what a package without bytecode costs on
     Lambda's read-only file system. With Tracer: as shipped, plus ``Tracer()`` (which imports
-    aws_xray_sdk and patches botocore), in an environment that names a Lambda function; not a
-    target, the figure behind the decision in docs/architecture.md (no Tracer while it breaks the
-    budget)."""
+    aws_xray_sdk and patches botocore), in Lambda's environment (:data:`IN_LAMBDA`); not a target,
+    the figure behind the decision in docs/architecture.md (no Tracer while it breaks the budget)."""
     functions = resources_of_type(load_template(), "AWS::Serverless::Function").values()
     handlers = sorted({f["Properties"]["Handler"].rpartition(".")[0] for f in functions})
     ok = True
