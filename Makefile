@@ -44,7 +44,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/opspilot simulate $(SCENARIOS)
 
 ## make test: lint, types, template and ASL validation, all tests (offline). The checks and the
-## installs they need (four venvs' worth of downloads, chromium, node tools) run side by side:
+## installs they need (three venvs, node_modules, chromium) run side by side:
 ## each output is printed whole when its target ends (--output-sync), and pytest starts only when
 ## every check has passed.
 test:

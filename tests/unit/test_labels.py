@@ -11,6 +11,7 @@ import pytest
 
 from opspilot.domain import kinds
 from opspilot.domain.decide import usage_evidence
+from opspilot.domain.format import SEVERITY_ORDER
 from opspilot.domain.governor import REASONS
 from opspilot.domain.labels import LABELS, label
 from opspilot.domain.lifecycle import STAGES
@@ -35,6 +36,9 @@ def service_quotas_statuses() -> list[str]:
         ("status", list(STAGES)),
         ("quota_request_status", service_quotas_statuses()),
         ("sync_reason", list(get_args(Reason))),
+        ("quota_scope", [q.value for q in kinds.QuotaScope]),
+        ("case_severity", list(SEVERITY_ORDER)),
+        ("approval", ["not_required", "pending", "approved", "rejected", "expired", "escalated"]),
     ],
 )
 def test_every_value_shown_to_a_person_has_a_label(kind: str, values: list[str]) -> None:
@@ -55,4 +59,7 @@ def test_every_usage_figure_of_the_evidence_has_a_label() -> None:
 
 def test_an_unknown_value_reads_as_words() -> None:
     assert label("category", "some_new_thing") == "Some new thing"
+
+
+def test_a_service_quotas_status_reads_as_words() -> None:
     assert label("quota_request_status", "CASE_OPENED") == "case opened, AWS is reviewing it"

@@ -79,8 +79,10 @@ def _definition(alarm: dict[str, Any]) -> AlarmDefinition:
 def describe(
     names: list[str], region: str | None = None, cloudwatch: Any | None = None
 ) -> list[AlarmDefinition]:
-    """Metric alarms by name, 100 names per batch, each batch read to its last page (a page may
-    hold fewer alarms than the batch names)."""
+    """Metric alarms by name, 100 names per batch, each batch read to its last page: DescribeAlarms
+    answers at most ``MaxRecords`` (1 to 100) alarms and a ``NextToken`` that "marks the start of
+    the next batch of returned results" (botocore's cloudwatch model). Asking for 100 names with
+    ``MaxRecords`` 100 should need one page; following the token costs nothing when it is absent."""
     cw = cloudwatch or client("cloudwatch", region)
     pages = cw.get_paginator("describe_alarms")
     found: list[AlarmDefinition] = []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -90,7 +91,7 @@ class CloudWatchAlarms:
 
         try:
             for i in range(0, len(unique), DESCRIBE_BATCH):
-                found.update(self._call(batch, unique[i : i + DESCRIBE_BATCH]))
+                found.update(self._call(partial(batch, unique[i : i + DESCRIBE_BATCH])))
         except ClientError as exc:
             raise_translated(exc, "DescribeAlarms")
         return found
@@ -122,11 +123,11 @@ class CloudWatchAlarms:
             if not page.get("NextToken"):
                 return
 
-    def _call(self, call: Callable[..., Any], *args: Any, **params: Any) -> Any:
+    def _call[T](self, call: Callable[[], T]) -> T:
         """A throttled call is retried after each of :data:`BACKOFF_SECONDS`, then raised."""
         for pause in (*BACKOFF_SECONDS, None):
             try:
-                return call(*args, **params)
+                return call()
             except ClientError as exc:
                 if error_code(exc) not in TRANSIENT_CODES or pause is None:
                     raise

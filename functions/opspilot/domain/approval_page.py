@@ -349,10 +349,8 @@ def confirm_page(
 
 
 def _who_when(decision: Mapping[str, Any]) -> str:
-    status = decision.get("status")
-    what = label("approval", status) if status else label("decision", decision.get("decision"))
     return (
-        f"<b>{escape(what)}</b> by "
+        f"<b>{escape(label('approval', decision.get('status')))}</b> by "
         f"<b class=by>{escape(str(decision.get('by')))}</b> at {_time(str(decision.get('at')))}"
     )
 

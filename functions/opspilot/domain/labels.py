@@ -50,9 +50,16 @@ LABELS: dict[str, dict[str, str]] = {
         "approved": "approved",
         "rejected": "rejected",
         "expired": "expired, nobody decided",
+        "escalated": "escalated to the second group",
     },
-    # an approval's decision as the approval page records it (domain/approvals.py parse_decision)
-    "decision": {"approve": "approved", "reject": "rejected"},
+    # which quota a signal presses on (domain/kinds.py QuotaScope), as a revision names it
+    "quota_scope": {
+        "none": "none",
+        "rpm": "requests per minute",
+        "tpm": "tokens per minute",
+        "tpd": "tokens per day",
+        "both": "requests or tokens per minute",
+    },
     # an incident's status (domain/lifecycle.py STAGES, and the two written only on a new record)
     "status": {
         "open": "open",
