@@ -10,8 +10,11 @@ PY         := $(VENV)/bin/python
 SAM        := $(TOOLS)/bin/sam
 REGION     := us-east-1
 SCENARIOS  := $(sort $(wildcard scenarios/*.yaml))
+# AWS's published facts the simulator and the tests are checked against (cli/opspilot_sim/catalog.py
+# reads the same place): $OPSPILOT_AWS_REFERENCE, else shared/aws-reference beside the clone
+AWS_REFERENCE := $(or $(OPSPILOT_AWS_REFERENCE),$(abspath $(CURDIR)/../shared/aws-reference))
 
-.PHONY: demo test checks lint typecheck validate unit workflow integration bench build clean venv chromium
+.PHONY: demo test checks reference lint typecheck validate unit workflow integration bench build clean venv chromium
 
 $(VENV)/.installed: pyproject.toml functions/requirements.txt
 	$(PY313) -m venv $(VENV)
@@ -40,14 +43,14 @@ node_modules/.installed: package.json
 venv: $(VENV)/.installed
 
 ## make demo: create the environment, run every bundled scenario, print the incident reports
-demo: $(VENV)/.installed
+demo: reference $(VENV)/.installed
 	$(VENV)/bin/opspilot simulate $(SCENARIOS)
 
 ## make test: lint, types, template and ASL validation, all tests (offline). The checks and the
 ## installs they need (three venvs, node_modules, chromium) run side by side:
 ## each output is printed whole when its target ends (--output-sync), and pytest starts only when
 ## every check has passed.
-test:
+test: reference
 	$(MAKE) --no-print-directory -j4 --output-sync=target checks
 	$(PY) -m pytest -q -n auto
 
@@ -80,6 +83,9 @@ build: $(TOOLS)/.installed $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m opspilot_dev.bench $(SCENARIOS)
+
+reference:
+	@test -d "$(AWS_REFERENCE)/" || { echo "no AWS reference catalog at $(AWS_REFERENCE): put shared/ beside the clone, or set OPSPILOT_AWS_REFERENCE=<dir> (README, Try it)" >&2; exit 1; }
 
 ## make chromium: Debian's Chromium for the browser test (tests/browser), when it is missing. Needs
 ## root (CI runs as root on Debian 12); Playwright drives it and never downloads a browser.
