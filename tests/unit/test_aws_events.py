@@ -30,12 +30,13 @@ from opspilot.domain.classify import (
 from opspilot.domain.errors import InvalidAlarmEvent, UnclassifiableSignal
 from opspilot.domain.events import parse_alarm_event
 from opspilot.domain.model import Category, MetricRef, QuotaScope
+from opspilot_sim.catalog import default_dir
 from opspilot_sim.eventpattern import matches
 from opspilot_sim.template import Resolver, alarm_rule_pattern, load_template
 
 LoadEvent = Callable[[str], dict[str, Any]]
 ROOT = Path(__file__).parents[2]
-REFERENCE = ROOT.parent / "shared" / "aws-reference" / "cloudwatch-alarm-events.json"
+REFERENCE = default_dir() / "cloudwatch-alarm-events.json"  # $OPSPILOT_AWS_REFERENCE or ../shared
 AWS_DIR = ROOT / "events" / "aws"
 
 CLAUDE_37 = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
@@ -62,8 +63,7 @@ MUTE_PATHS = {
 
 
 def _reference() -> dict[str, Any]:
-    if not REFERENCE.exists():
-        pytest.skip(f"{REFERENCE} is not on this machine")
+    assert REFERENCE.exists(), f"{REFERENCE} is missing: make test needs the AWS reference (README)"
     document: dict[str, Any] = json.loads(REFERENCE.read_text())
     return document
 
