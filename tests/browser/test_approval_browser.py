@@ -79,7 +79,7 @@ def test_a_page_with_two_quota_changes_and_a_support_case_fits_a_phone() -> None
     from playwright.sync_api import sync_playwright
 
     model = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
-    name = "Cross-region model inference {} per minute for Anthropic Claude 3.7 Sonnet"
+    name = "Cross-region model inference {} per minute for Anthropic Claude 3.7 Sonnet V1"
     arn = f"arn:aws:bedrock:us-east-1:111122223333:inference-profile/{model}"
     changes = [
         QuotaChange(

@@ -31,8 +31,12 @@ NOVA_RPM, NOVA_TPM, CLAUDE_RPM, CLAUDE_TPM = "L-F2717A44", "L-CE33604C", "L-3D8C
 QUOTAS = [
     (NOVA_RPM, "On-demand model inference requests per minute for Amazon Nova Pro", 1000),
     (NOVA_TPM, "On-demand model inference tokens per minute for Amazon Nova Pro", 2_000_000),
-    (CLAUDE_RPM, "Cross-region model inference requests per minute for Anthropic Claude 3.7 Sonnet", 500),
-    (CLAUDE_TPM, "Cross-region model inference tokens per minute for Anthropic Claude 3.7 Sonnet", 1_000_000),
+    (CLAUDE_RPM, "Cross-region model inference requests per minute for Anthropic Claude 3.7 Sonnet V1", 500),
+    (
+        CLAUDE_TPM,
+        "Cross-region model inference tokens per minute for Anthropic Claude 3.7 Sonnet V1",
+        1_000_000,
+    ),
 ]
 NOVA_RPM_ALARM = "opspilot-amazon-nova-pro-v1-0-rpm-pressure"
 STATE_CHANGES = ("PutMetricAlarm", "DeleteAlarms", "TagResource")

@@ -35,7 +35,7 @@ EVENTS_DIR = Path(__file__).parents[2] / "events"
 MODEL_ID = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
 RPM_CODE = "L-3D8CC480"
 TPM_CODE = "L-6E888CC2"
-QUOTA_NAME = "Cross-region model inference {} per minute for Anthropic Claude 3.7 Sonnet"
+QUOTA_NAME = "Cross-region model inference {} per minute for Anthropic Claude 3.7 Sonnet V1"
 
 
 @cache

@@ -39,7 +39,7 @@ def test_the_confirm_page_shows_the_change_the_reason_and_the_form(make_approval
         make_approval_view(), "lead@example.com", 1, "2026-12-01T10:00:00.000Z", "TOKEN123", NOW
     )
     assert "<code>L-3D8CC480</code>" in page
-    assert "Cross-region model inference requests per minute for Anthropic Claude 3.7 Sonnet" in page
+    assert "Cross-region model inference requests per minute for Anthropic Claude 3.7 Sonnet V1" in page
     assert '<td class="n current" data-label="Current">500</td>' in page
     assert '<td class="n requested" data-label="Requested">750</td>' in page
     assert "pilot-approve-every-change" in page and "<b class=scenario>High usage</b>" in page

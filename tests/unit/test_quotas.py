@@ -22,12 +22,12 @@ CATALOGUE_NAMES = [
     "Cross-region model inference tokens per minute for Anthropic Claude 3.5 Sonnet",
     "Cross-region model inference requests per minute for Anthropic Claude 3.5 Sonnet V2",
     "Cross-region model inference tokens per minute for Anthropic Claude 3.5 Sonnet V2",
-    "Cross-region model inference requests per minute for Anthropic Claude 3.7 Sonnet",
-    "Cross-region model inference tokens per minute for Anthropic Claude 3.7 Sonnet",
-    "Cross-region model inference requests per minute for Anthropic Claude Sonnet 4",
-    "Cross-region model inference tokens per minute for Anthropic Claude Sonnet 4",
-    "Global cross-region model inference requests per minute for Anthropic Claude Sonnet 4",
-    "Global cross-region model inference tokens per minute for Anthropic Claude Sonnet 4",
+    "Cross-region model inference requests per minute for Anthropic Claude 3.7 Sonnet V1",
+    "Cross-region model inference tokens per minute for Anthropic Claude 3.7 Sonnet V1",
+    "Cross-region model inference requests per minute for Anthropic Claude Sonnet 4 V1",
+    "Cross-region model inference tokens per minute for Anthropic Claude Sonnet 4 V1",
+    "Global cross-region model inference requests per minute for Anthropic Claude Sonnet 4 V1",
+    "Global cross-region model inference tokens per minute for Anthropic Claude Sonnet 4 V1",
     "On-demand model inference requests per minute for Anthropic Claude 3 Haiku",
     "On-demand model inference tokens per minute for Anthropic Claude 3 Haiku",
     "On-demand model inference requests per minute for Amazon Nova Pro",
@@ -125,27 +125,27 @@ def test_every_geography_prefix_is_a_cross_region_profile(geography: str) -> Non
         (
             "us.anthropic.claude-3-7-sonnet-20250219-v1:0",
             "tpm",
-            "Cross-region model inference tokens per minute for Anthropic Claude 3.7 Sonnet",
+            "Cross-region model inference tokens per minute for Anthropic Claude 3.7 Sonnet V1",
         ),
         (
             "eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
             "rpm",
-            "Cross-region model inference requests per minute for Anthropic Claude 3.7 Sonnet",
+            "Cross-region model inference requests per minute for Anthropic Claude 3.7 Sonnet V1",
         ),
         (
             "us.anthropic.claude-sonnet-4-20250514-v1:0",
             "tpm",
-            "Cross-region model inference tokens per minute for Anthropic Claude Sonnet 4",
+            "Cross-region model inference tokens per minute for Anthropic Claude Sonnet 4 V1",
         ),
         (
             "global.anthropic.claude-sonnet-4-20250514-v1:0",
             "rpm",
-            "Global cross-region model inference requests per minute for Anthropic Claude Sonnet 4",
+            "Global cross-region model inference requests per minute for Anthropic Claude Sonnet 4 V1",
         ),
         (
             "global.anthropic.claude-sonnet-4-20250514-v1:0",
             "tpm",
-            "Global cross-region model inference tokens per minute for Anthropic Claude Sonnet 4",
+            "Global cross-region model inference tokens per minute for Anthropic Claude Sonnet 4 V1",
         ),
         (
             "anthropic.claude-3-haiku-20240307-v1:0",
@@ -199,7 +199,9 @@ def test_quota_names_are_matched_case_insensitively() -> None:
     code = match_quota("us.anthropic.claude-3-7-sonnet-20250219-v1:0", "rpm", shouted)
 
     assert code is not None
-    assert NAME_OF[code] == "Cross-region model inference requests per minute for Anthropic Claude 3.7 Sonnet"
+    assert (
+        NAME_OF[code] == "Cross-region model inference requests per minute for Anthropic Claude 3.7 Sonnet V1"
+    )
 
 
 def test_override_wins_for_its_kind_only() -> None:
@@ -209,7 +211,7 @@ def test_override_wins_for_its_kind_only() -> None:
     assert match_quota(model_id, "rpm", CATALOGUE, overrides) == "L-0CUSTOM1"
     assert (
         quota_name(model_id, "tpm")
-        == "Cross-region model inference tokens per minute for Anthropic Claude 3.7 Sonnet"
+        == "Cross-region model inference tokens per minute for Anthropic Claude 3.7 Sonnet V1"
     )
     assert match_quota(model_id, "tpm", CATALOGUE, overrides) == match_quota(model_id, "tpm", CATALOGUE)
 
